@@ -1,0 +1,71 @@
+"""Options of the ``[api]`` group: the WSGI layer."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("api", title="API options", help="The HTTP API servers.")
+
+OPTS = [
+    cfg.HostAddressOpt(
+        "bind_host",
+        default="127.0.0.1",
+        help="""Address that ``nimbus up`` listens on.
+
+Related options:
+* bind_port
+* public_endpoint
+""",
+    ),
+    cfg.PortOpt(
+        "bind_port",
+        default=8770,
+        help="TCP port that ``nimbus up`` serves every API on.",
+    ),
+    cfg.URIOpt(
+        "public_endpoint",
+        schemes=["http", "https"],
+        help="""Base URL that clients reach this cloud at.
+
+The catalog advertises each service under this URL (``<url>/identity/v3``,
+...).  When unset, ``http://<bind_host>:<bind_port>`` is used.
+""",
+    ),
+    cfg.IntOpt(
+        "max_request_body_size",
+        default=114688,
+        min=1024,
+        help="""Largest request body accepted, in bytes.
+
+Bigger bodies are refused with 413 before they are read.  Image uploads
+have their own limits.
+""",
+    ),
+    cfg.IntOpt(
+        "workers",
+        default=1,
+        min=1,
+        help="""Number of gunicorn worker processes for ``nimbus up``.
+
+The embedded cloud uses SQLite and the in-process bus, so it must stay at
+one worker; use the split deployment for more.
+""",
+    ),
+    cfg.IntOpt(
+        "threads",
+        default=8,
+        min=1,
+        help="Threads per gunicorn worker.",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the ``[api]`` options on *conf*."""
+    conf.register_group(GROUP)
+    conf.register_opts(OPTS, group=GROUP)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    """Return the options for the sample generator."""
+    return [(GROUP, OPTS)]

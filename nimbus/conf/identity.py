@@ -1,0 +1,159 @@
+"""Options of the ``[identity]``, ``[token]`` and ``[fernet_tokens]`` groups."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+IDENTITY_GROUP = cfg.OptGroup("identity", title="Identity options", help="Users and passwords.")
+TOKEN_GROUP = cfg.OptGroup("token", title="Token options", help="Token lifetime.")
+FERNET_GROUP = cfg.OptGroup(
+    "fernet_tokens", title="Fernet key options", help="The Fernet key repository."
+)
+
+IDENTITY_OPTS = [
+    cfg.StrOpt(
+        "driver",
+        default="sql",
+        help="""Entry-point name of the users and groups store.
+
+Possible values:
+* ``sql``: users and groups in nimbus's database
+* any name installed in the ``nimbus.identity.backends`` namespace
+  (``nimbus plugins`` lists them)
+""",
+    ),
+    cfg.StrOpt(
+        "default_domain_id",
+        default="default",
+        help="Id of the domain used when a request names none.",
+    ),
+    cfg.IntOpt(
+        "password_hash_rounds",
+        default=12,
+        min=4,
+        max=31,
+        help="""bcrypt cost factor for stored passwords.
+
+Each step doubles the time to hash and to check a password, for users and
+for attackers alike.  12 is Keystone's default.
+""",
+    ),
+    cfg.IntOpt(
+        "max_password_length",
+        default=4096,
+        min=1,
+        help="Longest password accepted, in characters.",
+    ),
+    cfg.IntOpt(
+        "lockout_failure_attempts",
+        default=0,
+        min=0,
+        help="""Failed logins in a row after which a user is locked out.
+
+0 disables lock-out, as in Keystone.  A locked user cannot authenticate
+until ``lockout_duration`` has passed or an admin resets the password.
+
+Related options:
+* lockout_duration
+""",
+    ),
+    cfg.IntOpt(
+        "lockout_duration",
+        default=1800,
+        min=1,
+        help="""Seconds a locked-out user stays locked.
+
+Related options:
+* lockout_failure_attempts
+""",
+    ),
+    cfg.IntOpt(
+        "list_limit",
+        default=1000,
+        min=1,
+        help="Most entries returned by one page of an identity listing.",
+    ),
+]
+
+TOKEN_OPTS = [
+    cfg.IntOpt(
+        "expiration",
+        default=3600,
+        min=1,
+        help="Seconds a token stays valid after it is issued.",
+    ),
+    cfg.IntOpt(
+        "allow_expired_window",
+        default=172800,
+        min=0,
+        help="""Seconds after expiry in which ``?allow_expired=1`` still validates a token.
+
+Services use it to finish long operations started with a token that has
+since expired.
+""",
+    ),
+    cfg.IntOpt(
+        "cache_time",
+        default=300,
+        min=0,
+        help="""Seconds a validation result is reused before it is recomputed.
+
+Revocations and role changes made in this process invalidate the cache at
+once; those made by other processes are seen within
+``revocation_refresh_interval``, because every validation checks the
+revocation list.
+
+Related options:
+* revocation_refresh_interval
+""",
+    ),
+    cfg.FloatOpt(
+        "revocation_refresh_interval",
+        default=1.0,
+        min=0,
+        help="""Seconds between re-reads of the revocation list from the database.
+
+A token revoked through another API process stops working within this
+time; 0 re-reads it on every validation.
+""",
+    ),
+]
+
+FERNET_OPTS = [
+    cfg.StrOpt(
+        "key_repository",
+        help="""Directory holding the Fernet keys (files named 0, 1, 2, ...).
+
+When unset, ``<state_path>/fernet-keys`` is used.  Every API process that
+issues or validates tokens must see the same keys.
+
+Related options:
+* max_active_keys
+""",
+    ),
+    cfg.IntOpt(
+        "max_active_keys",
+        default=3,
+        min=1,
+        help="""Keys kept after a rotation: the staged key, the primary and the rest.
+
+Set it to at least ``token expiration / rotation interval + 2``.
+""",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the identity option groups on *conf*."""
+    for group, opts in list_opts():
+        conf.register_group(group)
+        conf.register_opts(opts, group=group)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    """Return the options for the sample generator."""
+    return [
+        (IDENTITY_GROUP, IDENTITY_OPTS),
+        (TOKEN_GROUP, TOKEN_OPTS),
+        (FERNET_GROUP, FERNET_OPTS),
+    ]

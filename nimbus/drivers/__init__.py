@@ -1,0 +1,1 @@
+"""Driver kinds: one sub-package per kind, each with base.py, types.py and fake.py."""

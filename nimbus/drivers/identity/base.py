@@ -1,0 +1,162 @@
+"""The identity back-end interface: where users and groups are stored.
+
+Vocabulary of this layer:
+
+* A **user** is an account that authenticates with a password; it belongs
+  to exactly one domain, and its name is unique within that domain.
+* A **group** is a named set of users in one domain; role assignments made
+  to a group apply to its members.
+* Ids are opaque strings of at most 64 characters chosen by the back-end.
+  Domains, projects and roles are *not* the back-end's business: the identity
+  service keeps them in nimbus's database and refers to back-end users and
+  groups by id only.
+
+A back-end must offer the read operations and ``authenticate``; writes and
+groups are optional and announced through :attr:`IdentityDriver.capabilities`.
+Passwords are handed to the back-end in clear text and never come back out.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any, ClassVar
+
+from oslo_config import cfg
+
+from nimbus import exception
+from nimbus.drivers.identity.types import Capability, Group, ListQuery, User
+
+__all__ = ["IdentityDriver"]
+
+
+class IdentityDriver(abc.ABC):
+    """Base class of identity back-ends (``nimbus.identity.backends``).
+
+    :param conf: the nimbus config; back-ends read ``[identity]`` and their
+        own option group from it.
+    :param database: injected by the identity service for back-ends that
+        keep their data in nimbus's SQL database; an object with
+        ``engine``, ``reader()``, ``writer()`` and ``write(fn)``.
+        Other back-ends ignore it.
+    """
+
+    #: Optional operations this back-end implements.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, conf: cfg.ConfigOpts, *, database: Any = None) -> None:
+        self.conf = conf
+        self.database = database
+
+    @property
+    def name(self) -> str:
+        """Return the back-end's name, used in error messages."""
+        return type(self).__name__
+
+    def _unsupported(self, operation: str) -> exception.OperationNotSupported:
+        return exception.OperationNotSupported(driver=self.name, operation=operation)
+
+    # -- required: reading users and authenticating -------------------------
+
+    @abc.abstractmethod
+    def get_user(self, user_id: str) -> User:
+        """Return one user.
+
+        :raises NotFound: no user has that id.
+        """
+
+    @abc.abstractmethod
+    def get_user_by_name(self, name: str, domain_id: str) -> User:
+        """Return the user called *name* in *domain_id*.
+
+        :raises NotFound: no such user.
+        """
+
+    @abc.abstractmethod
+    def list_users(self, query: ListQuery) -> list[User]:
+        """Return the users matching *query*, sorted by id, at most ``query.limit``."""
+
+    @abc.abstractmethod
+    def authenticate(self, user_id: str, password: str) -> User:
+        """Check *password* for *user_id* and return the user.
+
+        A disabled user is returned as it is: the caller decides.
+
+        :raises AuthenticationFailed: the user does not exist or the
+            password is wrong (the message must not say which).
+        :raises UserLockedOut: too many failures in a row (back-ends with
+            :attr:`Capability.LOCKOUT`).
+        """
+
+    # -- optional: writing users (Capability.WRITE_USERS) -------------------
+
+    def create_user(
+        self, *, name: str, domain_id: str, password: str | None = None, **attrs: Any
+    ) -> User:
+        """Store a new user.
+
+        :param attrs: ``enabled``, ``default_project_id``, ``description``,
+            ``email``, ``extra``.
+        :raises Conflict: the name is taken in that domain.
+        """
+        raise self._unsupported("create_user")
+
+    def update_user(self, user_id: str, **changes: Any) -> User:
+        """Change a user's attributes; a ``password`` key sets a new password.
+
+        Setting a password also clears any lock-out.
+
+        :raises NotFound: no user has that id.
+        :raises Conflict: a rename collides with another user.
+        """
+        raise self._unsupported("update_user")
+
+    def delete_user(self, user_id: str) -> None:
+        """Delete a user and its group memberships.
+
+        :raises NotFound: no user has that id.
+        """
+        raise self._unsupported("delete_user")
+
+    # -- optional: groups (Capability.GROUPS / WRITE_GROUPS) ----------------
+
+    def get_group(self, group_id: str) -> Group:
+        """Return one group. :raises NotFound: no group has that id."""
+        raise self._unsupported("get_group")
+
+    def list_groups(self, query: ListQuery) -> list[Group]:
+        """Return the groups matching *query*, sorted by id."""
+        raise self._unsupported("list_groups")
+
+    def list_groups_for_user(self, user_id: str) -> list[Group]:
+        """Return the groups *user_id* belongs to, sorted by id."""
+        raise self._unsupported("list_groups_for_user")
+
+    def list_users_in_group(self, group_id: str, query: ListQuery) -> list[User]:
+        """Return the members of *group_id* matching *query*.
+
+        :raises NotFound: no group has that id.
+        """
+        raise self._unsupported("list_users_in_group")
+
+    def create_group(self, *, name: str, domain_id: str, **attrs: Any) -> Group:
+        """Store a new group. :raises Conflict: the name is taken in that domain."""
+        raise self._unsupported("create_group")
+
+    def update_group(self, group_id: str, **changes: Any) -> Group:
+        """Change a group's ``name``, ``description`` or ``extra``."""
+        raise self._unsupported("update_group")
+
+    def delete_group(self, group_id: str) -> None:
+        """Delete a group and its memberships. :raises NotFound: unknown group."""
+        raise self._unsupported("delete_group")
+
+    def add_user_to_group(self, user_id: str, group_id: str) -> None:
+        """Make *user_id* a member of *group_id* (idempotent).
+
+        :raises NotFound: the user or the group does not exist.
+        """
+        raise self._unsupported("add_user_to_group")
+
+    def remove_user_from_group(self, user_id: str, group_id: str) -> None:
+        """End a membership. :raises NotFound: it did not exist."""
+        raise self._unsupported("remove_user_from_group")

@@ -1,0 +1,1 @@
+"""The ``sql`` identity back-end: users and groups in nimbus's database."""

@@ -1,0 +1,132 @@
+"""Domain exceptions shared by every nimbus layer.
+
+These know nothing of HTTP: ``nimbus.api.errors`` maps them to status codes
+and to each API's error body.  A subclass sets ``msg_fmt``, which is filled
+from the keyword arguments given to the constructor.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "AuthenticationFailed",
+    "BadRequest",
+    "Conflict",
+    "DBConnectionError",
+    "DriverError",
+    "Forbidden",
+    "Invalid",
+    "MessagingError",
+    "MessagingTimeout",
+    "NimbusException",
+    "NotFound",
+    "OperationNotSupported",
+    "PayloadTooLarge",
+    "PluginLoadError",
+    "PluginNotFound",
+    "PolicyNotAuthorized",
+    "TokenNotFound",
+    "Unauthorized",
+    "UserLockedOut",
+    "ValidationError",
+]
+
+
+class NimbusException(Exception):
+    """Base of every nimbus error; the message is built from ``msg_fmt``."""
+
+    msg_fmt = "An unknown error occurred."
+
+    def __init__(self, message: str | None = None, **kwargs: Any) -> None:
+        self.kwargs = kwargs
+        if message is None:
+            try:
+                message = self.msg_fmt % kwargs
+            except (KeyError, TypeError, ValueError):
+                # A wrong format key is a programming error, but the caller
+                # still deserves the template rather than a second exception.
+                message = self.msg_fmt
+        self.message = message
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class Invalid(NimbusException):
+    msg_fmt = "Invalid input: %(reason)s"
+
+
+class BadRequest(Invalid):
+    msg_fmt = "%(reason)s"
+
+
+class ValidationError(Invalid):
+    msg_fmt = "Invalid input for field '%(field)s': %(reason)s"
+
+
+class PayloadTooLarge(Invalid):
+    msg_fmt = "Request body is larger than the limit of %(limit)d bytes."
+
+
+class Unauthorized(NimbusException):
+    msg_fmt = "The request you have made requires authentication."
+
+
+class AuthenticationFailed(Unauthorized):
+    msg_fmt = "The request you have made requires authentication."
+
+
+class UserLockedOut(Unauthorized):
+    msg_fmt = (
+        "The account is locked for user: %(user_id)s after too many failed authentication attempts."
+    )
+
+
+class TokenNotFound(Unauthorized):
+    msg_fmt = "Failed to validate token: %(reason)s"
+
+
+class Forbidden(NimbusException):
+    msg_fmt = "You are not authorized to perform the requested action."
+
+
+class PolicyNotAuthorized(Forbidden):
+    msg_fmt = "You are not authorized to perform the requested action: %(action)s."
+
+
+class NotFound(NimbusException):
+    msg_fmt = "Could not find %(kind)s: %(id)s."
+
+
+class Conflict(NimbusException):
+    msg_fmt = "Conflict occurred attempting to store %(kind)s - %(reason)s."
+
+
+class OperationNotSupported(NimbusException):
+    msg_fmt = "The %(driver)s driver does not support %(operation)s."
+
+
+class DriverError(NimbusException):
+    msg_fmt = "The %(driver)s driver failed: %(reason)s"
+
+
+class PluginNotFound(NimbusException):
+    msg_fmt = "No plugin named '%(name)s' in namespace '%(namespace)s'; installed: %(available)s."
+
+
+class PluginLoadError(NimbusException):
+    msg_fmt = "Plugin '%(name)s' in namespace '%(namespace)s' could not be loaded: %(reason)s"
+
+
+class DBConnectionError(NimbusException):
+    msg_fmt = "Could not connect to the database after %(attempts)d attempts: %(reason)s"
+
+
+class MessagingError(NimbusException):
+    msg_fmt = "Messaging failed: %(reason)s"
+
+
+class MessagingTimeout(MessagingError):
+    msg_fmt = "No reply to %(method)s on topic %(topic)s within %(timeout)s seconds."
