@@ -1,0 +1,72 @@
+"""The ``nimbus`` command: one sub-command per module in :mod:`nimbus.cmd`.
+
+Each sub-command module has ``register(subparsers)``, which adds its parser
+and sets ``func`` to a callable taking the parsed arguments and returning
+the exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from nimbus import __version__, exception
+
+__all__ = ["main"]
+
+_COMMANDS = (
+    "nimbus.cmd.up",
+    "nimbus.cmd.bootstrap",
+    "nimbus.cmd.db",
+    "nimbus.cmd.fernet",
+    "nimbus.cmd.plugins",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser with every sub-command registered."""
+    parser = argparse.ArgumentParser(prog="nimbus", description="Run and manage a nimbus cloud.")
+    parser.add_argument("--version", action="version", version=f"nimbus {__version__}")
+    parser.add_argument(
+        "--config-file",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="configuration file to read (repeatable); default: the usual places",
+    )
+    parser.add_argument(
+        "--config-dir", action="append", default=[], metavar="DIR", help="directory of *.conf files"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    return parser
+
+
+def config_argv(args: argparse.Namespace) -> list[str]:
+    """Return the oslo.config arguments that the global options stand for."""
+    argv: list[str] = []
+    for path in args.config_file:
+        argv += ["--config-file", path]
+    for path in args.config_dir:
+        argv += ["--config-dir", path]
+    return argv
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``nimbus`` command line; return its exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except exception.NimbusException as ex:
+        print(f"nimbus {args.command}: {ex}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
