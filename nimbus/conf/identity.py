@@ -27,6 +27,23 @@ Possible values:
         default="default",
         help="Id of the domain used when a request names none.",
     ),
+    cfg.StrOpt(
+        "admin_project_name",
+        default="admin",
+        help="""Name of the cloud's admin project.
+
+The admin role on a token scoped to this project makes its holder a cloud
+administrator; the admin role on any other project does not.
+
+Related options:
+* admin_project_domain_name
+""",
+    ),
+    cfg.StrOpt(
+        "admin_project_domain_name",
+        default="Default",
+        help="Name of the domain the admin project lives in.",
+    ),
     cfg.IntOpt(
         "password_hash_rounds",
         default=12,
@@ -134,7 +151,7 @@ Related options:
     cfg.IntOpt(
         "max_active_keys",
         default=3,
-        min=1,
+        min=2,
         help="""Keys kept after a rotation: the staged key, the primary and the rest.
 
 Set it to at least ``token expiration / rotation interval + 2``.
@@ -146,8 +163,9 @@ Set it to at least ``token expiration / rotation interval + 2``.
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register the identity option groups on *conf*."""
     for group, opts in list_opts():
-        conf.register_group(group)
-        conf.register_opts(opts, group=group)
+        # A fresh group object per config (see nimbus.conf.api).
+        conf.register_group(cfg.OptGroup(group.name, title=group.title, help=group.help))
+        conf.register_opts(opts, group=group.name)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

@@ -1,0 +1,70 @@
+"""``nimbus fernet``: create and rotate the Fernet key repository.
+
+``setup`` creates ``[fernet_tokens] key_repository`` with a staged and a
+primary key when it holds none; ``rotate`` promotes the staged key and
+stages a new one.  Run ``rotate`` on one node and copy the repository to the
+others; API processes notice the change within a second.  Only key numbers
+are printed, never key material.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from nimbus import conf as nimbus_conf
+from nimbus.cmd import main
+from nimbus.identity.token.keys import KeyRepository
+
+__all__ = ["register"]
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``fernet`` sub-command and its ``setup`` and ``rotate`` actions.
+
+    :param subparsers: the ``nimbus`` command's sub-parsers.
+    """
+    parser = subparsers.add_parser(
+        "fernet",
+        help="manage the Fernet key repository",
+        description="Create and rotate the keys that encrypt identity tokens.",
+    )
+    actions = parser.add_subparsers(dest="fernet_action", metavar="ACTION", required=True)
+    setup = actions.add_parser(
+        "setup", help="create the key repository with keys 0 and 1 (no-op if it has keys)"
+    )
+    setup.set_defaults(func=_setup)
+    rotate = actions.add_parser(
+        "rotate", help="make the staged key primary, stage a new key, drop the oldest"
+    )
+    rotate.set_defaults(func=_rotate)
+
+
+def _repository(args: argparse.Namespace) -> KeyRepository:
+    conf = nimbus_conf.load_config(main.config_argv(args))
+    return KeyRepository.from_conf(conf)
+
+
+def _setup(args: argparse.Namespace) -> int:
+    repository = _repository(args)
+    created = repository.initialize()
+    if created:
+        print(
+            f"Created the key repository {repository.path}: "
+            f"staged key {created[0]}, primary key {created[-1]}."
+        )
+    else:
+        numbers = ", ".join(str(n) for n in sorted(repository.load()))
+        print(f"The key repository {repository.path} already holds keys {numbers}; left as is.")
+    return 0
+
+
+def _rotate(args: argparse.Namespace) -> int:
+    repository = _repository(args)
+    result = repository.rotate()
+    removed = ", ".join(str(n) for n in result.removed) or "none"
+    active = ", ".join(str(n) for n in sorted(result.active))
+    print(
+        f"Rotated the key repository {repository.path}: primary key is now {result.primary}, "
+        f"new staged key 0, removed: {removed}; keys now {active}."
+    )
+    return 0
