@@ -114,7 +114,6 @@ def load_driver(
             name,
             invoke_on_load=False,
             on_load_failure_callback=_on_failure,
-            warn_on_missing_entrypoint=False,
         )
     except stevedore_exc.NoMatches:
         if failures:

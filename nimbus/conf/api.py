@@ -62,8 +62,10 @@ one worker; use the split deployment for more.
 
 def register_opts(conf: cfg.ConfigOpts) -> None:
     """Register the ``[api]`` options on *conf*."""
-    conf.register_group(GROUP)
-    conf.register_opts(OPTS, group=GROUP)
+    # A fresh group object per config: oslo.config keeps override state on
+    # the group, so sharing the module's object would leak it across configs.
+    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title, help=GROUP.help))
+    conf.register_opts(OPTS, group=GROUP.name)
 
 
 def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:

@@ -103,7 +103,8 @@ class Database:
 
     def _create_engine(self) -> sa.Engine:
         dbconf = self.conf.database
-        kwargs: dict[str, Any] = {"future": True}
+        # Statement parameters (password hashes, ...) never reach error messages or logs.
+        kwargs: dict[str, Any] = {"future": True, "hide_parameters": True}
         if self.url.get_backend_name() == "sqlite":
             database = self.url.database
             if database and database != ":memory:":
@@ -151,12 +152,13 @@ class Database:
 
     @contextlib.contextmanager
     def reader(self) -> Iterator[orm.Session]:
-        """Yield a session for reads; it is rolled back on exit."""
+        """Yield a session for reads.
+
+        Closing it on exit ends the transaction but keeps the loaded objects
+        usable (a rollback would expire them).
+        """
         with self._sessionmaker() as session:
-            try:
-                yield session
-            finally:
-                session.rollback()
+            yield session
 
     @contextlib.contextmanager
     def writer(self) -> Iterator[orm.Session]:

@@ -1,4 +1,4 @@
-"""Schema migrations with alembic: ``nimbus db upgrade`` and ``nimbus db current``."""
+"""Schema migrations with alembic: ``nimbus db upgrade``, ``current`` and ``downgrade``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from alembic.script import ScriptDirectory
 
 from nimbus.db.api import Database
 
-__all__ = ["current", "head", "upgrade"]
+__all__ = ["current", "downgrade", "head", "upgrade"]
 
 _SCRIPT_LOCATION = os.path.join(os.path.dirname(__file__), "migrations")
 
@@ -31,6 +31,7 @@ def upgrade(database: Database, revision: str = "heads") -> None:
 
 def downgrade(database: Database, revision: str) -> None:
     """Take the schema back to *revision* (``base`` drops every table)."""
+    database.wait_for_connection()
     command.downgrade(_config(database), revision)
 
 
