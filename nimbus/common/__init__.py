@@ -1,0 +1,1 @@
+"""Helpers shared by nimbus's services and drivers."""
