@@ -32,6 +32,8 @@ class RequestContext:
     project_domain_id: str | None = None
     domain_id: str | None = None
     system_scope: str | None = None
+    #: The token is scoped to the cloud's admin project (see policies.base).
+    is_admin_project: bool = False
     roles: list[str] = dataclasses.field(default_factory=list)
     request_id: str = dataclasses.field(default_factory=generate_request_id)
     global_request_id: str | None = None
@@ -41,8 +43,8 @@ class RequestContext:
 
     @property
     def is_admin(self) -> bool:
-        """Whether the caller holds the admin role."""
-        return "admin" in self.roles
+        """Whether the caller is a cloud administrator (see :mod:`nimbus.policies.base`)."""
+        return "admin" in self.roles and (self.system_scope == "all" or self.is_admin_project)
 
     def to_dict(self) -> dict[str, Any]:
         """Serialise for the message bus."""
@@ -65,6 +67,7 @@ class RequestContext:
             "system_scope": self.system_scope,
             "roles": list(self.roles),
             "is_admin": self.is_admin,
+            "is_admin_project": self.is_admin_project,
         }
 
     def to_log_values(self) -> dict[str, Any]:
@@ -80,5 +83,6 @@ class RequestContext:
     def admin(cls, **kwargs: Any) -> RequestContext:
         """Return a context for internal work done with admin rights."""
         kwargs.setdefault("roles", ["admin", "member", "reader"])
+        kwargs.setdefault("system_scope", "all")
         kwargs.setdefault("authenticated", True)
         return cls(**kwargs)

@@ -1,0 +1,141 @@
+"""Compose Falcon apps from service APIs: middleware, routes and error handlers.
+
+Each service contributes a :class:`ServiceAPI`: its route table, its error
+body shape and which of its routes need no token.  In the all-in-one layout
+every service answers under its own path prefix on one port
+(``/identity/v3``, ...); a per-service app can also serve it at the root.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import falcon
+
+from nimbus.api import errors, middleware
+
+__all__ = ["Links", "ServiceAPI", "create_app"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Links:
+    """Builds absolute URLs for one mounted service.
+
+    :param public_endpoint: the configured base URL, or ``None`` to use the
+        one the request came in on.
+    :param mount: the service's path prefix (``/identity`` or ``""``).
+    """
+
+    public_endpoint: str | None
+    mount: str
+
+    def base(self, req: falcon.Request) -> str:
+        """Return the service's root URL as seen by this request's client."""
+        return (self.public_endpoint or req.prefix).rstrip("/") + self.mount
+
+    def url(self, req: falcon.Request, path: str) -> str:
+        """Return the absolute URL of *path* (relative to the service root)."""
+        return self.base(req) + path
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceAPI:
+    """One service's contribution to an app.
+
+    :param name: the path prefix in the all-in-one layout (``identity``).
+    :param error_format: the service's error body shape.
+    :param routes: builds the route table (template relative to the service
+        root, resource) given the service's :class:`Links`.
+    :param is_public: tells whether (method, path relative to the service
+        root) needs no token.
+    :param streamed: tells whether a relative path has a streamed body
+        that the JSON body middleware must not read.
+    """
+
+    name: str
+    error_format: errors.ErrorFormat
+    routes: Callable[[Links], Sequence[tuple[str, Any]]]
+    is_public: Callable[[str, str], bool]
+    streamed: Callable[[str], bool] = lambda path: False
+
+
+class _Index:
+    """Lists the services this app serves."""
+
+    def __init__(self, mounts: list[tuple[str, str]], public_endpoint: str | None) -> None:
+        self.mounts = mounts
+        self.public_endpoint = public_endpoint
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        base = (self.public_endpoint or req.prefix).rstrip("/")
+        resp.media = {
+            "services": [{"name": name, "url": base + mount} for name, mount in self.mounts]
+        }
+
+
+def create_app(
+    apis: Sequence[ServiceAPI],
+    *,
+    validator: middleware.TokenValidator,
+    auth_uri: str,
+    max_body_size: int,
+    public_endpoint: str | None = None,
+    mounted: bool = True,
+) -> falcon.App:
+    """Return a WSGI app serving *apis*.
+
+    :param validator: validates tokens (the identity service).
+    :param auth_uri: the identity endpoint named in 401 challenges.
+    :param max_body_size: the largest JSON body accepted.
+    :param public_endpoint: base URL for links; the request's by default.
+    :param mounted: serve each API under ``/<name>`` (the all-in-one
+        layout); with one API and ``mounted=False`` it is served at ``/``.
+    """
+    if not mounted and len(apis) != 1:
+        raise ValueError("only a single service can be served unmounted")
+    mounts = [(api, f"/{api.name}" if mounted else "") for api in apis]
+
+    def owner(path: str) -> tuple[ServiceAPI, str] | None:
+        for api, mount in mounts:
+            if not mount:
+                return api, path
+            if path == mount or path.startswith(mount + "/"):
+                return api, path[len(mount) :] or "/"
+        return None
+
+    def is_public(method: str, path: str) -> bool:
+        found = owner(path)
+        if found is None:
+            return True
+        return found[0].is_public(method, found[1])
+
+    def streamed(path: str) -> bool:
+        found = owner(path)
+        return found is not None and found[0].streamed(found[1])
+
+    def error_format(path: str) -> errors.ErrorFormat:
+        found = owner(path)
+        return found[0].error_format if found else errors.FORMATS["keystone"]
+
+    app = falcon.App(
+        middleware=[
+            middleware.RequestIdMiddleware(),
+            middleware.BodyMiddleware(max_body_size, streamed=[streamed]),
+            middleware.AuthMiddleware(validator, is_public, auth_uri),
+        ],
+    )
+    app.req_options.strip_url_path_trailing_slash = True
+    app.req_options.auto_parse_qs_csv = False
+    app.req_options.keep_blank_qs_values = True
+    app.resp_options.secure_cookies_by_default = True
+    errors.install(app, error_format)
+    for api, mount in mounts:
+        links = Links(public_endpoint, mount)
+        for template, resource in api.routes(links):
+            route = (mount + template) if template != "/" or not mount else mount
+            app.add_route(route or "/", resource)
+    if mounted:
+        app.add_route("/", _Index([(api.name, mount) for api, mount in mounts], public_endpoint))
+    return app

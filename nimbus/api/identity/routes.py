@@ -1,0 +1,88 @@
+"""The identity API's route table (Keystone v3), one line per route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from nimbus.api.app import Links
+from nimbus.api.identity import (
+    auth,
+    catalog,
+    groups,
+    projects,
+    role_assignments,
+    roles,
+    users,
+    versions,
+)
+from nimbus.api.policy import Enforcer
+from nimbus.identity.service import IdentityService
+
+_P = "/v3/projects/{project_id}"
+_D = "/v3/domains/{domain_id}"
+_ID = "/v3/OS-INHERIT/domains/{domain_id}"
+
+
+def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[tuple[str, Any]]:
+    """Return (template, resource) pairs relative to the identity root."""
+    deps = (service, enforcer, links)
+
+    def grants(target: str, actor: str, inherited: bool = False) -> tuple[Any, Any]:
+        kwargs = {"target": target, "actor": actor, "inherited": inherited}
+        return roles.GrantList(*deps, **kwargs), roles.Grants(*deps, **kwargs)
+
+    (pul, pu), (pgl, pg) = grants("project", "user"), grants("project", "group")
+    (dul, du), (dgl, dg) = grants("domain", "user"), grants("domain", "group")
+    (iul, iu), (igl, ig) = grants("domain", "user", True), grants("domain", "group", True)
+    return [
+        ("/", versions.Root(links)),
+        ("/v3", versions.V3(links)),
+        ("/v3/auth/tokens", auth.Tokens(*deps)),
+        ("/v3/auth/catalog", auth.Catalog(*deps)),
+        ("/v3/auth/projects", auth.Projects(*deps)),
+        ("/v3/auth/domains", auth.Domains(*deps)),
+        ("/v3/domains", projects.DomainCollection(*deps)),
+        ("/v3/domains/{domain_id}", projects.DomainItem(*deps)),
+        ("/v3/projects", projects.ProjectCollection(*deps)),
+        ("/v3/projects/{project_id}", projects.ProjectItem(*deps)),
+        ("/v3/users", users.UserCollection(*deps)),
+        ("/v3/users/{user_id}", users.UserItem(*deps)),
+        ("/v3/users/{user_id}/password", users.UserPassword(*deps)),
+        ("/v3/users/{user_id}/projects", users.UserProjects(*deps)),
+        ("/v3/users/{user_id}/groups", users.UserGroups(*deps)),
+        ("/v3/groups", groups.GroupCollection(*deps)),
+        ("/v3/groups/{group_id}", groups.GroupItem(*deps)),
+        ("/v3/groups/{group_id}/users", groups.GroupUsers(*deps)),
+        ("/v3/groups/{group_id}/users/{user_id}", groups.GroupUser(*deps)),
+        ("/v3/roles", roles.RoleCollection(*deps)),
+        ("/v3/roles/{role_id}", roles.RoleItem(*deps)),
+        ("/v3/roles/{role_id}/implies", roles.ImpliedRoles(*deps)),
+        ("/v3/roles/{role_id}/implies/{implied_role_id}", roles.ImpliedRole(*deps)),
+        ("/v3/role_inferences", roles.RoleInferences(*deps)),
+        (_P + "/users/{user_id}/roles", pul),
+        (_P + "/users/{user_id}/roles/{role_id}", pu),
+        (_P + "/groups/{group_id}/roles", pgl),
+        (_P + "/groups/{group_id}/roles/{role_id}", pg),
+        (_D + "/users/{user_id}/roles", dul),
+        (_D + "/users/{user_id}/roles/{role_id}", du),
+        (_D + "/groups/{group_id}/roles", dgl),
+        (_D + "/groups/{group_id}/roles/{role_id}", dg),
+        (_ID + "/users/{user_id}/roles/inherited_to_projects", iul),
+        (_ID + "/users/{user_id}/roles/{role_id}/inherited_to_projects", iu),
+        (_ID + "/groups/{group_id}/roles/inherited_to_projects", igl),
+        (_ID + "/groups/{group_id}/roles/{role_id}/inherited_to_projects", ig),
+        ("/v3/role_assignments", role_assignments.RoleAssignments(*deps)),
+        ("/v3/services", catalog.ServiceCollection(*deps)),
+        ("/v3/services/{service_id}", catalog.ServiceItem(*deps)),
+        ("/v3/endpoints", catalog.EndpointCollection(*deps)),
+        ("/v3/endpoints/{endpoint_id}", catalog.EndpointItem(*deps)),
+        ("/v3/regions", catalog.RegionCollection(*deps)),
+        ("/v3/regions/{region_id}", catalog.RegionItem(*deps)),
+    ]
+
+
+def is_public(method: str, path: str) -> bool:
+    """Tell whether a route needs no token: discovery and issuing tokens."""
+    if path in ("/", "/v3"):
+        return method in ("GET", "HEAD")
+    return path == "/v3/auth/tokens" and method == "POST"

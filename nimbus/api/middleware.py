@@ -1,0 +1,164 @@
+"""Cross-cutting WSGI work: request ids, bounded JSON bodies, token authentication."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+import falcon
+
+from nimbus import exception
+from nimbus.context import RequestContext, generate_request_id
+
+__all__ = [
+    "AuthMiddleware",
+    "BodyMiddleware",
+    "RequestIdMiddleware",
+    "TokenValidator",
+]
+
+LOG = logging.getLogger(__name__)
+
+_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+_REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+
+
+class RequestIdMiddleware:
+    """Give every request an id and echo it in ``x-openstack-request-id``.
+
+    A caller's ``X-OpenStack-Request-ID`` of the right form is kept as the
+    global request id, so a chain of services can be followed in the logs.
+    """
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.request_id = generate_request_id()
+        inbound = req.get_header("X-OpenStack-Request-ID")
+        req.context.global_request_id = inbound if inbound and _REQUEST_ID.match(inbound) else None
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        request_id = req.context.get("request_id")
+        if request_id:
+            resp.set_header("x-openstack-request-id", request_id)
+        LOG.info(
+            "%s %s status: %s request_id: %s",
+            req.method,
+            req.relative_uri.split("?", 1)[0],
+            resp.status,
+            request_id,
+        )
+
+
+def _read_bounded(req: falcon.Request, limit: int) -> bytes:
+    length = req.content_length
+    if length is not None and length > limit:
+        raise exception.PayloadTooLarge(limit=limit)
+    data = req.bounded_stream.read(limit + 1)
+    if len(data) > limit:
+        raise exception.PayloadTooLarge(limit=limit)
+    return data
+
+
+class BodyMiddleware:
+    """Read and parse JSON request bodies, refusing oversized ones with 413.
+
+    The parsed document is ``req.context.json`` (``None`` for an empty body).
+    Requests whose path a service marks as streamed (image uploads) are left
+    alone.
+
+    :param max_size: the largest body accepted, in bytes.
+    :param streamed: predicates on the path for bodies not to be read here.
+    """
+
+    _JSON_TYPES = ("application/json", "application/openstack-images-v2.1-json-patch")
+
+    def __init__(self, max_size: int, streamed: Iterable[Callable[[str], bool]] = ()) -> None:
+        self.max_size = max_size
+        self.streamed = tuple(streamed)
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.json = None
+        if "\x00" in req.path or "%00" in req.query_string:
+            raise exception.BadRequest(reason="NUL characters are not allowed in URLs.")
+        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
+            return
+        if any(check(req.path) for check in self.streamed):
+            return
+        data = _read_bounded(req, self.max_size)
+        if not data.strip():
+            return
+        content_type = (req.content_type or "application/json").split(";")[0].strip().lower()
+        if content_type not in self._JSON_TYPES and not content_type.endswith("+json"):
+            raise falcon.HTTPUnsupportedMediaType(
+                description=f"Content type {content_type!r} is not supported; send JSON."
+            )
+        try:
+            req.context.json = json.loads(data)
+        except (UnicodeDecodeError, json.JSONDecodeError) as ex:
+            raise exception.BadRequest(reason=f"Malformed JSON in request body: {ex}") from ex
+        if _NUL.search(data):
+            # No database stores NUL in text (PostgreSQL refuses it): say so up front.
+            raise exception.BadRequest(reason="NUL characters are not allowed in request bodies.")
+
+
+class TokenValidator(Protocol):
+    """What the auth middleware needs from the identity service."""
+
+    def context_for_token(self, token: str) -> RequestContext:
+        """Return the context of a valid token, or raise ``Unauthorized``."""
+
+
+class AuthMiddleware:
+    """Require a valid ``X-Auth-Token`` on every request that is not public.
+
+    Sets ``req.context.nimbus`` to the caller's :class:`RequestContext` (an
+    anonymous one on public routes).  A missing, malformed, expired or
+    revoked token gets 401 with ``WWW-Authenticate: Keystone uri="..."``.
+
+    :param validator: checks tokens (the identity service).
+    :param is_public: tells whether a (method, path) needs no token.
+    :param auth_uri: the identity endpoint advertised in the challenge.
+    """
+
+    def __init__(
+        self,
+        validator: TokenValidator,
+        is_public: Callable[[str, str], bool],
+        auth_uri: str,
+    ) -> None:
+        self.validator = validator
+        self.is_public = is_public
+        self.challenge = f'Keystone uri="{auth_uri}"'
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict
+    ) -> None:
+        req.context.auth_challenge = self.challenge
+        token = req.get_header("X-Auth-Token")
+        anonymous = RequestContext(
+            request_id=req.context.request_id,
+            global_request_id=req.context.get("global_request_id"),
+        )
+        if resource is None or self.is_public(req.method, req.path):
+            ctx = anonymous
+            if token:
+                # Public routes still learn who calls when a valid token is sent.
+                try:
+                    ctx = self._context(req, token)
+                except exception.Unauthorized:
+                    ctx = anonymous
+            req.context.nimbus = ctx
+            return
+        if not token:
+            raise exception.Unauthorized()
+        req.context.nimbus = self._context(req, token)
+
+    def _context(self, req: falcon.Request, token: str) -> RequestContext:
+        ctx = self.validator.context_for_token(token)
+        ctx.request_id = req.context.request_id
+        ctx.global_request_id = req.context.get("global_request_id")
+        return ctx

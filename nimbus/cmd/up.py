@@ -1,0 +1,160 @@
+"""``nimbus up``: run the whole cloud on this machine, on one port, under gunicorn.
+
+On first start it creates the state directory, the SQLite database, the
+Fernet keys, the admin (with a generated password) and the catalog; it
+writes ``<state-dir>/openrc`` for the ``openstack`` client.  Later starts
+reuse all of it.  Ctrl-C or SIGTERM stops it cleanly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import shlex
+from typing import Any
+
+from gunicorn.app.base import BaseApplication
+from oslo_config import cfg
+
+from nimbus.cmd.main import config_argv
+from nimbus.conf import load_config, state_path
+
+LOG = logging.getLogger(__name__)
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``up`` sub-command."""
+    parser = subparsers.add_parser(
+        "up",
+        help="run the embedded all-in-one cloud",
+        description=(
+            "Run every nimbus service in one process on one port (default "
+            "127.0.0.1:8770), with its state under --state-dir (default ~/.nimbus/state)."
+        ),
+    )
+    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, help="port to listen on (default 8770)")
+    parser.add_argument("--state-dir", help="where the database, keys and openrc live")
+    parser.add_argument(
+        "--admin-password",
+        help="password for the admin user on first start (default: generated)",
+    )
+    parser.set_defaults(func=run)
+
+
+def _admin_password(conf: cfg.ConfigOpts, given: str | None) -> str:
+    path = state_path(conf, "admin-password")
+    if given:
+        password = given
+    elif os.path.exists(path):
+        with open(path, encoding="utf-8") as f:
+            return f.read().strip()
+    else:
+        password = secrets.token_urlsafe(18)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write(password + "\n")
+    return password
+
+
+def openrc_lines(conf: cfg.ConfigOpts, password: str) -> list[str]:
+    """Return the ``export OS_...`` lines for the admin."""
+    from nimbus.wsgi import public_url
+
+    values = {
+        "OS_AUTH_URL": f"{public_url(conf)}/identity/v3",
+        "OS_IDENTITY_API_VERSION": "3",
+        "OS_AUTH_TYPE": "password",
+        "OS_USERNAME": "admin",
+        "OS_PASSWORD": password,
+        "OS_PROJECT_NAME": conf.identity.admin_project_name,
+        "OS_USER_DOMAIN_NAME": conf.identity.admin_project_domain_name,
+        "OS_PROJECT_DOMAIN_NAME": conf.identity.admin_project_domain_name,
+        "OS_REGION_NAME": conf.region_name,
+        "OS_INTERFACE": "public",
+    }
+    return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+
+
+def prepare(conf: cfg.ConfigOpts, admin_password: str | None = None) -> str:
+    """Create or upgrade everything the embedded cloud needs; return the openrc path."""
+    from nimbus.db import migration
+    from nimbus.identity.bootstrap import bootstrap
+    from nimbus.identity.token.keys import KeyRepository
+    from nimbus.wsgi import build_services, catalog_entries
+
+    os.makedirs(state_path(conf), mode=0o700, exist_ok=True)
+    services = build_services(conf)
+    try:
+        migration.upgrade(services.database)
+        KeyRepository.from_conf(conf).initialize()
+        password = _admin_password(conf, admin_password)
+        bootstrap(
+            services.identity,
+            admin_password=password,
+            catalog=catalog_entries(conf),
+            region_id=conf.region_name,
+        )
+    finally:
+        services.database.dispose()
+    openrc = state_path(conf, "openrc")
+    fd = os.open(openrc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as f:
+        f.write("# nimbus admin credentials; source this file to use the openstack client\n")
+        f.write("\n".join(openrc_lines(conf, password)) + "\n")
+    return openrc
+
+
+class _Server(BaseApplication):
+    """gunicorn, configured from nimbus options instead of gunicorn's command line."""
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.conf = conf
+        super().__init__()
+
+    def load_config(self) -> None:
+        api = self.conf.api
+        host = api.bind_host if ":" not in api.bind_host else f"[{api.bind_host}]"
+        settings = {
+            "bind": [f"{host}:{api.bind_port}"],
+            "workers": api.workers,
+            "worker_class": "gthread",
+            "threads": api.threads,
+            "graceful_timeout": 10,
+            "timeout": 120,
+            "proc_name": "nimbus-up",
+            "accesslog": None,
+            "errorlog": "-",
+            "loglevel": "info",
+        }
+        for key, value in settings.items():
+            self.cfg.set(key, value)
+
+    def load(self) -> Any:
+        from nimbus.wsgi import build_app, build_services
+
+        return build_app(build_services(self.conf))
+
+
+def run(args: argparse.Namespace) -> int:
+    """Prepare the state directory, print the credentials, and serve until stopped."""
+    conf = load_config(config_argv(args))
+    if args.state_dir:
+        conf.set_override("state_path", os.path.abspath(args.state_dir))
+    if args.host:
+        conf.set_override("bind_host", args.host, group="api")
+    if args.port:
+        conf.set_override("bind_port", args.port, group="api")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if conf.database.connection is None and conf.api.workers > 1:
+        LOG.warning("The embedded SQLite cloud runs one worker; ignoring [api] workers")
+        conf.set_override("workers", 1, group="api")
+    openrc = prepare(conf, args.admin_password)
+    with open(openrc, encoding="utf-8") as f:
+        print(f.read(), end="")
+    print(f"# written to {openrc}; run 'source {openrc}' and then 'openstack token issue'")
+    print(flush=True)
+    _Server(conf).run()
+    return 0

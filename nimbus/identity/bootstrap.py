@@ -1,0 +1,144 @@
+"""First-start set-up: the Default domain, the admin, the default roles, the catalog.
+
+Running it again is safe: it creates what is missing and points the catalog
+endpoints at the current URLs, and changes the admin password only when one
+is given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+from nimbus import exception
+from nimbus.identity.assignment import Grant
+from nimbus.identity.catalog import INTERFACES
+from nimbus.identity.service import IdentityService
+
+__all__ = ["CatalogEntry", "DEFAULT_ROLES", "bootstrap"]
+
+LOG = logging.getLogger(__name__)
+
+#: Roles created at bootstrap, each implying the next.
+DEFAULT_ROLES = ("admin", "member", "reader")
+
+
+@dataclasses.dataclass(frozen=True)
+class CatalogEntry:
+    """A service to advertise: its type, name and public URL."""
+
+    type: str
+    name: str
+    url: str
+    description: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class BootstrapResult:
+    """Ids of what bootstrap made or found."""
+
+    domain_id: str
+    project_id: str
+    user_id: str
+    role_ids: dict[str, str]
+
+
+def _ensure_role(service: IdentityService, name: str) -> str:
+    try:
+        return service.assignments.get_role_by_name(name)["id"]
+    except exception.NotFound:
+        LOG.info("Creating role %s", name)
+        return service.assignments.create_role(name=name)["id"]
+
+
+def bootstrap(
+    service: IdentityService,
+    *,
+    admin_password: str | None,
+    catalog: list[CatalogEntry],
+    region_id: str = "RegionOne",
+    admin_user: str = "admin",
+) -> BootstrapResult:
+    """Create the base identity records and the catalog, idempotently.
+
+    :param admin_password: the admin's password; required when the admin
+        user does not exist yet, and reset when given for an existing one.
+    :param catalog: the services to advertise (public, internal and admin
+        endpoints all get the same URL).
+    :raises ValidationError: the admin user must be created but no password
+        was given.
+    """
+    conf = service.conf
+    domain_id = conf.identity.default_domain_id
+    try:
+        service.resources.get_domain(domain_id)
+    except exception.NotFound:
+        LOG.info("Creating domain %s", domain_id)
+        service.resources.create_domain(
+            domain_id=domain_id,
+            name=conf.identity.admin_project_domain_name,
+            description="The default domain",
+        )
+    role_ids = {name: _ensure_role(service, name) for name in DEFAULT_ROLES}
+    for prior, implied in zip(DEFAULT_ROLES, DEFAULT_ROLES[1:], strict=False):
+        service.assignments.create_implied_role(role_ids[prior], role_ids[implied])
+
+    project_name = conf.identity.admin_project_name
+    try:
+        project_id = service.resources.get_project_by_name(project_name, domain_id)["id"]
+    except exception.NotFound:
+        LOG.info("Creating project %s", project_name)
+        project_id = service.resources.create_project(
+            name=project_name, domain_id=domain_id, description="Bootstrap project for the cloud"
+        )["id"]
+
+    try:
+        user = service.users.get_user_by_name(admin_user, domain_id)
+        if admin_password is not None:
+            service.users.update_user(user.id, {"password": admin_password, "enabled": True})
+    except exception.NotFound:
+        if admin_password is None:
+            raise exception.ValidationError(
+                field="admin_password", reason="the admin user does not exist yet; give a password"
+            ) from None
+        LOG.info("Creating user %s", admin_user)
+        user = service.users.create_user(
+            name=admin_user,
+            domain_id=domain_id,
+            password=admin_password,
+            default_project_id=project_id,
+        )
+    service.assignments.create_grant(
+        Grant(role_id=role_ids["admin"], user_id=user.id, project_id=project_id)
+    )
+
+    try:
+        service.catalog.get_region(region_id)
+    except exception.NotFound:
+        service.catalog.create_region(region_id=region_id)
+    for entry in catalog:
+        _ensure_service(service, entry, region_id)
+    return BootstrapResult(domain_id, project_id, user.id, role_ids)
+
+
+def _ensure_service(service: IdentityService, entry: CatalogEntry, region_id: str) -> None:
+    found = service.catalog.list_services(type=entry.type, name=entry.name)
+    if found:
+        service_id = found[0]["id"]
+    else:
+        LOG.info("Adding %s (%s) to the catalog", entry.name, entry.type)
+        service_id = service.catalog.create_service(
+            type=entry.type, name=entry.name, description=entry.description
+        )["id"]
+    existing = {
+        ep["interface"]: ep
+        for ep in service.catalog.list_endpoints(service_id=service_id, region_id=region_id)
+    }
+    for interface in INTERFACES:
+        endpoint = existing.get(interface)
+        if endpoint is None:
+            service.catalog.create_endpoint(
+                service_id=service_id, interface=interface, url=entry.url, region_id=region_id
+            )
+        elif endpoint["url"] != entry.url:
+            service.catalog.update_endpoint(endpoint["id"], {"url": entry.url})

@@ -1,0 +1,37 @@
+"""Rules that the per-service policies are built from.
+
+"Cloud admin" means the admin role on a system-scoped token or on a token
+scoped to the cloud's admin project; the admin role on any other project
+grants nothing more than member there.
+"""
+
+from __future__ import annotations
+
+from oslo_policy import policy
+
+ADMIN_REQUIRED = "rule:admin_required"
+CLOUD_READER = "rule:cloud_reader"
+SERVICE_ROLE = "rule:service_role"
+
+RULES = [
+    policy.RuleDefault(
+        "admin_required",
+        "role:admin and (system_scope:all or is_admin_project:True)",
+        description="The caller is a cloud administrator.",
+    ),
+    policy.RuleDefault(
+        "cloud_reader",
+        "rule:admin_required or (role:reader and (system_scope:all or is_admin_project:True))",
+        description="The caller may read every resource in the cloud.",
+    ),
+    policy.RuleDefault(
+        "service_role",
+        "role:service",
+        description="The caller is another nimbus or OpenStack service.",
+    ),
+]
+
+
+def list_rules() -> list[policy.RuleDefault]:
+    """Return the base rules."""
+    return list(RULES)
