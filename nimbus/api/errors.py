@@ -10,7 +10,6 @@ in the same shape, with the traceback in the log and never in the body.
 
 from __future__ import annotations
 
-import http
 import json
 import logging
 from collections.abc import Callable
@@ -50,10 +49,9 @@ def status_for(ex: BaseException) -> int:
 
 
 def _title(code: int) -> str:
-    try:
-        return http.HTTPStatus(code).phrase
-    except ValueError:
-        return "Error"
+    # The same phrase as the status line Falcon sends.
+    status = falcon.code_to_http_status(code)
+    return status.split(" ", 1)[1] if " " in status else "Error"
 
 
 _NOVA_FAULTS = {

@@ -22,7 +22,7 @@ __all__ = [
 
 LOG = logging.getLogger(__name__)
 
-_NUL = re.compile(rb"\\u0000", re.IGNORECASE)
+_MAX_DEPTH = 32
 _REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
 
@@ -63,6 +63,38 @@ def _read_bounded(req: falcon.Request, limit: int) -> bytes:
     return data
 
 
+def _refuse_constant(name: str) -> None:
+    raise exception.BadRequest(reason=f"{name} is not a JSON number.")
+
+
+def _check_text(text: str) -> None:
+    # No database stores NUL in text (PostgreSQL refuses it), and a lone
+    # surrogate cannot be encoded at all: refuse both up front.
+    if "\x00" in text:
+        raise exception.BadRequest(reason="NUL characters are not allowed in request bodies.")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as ex:
+        raise exception.BadRequest(reason="The request body holds invalid Unicode.") from ex
+
+
+def _check_document(document: Any) -> None:
+    """Refuse bodies nested deeper than _MAX_DEPTH or holding unstorable text."""
+    stack = [(document, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise exception.BadRequest(reason="The request body is nested too deeply.")
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                _check_text(key)
+                stack.append((item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+
+
 class BodyMiddleware:
     """Read and parse JSON request bodies, refusing oversized ones with 413.
 
@@ -97,12 +129,16 @@ class BodyMiddleware:
                 description=f"Content type {content_type!r} is not supported; send JSON."
             )
         try:
-            req.context.json = json.loads(data)
+            document = json.loads(data, parse_constant=_refuse_constant)
         except (UnicodeDecodeError, json.JSONDecodeError) as ex:
             raise exception.BadRequest(reason=f"Malformed JSON in request body: {ex}") from ex
-        if _NUL.search(data):
-            # No database stores NUL in text (PostgreSQL refuses it): say so up front.
-            raise exception.BadRequest(reason="NUL characters are not allowed in request bodies.")
+        except (RecursionError, ValueError) as ex:
+            # Absurd nesting, or an integer too long for Python to convert.
+            raise exception.BadRequest(
+                reason="The request body is not JSON nimbus accepts."
+            ) from ex
+        _check_document(document)
+        req.context.json = document
 
 
 class TokenValidator(Protocol):

@@ -233,7 +233,10 @@ class AuthManager:
         return domain
 
     def _scope(self, user: User, scope: Any) -> dict[str, str]:
-        if scope is None or scope == "unscoped":
+        if scope == "unscoped":
+            # Explicitly unscoped: the default project is not used.
+            return {}
+        if scope is None:
             project_id = user.default_project_id
             if project_id:
                 try:

@@ -84,5 +84,6 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
 def is_public(method: str, path: str) -> bool:
     """Tell whether a route needs no token: discovery and issuing tokens."""
     if path in ("/", "/v3"):
-        return method in ("GET", "HEAD")
+        # Other methods get 405 from the router, not 401.
+        return True
     return path == "/v3/auth/tokens" and method == "POST"
