@@ -97,6 +97,8 @@ def prepare(conf: cfg.ConfigOpts, admin_password: str | None = None) -> str:
             catalog=catalog_entries(conf),
             region_id=conf.region_name,
         )
+        # Events older than any token that could still be accepted are dead weight.
+        services.identity.revocations.prune()
     finally:
         services.database.dispose()
     openrc = state_path(conf, "openrc")

@@ -82,9 +82,11 @@ class IdentityDriver(abc.ABC):
         A disabled user is returned as it is: the caller decides.
 
         :raises AuthenticationFailed: the user does not exist or the
-            password is wrong (the message must not say which).
-        :raises UserLockedOut: too many failures in a row (back-ends with
-            :attr:`Capability.LOCKOUT`).
+            password is wrong (the message must not say which); with
+            :attr:`Capability.LOCKOUT`, failures 1 to N of a run.
+        :raises UserLockedOut: after N failures in a row, until
+            ``[identity] lockout_duration`` has passed, even with the right
+            password (back-ends with :attr:`Capability.LOCKOUT`).
         """
 
     # -- optional: writing users (Capability.WRITE_USERS) -------------------
@@ -128,7 +130,10 @@ class IdentityDriver(abc.ABC):
         raise self._unsupported("list_groups")
 
     def list_groups_for_user(self, user_id: str) -> list[Group]:
-        """Return the groups *user_id* belongs to, sorted by id."""
+        """Return the groups *user_id* belongs to, sorted by id.
+
+        :raises NotFound: no user has that id.
+        """
         raise self._unsupported("list_groups_for_user")
 
     def list_users_in_group(self, group_id: str, query: ListQuery) -> list[User]:
@@ -143,7 +148,11 @@ class IdentityDriver(abc.ABC):
         raise self._unsupported("create_group")
 
     def update_group(self, group_id: str, **changes: Any) -> Group:
-        """Change a group's ``name``, ``description`` or ``extra``."""
+        """Change a group's ``name``, ``description`` or ``extra``.
+
+        :raises NotFound: no group has that id.
+        :raises Conflict: a rename collides with another group.
+        """
         raise self._unsupported("update_group")
 
     def delete_group(self, group_id: str) -> None:
