@@ -29,28 +29,51 @@ def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser with every sub-command registered."""
     parser = argparse.ArgumentParser(prog="nimbus", description="Run and manage a nimbus cloud.")
     parser.add_argument("--version", action="version", version=f"nimbus {__version__}")
+    _add_config_options(parser, "")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in _COMMANDS:
+        importlib.import_module(name).register(subparsers)
+    for sub in subparsers.choices.values():
+        _add_config_options_to_leaves(sub)
+    return parser
+
+
+def _add_config_options(parser: argparse.ArgumentParser, prefix: str) -> None:
     parser.add_argument(
         "--config-file",
         action="append",
         default=[],
+        dest=f"{prefix}config_file",
         metavar="PATH",
         help="configuration file to read (repeatable); default: the usual places",
     )
     parser.add_argument(
-        "--config-dir", action="append", default=[], metavar="DIR", help="directory of *.conf files"
+        "--config-dir",
+        action="append",
+        default=[],
+        dest=f"{prefix}config_dir",
+        metavar="DIR",
+        help="directory of *.conf files (repeatable)",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for name in _COMMANDS:
-        importlib.import_module(name).register(subparsers)
-    return parser
+
+
+def _add_config_options_to_leaves(parser: argparse.ArgumentParser) -> None:
+    """Accept the config options after the sub-command too (``nimbus db current --config-file``)."""
+    nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not nested:
+        _add_config_options(parser, "sub_")
+        return
+    for action in nested:
+        for child in action.choices.values():
+            _add_config_options_to_leaves(child)
 
 
 def config_argv(args: argparse.Namespace) -> list[str]:
     """Return the oslo.config arguments that the global options stand for."""
     argv: list[str] = []
-    for path in args.config_file:
+    for path in [*args.config_file, *getattr(args, "sub_config_file", [])]:
         argv += ["--config-file", path]
-    for path in args.config_dir:
+    for path in [*args.config_dir, *getattr(args, "sub_config_dir", [])]:
         argv += ["--config-dir", path]
     return argv
 

@@ -127,6 +127,9 @@ class _Server(BaseApplication):
             "graceful_timeout": 10,
             "timeout": 120,
             "proc_name": "nimbus-up",
+            # gunicorn's control socket is one per user by default; two clouds
+            # on one machine would fight over it.
+            "control_socket_disable": True,
             "accesslog": None,
             "errorlog": "-",
             "loglevel": "info",

@@ -1,0 +1,884 @@
+"""End-to-end token benchmark: the identity API under a real gunicorn.
+
+Run it as ``/work/venv/bin/python benchmarks/token_bench.py``.  For each
+back-end (SQLite, or a throwaway MariaDB database) and each gunicorn worker
+class it builds a fresh state directory, starts
+``gunicorn 'nimbus.wsgi:all_services()'`` on a free port of 127.0.0.1, and
+drives it with client processes, each holding one keep-alive
+``http.client`` connection:
+
+* ``validate``: ``GET /identity/v3/auth/tokens`` over a small pool of tokens
+  issued up front (the per-process validation cache is warm);
+* ``issue``: ``POST /identity/v3/auth/tokens`` with the admin's password, once
+  per bcrypt cost, on a state created with that cost (the admin's hash keeps
+  the cost it was made with).
+
+The clients run on the same cores as the server, so the figures are what the
+machine does with its load generator on board, not the server alone.  Every
+request loop stops after ``--duration`` seconds or ``--max-requests`` requests;
+the servers are stopped and the temporary files and databases are removed on
+the way out, on errors and Ctrl-C too.  ``--py-spy DIR`` also samples the
+server's workers during the ``validate`` runs and prints their hot spots.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import contextlib
+import dataclasses
+import http.client
+import json
+import math
+import multiprocessing
+import os
+import platform
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+HOST = "127.0.0.1"
+ADMIN_PASSWORD = "bench-secret"
+TOKENS_PATH = "/identity/v3/auth/tokens"
+DEFAULT_MARIADB_URL = os.environ.get(
+    "NIMBUS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test"
+)
+
+#: What the figures are compared with.  The Keystone figures were measured on
+#: other hardware: they anchor the order of magnitude, they are not a race.
+TARGETS: dict[str, Any] = {
+    "validate": {"min_rate": 2000.0, "max_p99_ms": 10.0},
+    "keystone_30": {
+        "setup": "Keystone 30.0.0, gunicorn 2 sync workers, SQLite, 8 clients",
+        "validate": {"rate": 465.0, "p99_ms": 25.0},
+        "issue": {"12": 6.8, "4": 143.0},
+    },
+}
+
+_AUTH_BODY = json.dumps(
+    {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {
+                        "name": "admin",
+                        "domain": {"name": "Default"},
+                        "password": ADMIN_PASSWORD,
+                    }
+                },
+            },
+            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
+        }
+    }
+).encode()
+
+
+# -- the load generator ----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadSpec:
+    """One request shape, repeated by every client.
+
+    :param subject_tokens: rotated through ``X-Subject-Token`` when not empty.
+    """
+
+    port: int
+    method: str
+    path: str
+    expect: int
+    headers: tuple[tuple[str, str], ...] = ()
+    body: bytes | None = None
+    subject_tokens: tuple[str, ...] = ()
+    duration: float = 10.0
+    warmup: float = 1.0
+    max_requests: int = 100_000
+    request_timeout: float = 60.0
+
+
+@dataclasses.dataclass
+class ClientResult:
+    """What one client process measured."""
+
+    latencies: list[float]
+    errors: int
+    first_error: str | None
+    elapsed: float
+    cpu: float
+
+
+def _one_request(
+    conn: http.client.HTTPConnection, spec: LoadSpec, number: int
+) -> tuple[float, str | None]:
+    headers = dict(spec.headers)
+    if spec.subject_tokens:
+        headers["X-Subject-Token"] = spec.subject_tokens[number % len(spec.subject_tokens)]
+    started = time.perf_counter()
+    try:
+        conn.request(spec.method, spec.path, body=spec.body, headers=headers)
+        resp = conn.getresponse()
+        payload = resp.read()
+    except (OSError, http.client.HTTPException) as ex:
+        # The next request opens a new connection.
+        conn.close()
+        return time.perf_counter() - started, f"{type(ex).__name__}: {ex}"
+    latency = time.perf_counter() - started
+    if resp.status != spec.expect:
+        return latency, f"HTTP {resp.status}: {payload[:200]!r}"
+    return latency, None
+
+
+def _client_main(spec: LoadSpec, index: int, barrier: Any, results: Any) -> None:
+    """Warm up, wait for the others, then send requests until the time or count is up."""
+    conn = http.client.HTTPConnection(HOST, spec.port, timeout=spec.request_timeout)
+    latencies: list[float] = []
+    errors = 0
+    first_error: str | None = None
+    elapsed = 0.0
+    cpu = 0.0
+    number = index
+    waited = False
+    try:
+        warm_until = time.perf_counter() + spec.warmup
+        for _ in range(spec.max_requests):
+            if time.perf_counter() >= warm_until:
+                break
+            _one_request(conn, spec, number)
+            number += 1
+        barrier.wait(timeout=spec.warmup + spec.request_timeout + 30)
+        waited = True
+        cpu_start = time.process_time()
+        start = time.perf_counter()
+        deadline = start + spec.duration
+        for _ in range(spec.max_requests):
+            if time.perf_counter() >= deadline:
+                break
+            latency, error = _one_request(conn, spec, number)
+            number += 1
+            if error is None:
+                latencies.append(latency)
+            else:
+                errors += 1
+                first_error = first_error or error
+        elapsed = time.perf_counter() - start
+        cpu = time.process_time() - cpu_start
+    except Exception as ex:  # noqa: BLE001 - reported to the parent, not lost in a child
+        first_error = first_error or f"client {index}: {type(ex).__name__}: {ex}"
+        errors += 1
+        if not waited:
+            # Let the others and the parent stop waiting for this client.
+            barrier.abort()
+    finally:
+        conn.close()
+        results.put((index, ClientResult(latencies, errors, first_error, elapsed, cpu)))
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values (NaN when there are none)."""
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def _cpu_seconds(pid: int) -> tuple[float, float]:
+    """Return the user and system CPU seconds of *pid*'s children (the gunicorn workers)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    user = system = 0.0
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return math.nan, math.nan
+    for child in children:
+        try:
+            with open(f"/proc/{child}/stat", encoding="ascii") as f:
+                # The command name may hold spaces; the fields after it do not.
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        user += int(fields[11]) / tick
+        system += int(fields[12]) / tick
+    return user, system
+
+
+def _machine_busy() -> tuple[float, float]:
+    """Return the machine's busy and total CPU seconds since boot (from /proc/stat)."""
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except OSError:
+        return math.nan, math.nan
+    tick = os.sysconf("SC_CLK_TCK")
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return (sum(fields) - idle) / tick, sum(fields) / tick
+
+
+def run_load(spec: LoadSpec, clients: int, server_pid: int | None = None) -> dict[str, Any]:
+    """Run *clients* processes of *spec* at once; return the combined figures.
+
+    :param server_pid: the gunicorn master, whose workers' CPU time is measured.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    barrier = ctx.Barrier(clients + 1)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_client_main, args=(spec, i, barrier, results), daemon=True)
+        for i in range(clients)
+    ]
+    collected: dict[int, ClientResult] = {}
+    try:
+        for proc in procs:
+            proc.start()
+        barrier.wait(timeout=spec.warmup + spec.request_timeout + 60)
+        cpu_before = _cpu_seconds(server_pid) if server_pid else (math.nan, math.nan)
+        machine_before = _machine_busy()
+        # A client stops at its deadline, after at most one more request.
+        give_up = time.monotonic() + spec.duration + spec.request_timeout + 30
+        while len(collected) < clients:
+            index, result = results.get(timeout=max(1.0, give_up - time.monotonic()))
+            collected[index] = result
+        cpu_after = _cpu_seconds(server_pid) if server_pid else (math.nan, math.nan)
+        machine_after = _machine_busy()
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        results.close()
+        results.join_thread()
+    latencies = sorted(lat for r in collected.values() for lat in r.latencies)
+    # Each client's own rate, added up: they all ran over the same window.
+    rate = sum(len(r.latencies) / r.elapsed for r in collected.values() if r.elapsed > 0)
+    errors = sum(r.errors for r in collected.values())
+    first_error = next((r.first_error for r in collected.values() if r.first_error), None)
+    window = max((r.elapsed for r in collected.values()), default=0.0)
+    return {
+        "requests": len(latencies),
+        "errors": errors,
+        "first_error": first_error,
+        "rate": rate,
+        "p50_ms": _percentile(latencies, 0.50) * 1000,
+        "p90_ms": _percentile(latencies, 0.90) * 1000,
+        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "max_ms": (latencies[-1] * 1000) if latencies else math.nan,
+        "window_s": window,
+        "client_cpu_s": sum(r.cpu for r in collected.values()),
+        "server_user_cpu_s": cpu_after[0] - cpu_before[0],
+        "server_sys_cpu_s": cpu_after[1] - cpu_before[1],
+        "machine_busy": (machine_after[0] - machine_before[0])
+        / max(machine_after[1] - machine_before[1], 1e-9),
+    }
+
+
+# -- state, database and server ----------------------------------------------------
+
+
+def free_port() -> int:
+    """Return a TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return sock.getsockname()[1]
+
+
+@contextlib.contextmanager
+def throwaway_database(server_url: str) -> Iterator[str]:
+    """Yield the URL of a new MariaDB database on *server_url*'s server; drop it after."""
+    import sqlalchemy as sa
+
+    url = sa.engine.make_url(server_url)
+    name = f"nimbus_bench_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(url, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql(f"CREATE DATABASE {name}")
+        try:
+            yield url.set(database=name).render_as_string(hide_password=False)
+        finally:
+            with engine.connect() as conn:
+                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+    finally:
+        engine.dispose()
+
+
+def write_config(
+    path: str, *, state_dir: str, port: int, cost: int, connection: str | None
+) -> None:
+    """Write a nimbus.conf for one benchmark server."""
+    lines = [
+        "[DEFAULT]",
+        f"state_path = {state_dir}",
+        "[api]",
+        f"bind_host = {HOST}",
+        f"bind_port = {port}",
+        "[identity]",
+        f"password_hash_rounds = {cost}",
+        "[database]",
+        "max_retries = 0",
+    ]
+    if connection:
+        lines.append(f"connection = {connection}")
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def prepare_state(config_path: str) -> None:
+    """Migrate the database, create the keys and bootstrap the admin."""
+    from nimbus.cmd.up import prepare
+    from nimbus.conf import load_config
+
+    prepare(load_config(["--config-file", config_path], default_config_files=[]), ADMIN_PASSWORD)
+
+
+def gunicorn_command(port: int, worker_class: str, workers: int, threads: int) -> list[str]:
+    """Return the gunicorn command line the benchmark serves with."""
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--bind",
+        f"{HOST}:{port}",
+        "--workers",
+        str(workers),
+        "--worker-class",
+        worker_class,
+        "--timeout",
+        "120",
+        "--graceful-timeout",
+        "5",
+        "--log-level",
+        "warning",
+        # The default control socket path is shared by every gunicorn of this user.
+        "--no-control-socket",
+    ]
+    if worker_class == "gthread":
+        cmd += ["--threads", str(threads)]
+    if os.path.isdir("/dev/shm"):
+        # The workers' heartbeat files live in memory, not on a disk.
+        cmd += ["--worker-tmp-dir", "/dev/shm"]
+    return [*cmd, "nimbus.wsgi:all_services()"]
+
+
+def _tail(path: str, lines: int = 30) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return "".join(collections.deque(f, maxlen=lines))
+    except OSError:
+        return ""
+
+
+def _get(port: int, path: str, timeout: float = 2.0) -> int:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request("GET", path)
+        resp = conn.getresponse()
+        resp.read()
+        return resp.status
+    finally:
+        conn.close()
+
+
+def stop_server(proc: subprocess.Popen) -> None:
+    """Stop gunicorn gracefully, then kill its process group if it lingers."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            pass
+    # The server was started in a session of its own: its group id is its pid.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def gunicorn_server(
+    config_path: str, port: int, *, worker_class: str, workers: int, threads: int, log_path: str
+) -> Iterator[subprocess.Popen]:
+    """Run gunicorn on *port* until the block ends; wait until it answers."""
+    env = {**os.environ, "NIMBUS_CONFIG_FILE": config_path}
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            gunicorn_command(port, worker_class, workers, threads),
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}")
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                if _get(port, "/identity/v3") == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"gunicorn did not answer within 60 s:\n{_tail(log_path)}")
+            time.sleep(0.1)
+        yield proc
+    finally:
+        stop_server(proc)
+
+
+def issue_token(port: int) -> str:
+    """Issue one admin token; return its id."""
+    conn = http.client.HTTPConnection(HOST, port, timeout=60)
+    try:
+        conn.request("POST", TOKENS_PATH, body=_AUTH_BODY, headers=_json_headers())
+        resp = conn.getresponse()
+        body = resp.read()
+        if resp.status != 201:
+            raise RuntimeError(f"token issue answered {resp.status}: {body[:300]!r}")
+        token = resp.getheader("X-Subject-Token")
+        if not token:
+            raise RuntimeError("token issue answered without X-Subject-Token")
+        return token
+    finally:
+        conn.close()
+
+
+def _json_headers() -> dict[str, str]:
+    return {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+# -- profiling ----------------------------------------------------------------------
+
+
+def _py_spy() -> str | None:
+    beside = os.path.join(os.path.dirname(sys.executable), "py-spy")
+    return beside if os.path.exists(beside) else shutil.which("py-spy")
+
+
+def start_profiler(pid: int, seconds: float, output: str) -> subprocess.Popen | None:
+    """Sample the gunicorn workers under *pid* with py-spy for *seconds*, if installed."""
+    exe = _py_spy()
+    if exe is None:
+        print("py-spy is not installed; no profile taken", file=sys.stderr)
+        return None
+    cmd = [
+        exe,
+        "record",
+        "--pid",
+        str(pid),
+        "--subprocesses",
+        # Only samples holding the GIL: Python's CPU time, not waits in
+        # accept(), recv() or the thread pool's queue.
+        "--gil",
+        "--rate",
+        "200",
+        "--duration",
+        str(max(1, int(seconds))),
+        "--format",
+        "raw",
+        "--output",
+        output,
+    ]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def finish_profiler(proc: subprocess.Popen | None, seconds: float) -> None:
+    """Wait for py-spy to write its profile, killing it if it hangs."""
+    if proc is None:
+        return
+    try:
+        proc.wait(timeout=seconds + 30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
+# Frames every request runs under: start-up, worker loops, thread pools.
+_BOILERPLATE = (
+    "run (gunicorn/",
+    "Arbiter.",
+    "Application.run ",
+    "BaseApplication.run ",
+    "_run_code ",
+    "_run_module_as_main ",
+    "Worker.init_process ",
+    "ThreadWorker.init_process ",
+    "ThreadWorker.run ",
+    "SyncWorker.run ",
+    "SyncWorker.run_for_one ",
+    "Thread._bootstrap",
+    "Thread.run ",
+    "_worker (concurrent/",
+    "_WorkItem.run ",
+)
+
+
+def _function(frame: str) -> str:
+    """Turn ``name (path/file.py:123)`` into ``name (path/file.py)``: one key per function."""
+    name, sep, where = frame.partition(" (")
+    return f"{name} ({where.rsplit(':', 1)[0]})" if sep else frame
+
+
+def summarize_profile(path: str, top: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """Read py-spy's collapsed stacks; return the functions with most inclusive and self time.
+
+    Functions found in nearly every sample (gunicorn's start-up frames, the
+    worker loop) say nothing and are left out of the inclusive list.
+    """
+    inclusive: collections.Counter[str] = collections.Counter()
+    own: collections.Counter[str] = collections.Counter()
+    total = 0
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            lines = f.readlines()
+    except OSError:
+        return {"inclusive": [], "self": []}
+    for line in lines:
+        stack, _, count_text = line.rstrip("\n").rpartition(" ")
+        if not stack or not count_text.isdigit():
+            continue
+        count = int(count_text)
+        # Drop the "process NNN:..." and thread frames py-spy puts first.
+        frames = [
+            _function(fr)
+            for fr in stack.split(";")
+            if not fr.startswith(("process ", "thread ", "<module>"))
+        ]
+        if not frames:
+            continue
+        total += count
+        for frame in set(frames):
+            inclusive[frame] += count
+        own[frames[-1]] += count
+    if total == 0:
+        return {"inclusive": [], "self": []}
+    telling = [
+        (fr, n)
+        for fr, n in inclusive.most_common()
+        if n < 0.95 * total and not fr.startswith(_BOILERPLATE)
+    ]
+    return {
+        "inclusive": [(fr, 100.0 * n / total) for fr, n in telling[:top]],
+        "self": [(fr, 100.0 * n / total) for fr, n in own.most_common(top)],
+    }
+
+
+# -- the benchmark -------------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The benchmark's settings, from the command line."""
+
+    backends: tuple[str, ...]
+    worker_classes: tuple[str, ...]
+    workers: int
+    threads: int
+    clients: int
+    duration: float
+    warmup: float
+    max_requests: int
+    costs: tuple[int, ...]
+    pool: int
+    mariadb_url: str
+    py_spy_dir: str | None
+
+
+def _state_database(backend: str, mariadb_url: str) -> contextlib.AbstractContextManager:
+    if backend == "mariadb":
+        return throwaway_database(mariadb_url)
+    return contextlib.nullcontext(None)
+
+
+def bench_server(opts: Options, backend: str, worker_class: str) -> list[dict[str, Any]]:
+    """Measure validation and issuing on one back-end with one worker class."""
+    rows: list[dict[str, Any]] = []
+    for position, cost in enumerate(opts.costs):
+        with contextlib.ExitStack() as stack:
+            tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nimbus-bench-"))
+            connection = stack.enter_context(_state_database(backend, opts.mariadb_url))
+            port = free_port()
+            config_path = os.path.join(tmp, "nimbus.conf")
+            write_config(
+                config_path,
+                state_dir=os.path.join(tmp, "state"),
+                port=port,
+                cost=cost,
+                connection=connection,
+            )
+            prepare_state(config_path)
+            server = stack.enter_context(
+                gunicorn_server(
+                    config_path,
+                    port,
+                    worker_class=worker_class,
+                    workers=opts.workers,
+                    threads=opts.threads,
+                    log_path=os.path.join(tmp, "gunicorn.log"),
+                )
+            )
+            base = {"backend": backend, "worker_class": worker_class, "bcrypt_cost": cost}
+            common = {
+                "port": port,
+                "duration": opts.duration,
+                "warmup": opts.warmup,
+                "max_requests": opts.max_requests,
+            }
+            if position == 0:
+                # Validation does not depend on the cost: measure it once.
+                admin = issue_token(port)
+                pool = tuple(issue_token(port) for _ in range(opts.pool))
+                spec = LoadSpec(
+                    method="GET",
+                    path=TOKENS_PATH,
+                    expect=200,
+                    headers=(("X-Auth-Token", admin), ("Accept", "application/json")),
+                    subject_tokens=pool,
+                    **common,
+                )
+                profiler = None
+                profile_path = None
+                if opts.py_spy_dir:
+                    os.makedirs(opts.py_spy_dir, exist_ok=True)
+                    profile_path = os.path.join(
+                        opts.py_spy_dir, f"validate-{backend}-{worker_class}.txt"
+                    )
+                    # Started now, it covers the warm-up and the measured run.
+                    profiler = start_profiler(server.pid, opts.warmup + opts.duration, profile_path)
+                try:
+                    result = run_load(spec, opts.clients, server.pid)
+                finally:
+                    finish_profiler(profiler, opts.warmup + opts.duration)
+                row = {**base, "test": "validate", "bcrypt_cost": None, **result}
+                if profile_path:
+                    row["profile"] = {"path": profile_path, **summarize_profile(profile_path)}
+                rows.append(row)
+            spec = LoadSpec(
+                method="POST",
+                path=TOKENS_PATH,
+                expect=201,
+                headers=tuple(_json_headers().items()),
+                body=_AUTH_BODY,
+                # A cost-12 request takes a good part of a second: warm up briefly.
+                **{**common, "warmup": min(opts.warmup, 0.5)},
+            )
+            rows.append({**base, "test": "issue", **run_load(spec, opts.clients, server.pid)})
+    return rows
+
+
+def target_text(row: dict[str, Any]) -> str:
+    """Return what a row is compared with, and whether the nimbus target is met."""
+    keystone = TARGETS["keystone_30"]
+    if row["test"] == "validate":
+        goal = TARGETS["validate"]
+        met = row["rate"] >= goal["min_rate"] and row["p99_ms"] < goal["max_p99_ms"]
+        return (
+            f"target >={goal['min_rate']:.0f}/s p99<{goal['max_p99_ms']:.0f}ms "
+            f"[{'MET' if met else 'MISSED'}]; Keystone {keystone['validate']['rate']:.0f}/s "
+            f"p99 {keystone['validate']['p99_ms']:.0f}ms"
+        )
+    anchor = keystone["issue"].get(str(row["bcrypt_cost"]))
+    return f"Keystone {anchor}/s" if anchor is not None else "-"
+
+
+def print_table(rows: Sequence[dict[str, Any]]) -> None:
+    """Print one line per measurement."""
+    header = (
+        f"{'backend':<8} {'workers':<8} {'test':<8} {'bcrypt':>6} {'req/s':>9} "
+        f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'n':>7} {'err':>4}  compared with"
+    )
+    print(header)
+    print("-" * len(header))
+    for row in rows:
+        cost = "-" if row["bcrypt_cost"] is None else str(row["bcrypt_cost"])
+        print(
+            f"{row['backend']:<8} {row['worker_class']:<8} {row['test']:<8} {cost:>6} "
+            f"{row['rate']:>9.1f} {row['p50_ms']:>8.2f} {row['p90_ms']:>8.2f} "
+            f"{row['p99_ms']:>8.2f} {row['requests']:>7} {row['errors']:>4}  {target_text(row)}"
+        )
+    for row in rows:
+        if row["first_error"]:
+            print(
+                f"first error ({row['backend']}/{row['worker_class']}/{row['test']}): "
+                f"{row['first_error']}"
+            )
+
+
+def print_cpu(rows: Sequence[dict[str, Any]], cores: int) -> None:
+    """Print where the machine's CPU went during each measurement."""
+    print(
+        "CPU per request (server workers: user + system), shares of the machine, and the rate "
+        "the server and clients' CPU per request would allow on an idle machine:"
+    )
+    for row in rows:
+        count = max(row["requests"], 1)
+        window = max(row["window_s"] * cores, 1e-9)
+        cost = "-" if row["bcrypt_cost"] is None else row["bcrypt_cost"]
+        others = " (mariadbd included)" if row["backend"] == "mariadb" else ""
+        used = (row["server_user_cpu_s"] + row["server_sys_cpu_s"] + row["client_cpu_s"]) / window
+        print(
+            f"  {row['backend']:<8} {row['worker_class']:<8} {row['test']:<8} {cost!s:>3}: "
+            f"server {row['server_user_cpu_s'] / count * 1000:.2f} + "
+            f"{row['server_sys_cpu_s'] / count * 1000:.2f} ms, "
+            f"server {(row['server_user_cpu_s'] + row['server_sys_cpu_s']) / window:.0%} "
+            f"and clients {row['client_cpu_s'] / window:.0%} of {cores} cores; "
+            f"machine {row['machine_busy']:.0%} busy, so other processes{others} "
+            f"{max(0.0, row['machine_busy'] - used):.0%}; CPU-bound ceiling with the "
+            f"machine to ourselves ~{cores / max(used * window / count, 1e-9):.0f}/s"
+        )
+
+
+def print_profile(row: dict[str, Any]) -> None:
+    """Print the hot spots py-spy found in one run."""
+    profile = row.get("profile")
+    if not profile:
+        return
+    print(f"\nhot spots, {row['backend']}/{row['worker_class']} validate ({profile['path']}):")
+    for kind in ("inclusive", "self"):
+        print(f"  by {kind} time:")
+        for frame, share in profile[kind]:
+            print(f"    {share:5.1f}%  {frame}")
+
+
+def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, str | None]:
+    """Parse the command line into options and the JSON output path."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--backend", choices=("sqlite", "mariadb", "both"), default="sqlite")
+    parser.add_argument("--duration", type=float, default=10.0, help="seconds per measurement")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds before measuring")
+    parser.add_argument("--concurrency", type=int, default=8, help="client processes")
+    parser.add_argument(
+        "--max-requests", type=int, default=100_000, help="requests per client, at most"
+    )
+    parser.add_argument("--bcrypt-costs", default="12,4", help="comma-separated bcrypt costs")
+    parser.add_argument("--workers", type=int, default=2, help="gunicorn worker processes")
+    parser.add_argument(
+        "--worker-class",
+        default="sync,gthread",
+        help="comma-separated gunicorn worker classes to measure (sync, gthread)",
+    )
+    parser.add_argument("--threads", type=int, default=4, help="threads per gthread worker")
+    parser.add_argument("--tokens", type=int, default=4, help="distinct tokens validated")
+    parser.add_argument("--mariadb-url", default=DEFAULT_MARIADB_URL, help="server to use")
+    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--py-spy", metavar="DIR", help="profile validation with py-spy")
+    args = parser.parse_args(argv)
+    backends = ("sqlite", "mariadb") if args.backend == "both" else (args.backend,)
+    costs = tuple(int(c) for c in args.bcrypt_costs.split(",") if c.strip())
+    classes = tuple(c.strip() for c in args.worker_class.split(",") if c.strip())
+    if not costs or not classes:
+        parser.error("give at least one bcrypt cost and one worker class")
+    if args.duration <= 0 or args.concurrency < 1 or args.max_requests < 1:
+        parser.error("--duration, --concurrency and --max-requests must be positive")
+    opts = Options(
+        backends=backends,
+        worker_classes=classes,
+        workers=args.workers,
+        threads=args.threads,
+        clients=args.concurrency,
+        duration=args.duration,
+        warmup=max(0.0, args.warmup),
+        max_requests=args.max_requests,
+        costs=costs,
+        pool=max(1, args.tokens),
+        mariadb_url=args.mariadb_url,
+        py_spy_dir=args.py_spy,
+    )
+    return opts, args.json
+
+
+def _without_password(url: str) -> str:
+    parts = urllib.parse.urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
+
+
+def _jsonable(value: Any) -> Any:
+    """Return *value* with NaN as null and tuples as lists, for strict JSON."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    # Turn SIGTERM into an exception so that every clean-up block runs.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return the exit status."""
+    opts, json_path = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    cores = os.cpu_count() or 1
+    print(
+        f"nimbus token benchmark: {cores} cores, Python {platform.python_version()}, "
+        f"gunicorn {opts.workers} workers ({', '.join(opts.worker_classes)}; "
+        f"gthread with {opts.threads} threads), {opts.clients} client processes with one "
+        f"keep-alive connection each, {opts.duration:g} s per measurement"
+    )
+    print(
+        f"note: the {opts.clients} client processes run on the same {cores} cores as the "
+        "server, so they take CPU time the server would otherwise have"
+    )
+    rows: list[dict[str, Any]] = []
+    started = time.time()
+    before = _machine_busy()
+    time.sleep(1.0)
+    after = _machine_busy()
+    background = (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
+    print(
+        f"machine {background:.0%} busy before the benchmark started"
+        + (" (other processes: expect lower, noisier figures)" if background > 0.1 else "")
+    )
+    for backend in opts.backends:
+        for worker_class in opts.worker_classes:
+            print(f"... {backend} / {worker_class}", flush=True)
+            rows += bench_server(opts, backend, worker_class)
+    print()
+    print_table(rows)
+    print()
+    print_cpu(rows, cores)
+    for row in rows:
+        print_profile(row)
+    if json_path:
+        document = {
+            "started": started,
+            "cores": cores,
+            "machine_busy_before": background,
+            "python": platform.python_version(),
+            "options": {
+                **dataclasses.asdict(opts),
+                "mariadb_url": _without_password(opts.mariadb_url),
+            },
+            "gunicorn": {
+                wc: [
+                    f"{HOST}:<free port>" if arg == f"{HOST}:0" else arg
+                    for arg in gunicorn_command(0, wc, opts.workers, opts.threads)[3:]
+                ]
+                for wc in opts.worker_classes
+            },
+            "targets": TARGETS,
+            "results": rows,
+        }
+        with open(json_path, "w", encoding="utf-8") as f:
+            json.dump(_jsonable(document), f, indent=2, allow_nan=False)
+            f.write("\n")
+        print(f"\nresults written to {json_path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
