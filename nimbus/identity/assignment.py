@@ -17,7 +17,7 @@ from sqlalchemy import exc
 
 from nimbus import exception
 from nimbus.db import Database, models
-from nimbus.identity.common import Page, apply_page, integrity_conflict, new_id
+from nimbus.identity.common import Page, apply_changes, apply_page, new_id, write_unique
 
 __all__ = [
     "AssignmentManager",
@@ -149,32 +149,20 @@ class AssignmentManager:
             session.flush()
             return _role_dict(row)
 
-        try:
-            return self.db.write(_create)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(ex, "role", f"Duplicate entry found with name {name}") from ex
+        return write_unique(self.db, _create, "role", f"Duplicate entry found with name {name}")
 
     def update_role(self, role_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Rename a role or change its description."""
 
         def _update(session: Any) -> dict[str, Any]:
             row = self._role_row(session, role_id)
-            extra = dict(row.extra or {})
-            for key, value in changes.items():
-                if key in ("name", "description"):
-                    setattr(row, key, value)
-                else:
-                    extra[key] = value
-            row.extra = extra
+            apply_changes(row, changes, ("name", "description"))
             session.flush()
             return _role_dict(row)
 
-        try:
-            return self.db.write(_update)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(
-                ex, "role", f"Duplicate entry found with name {changes.get('name')}"
-            ) from ex
+        return write_unique(
+            self.db, _update, "role", f"Duplicate entry found with name {changes.get('name')}"
+        )
 
     def delete_role(self, role_id: str) -> None:
         """Delete a role, its assignments and implications; revoke tokens holding it."""

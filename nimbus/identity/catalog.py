@@ -8,11 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 
 from nimbus import exception
 from nimbus.db import Database, models
-from nimbus.identity.common import Page, apply_page, integrity_conflict, new_id
+from nimbus.identity.common import Page, apply_changes, apply_page, new_id, write_unique
 
 __all__ = ["CatalogManager", "INTERFACES"]
 
@@ -96,10 +95,7 @@ class CatalogManager:
         return row
 
     def _write(self, fn: Callable[[Any], Any], kind: str, reason: str) -> Any:
-        try:
-            result = self.db.write(fn)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(ex, kind, reason) from ex
+        result = write_unique(self.db, fn, kind, reason)
         self._invalidate()
         return result
 
@@ -265,13 +261,7 @@ class CatalogManager:
 
         def _update(session: Any) -> dict[str, Any]:
             row = self._get(session, models.Service, "service", service_id)
-            extra = dict(row.extra or {})
-            for key, value in changes.items():
-                if key in ("type", "name", "description", "enabled"):
-                    setattr(row, key, value)
-                else:
-                    extra[key] = value
-            row.extra = extra
+            apply_changes(row, changes, ("type", "name", "description", "enabled"))
             session.flush()
             return _service_dict(row)
 
@@ -364,13 +354,7 @@ class CatalogManager:
         def _update(session: Any) -> dict[str, Any]:
             row = self._get(session, models.Endpoint, "endpoint", endpoint_id)
             self._check_refs(session, changes.get("service_id"), changes.get("region_id"))
-            extra = dict(row.extra or {})
-            for key, value in changes.items():
-                if key in ("service_id", "interface", "url", "region_id", "enabled"):
-                    setattr(row, key, value)
-                else:
-                    extra[key] = value
-            row.extra = extra
+            apply_changes(row, changes, ("service_id", "interface", "url", "region_id", "enabled"))
             session.flush()
             return _endpoint_dict(row)
 

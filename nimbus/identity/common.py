@@ -4,14 +4,24 @@ from __future__ import annotations
 
 import dataclasses
 import uuid
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy import exc
 
 from nimbus import exception
 
-__all__ = ["Page", "apply_page", "new_id", "integrity_conflict"]
+T = TypeVar("T")
+
+__all__ = [
+    "Page",
+    "apply_changes",
+    "apply_page",
+    "integrity_conflict",
+    "new_id",
+    "write_unique",
+]
 
 
 def new_id() -> str:
@@ -45,3 +55,26 @@ def integrity_conflict(ex: exc.IntegrityError, kind: str, reason: str) -> except
             field=kind, reason="refers to something that does not exist"
         )
     return exception.Conflict(kind=kind, reason=reason)
+
+
+def write_unique(database: Any, fn: Callable[[Any], T], kind: str, reason: str) -> T:
+    """Run ``database.write(fn)``, turning a constraint violation into Conflict.
+
+    :param kind: what was being stored, for the message.
+    :param reason: why it collides, for the message.
+    """
+    try:
+        return database.write(fn)
+    except exc.IntegrityError as ex:
+        raise integrity_conflict(ex, kind, reason) from ex
+
+
+def apply_changes(row: Any, changes: dict[str, Any], columns: tuple[str, ...]) -> None:
+    """Set the known *columns* on *row* and keep every other key in its ``extra``."""
+    extra = dict(row.extra or {})
+    for key, value in changes.items():
+        if key in columns:
+            setattr(row, key, value)
+        else:
+            extra[key] = value
+    row.extra = extra

@@ -6,11 +6,10 @@ from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
 
 from nimbus import exception
 from nimbus.db import Database, models
-from nimbus.identity.common import Page, apply_page, integrity_conflict, new_id
+from nimbus.identity.common import Page, apply_changes, apply_page, new_id, write_unique
 
 __all__ = ["ResourceManager"]
 
@@ -125,12 +124,7 @@ class ResourceManager:
             session.flush()
             return _domain_dict(row)
 
-        try:
-            return self.db.write(_create)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(
-                ex, "domain", f"Duplicate entry found with name {name}"
-            ) from ex
+        return write_unique(self.db, _create, "domain", f"Duplicate entry found with name {name}")
 
     def update_domain(self, domain_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply *changes* (name, description, enabled, extra keys) to a domain."""
@@ -140,16 +134,13 @@ class ResourceManager:
             nonlocal disabled
             row = self._domain_row(session, domain_id)
             disabled = row.enabled and changes.get("enabled") is False
-            _apply(row, changes, ("name", "description", "enabled"))
+            apply_changes(row, changes, ("name", "description", "enabled"))
             session.flush()
             return _domain_dict(row)
 
-        try:
-            result = self.db.write(_update)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(
-                ex, "domain", f"Duplicate entry found with name {changes.get('name')}"
-            ) from ex
+        result = write_unique(
+            self.db, _update, "domain", f"Duplicate entry found with name {changes.get('name')}"
+        )
         if disabled:
             self.revoke(domain_id=domain_id)
         return result
@@ -288,14 +279,12 @@ class ResourceManager:
             session.flush()
             return _project_dict(row)
 
-        try:
-            return self.db.write(_create)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(
-                ex,
-                "project",
-                f"Duplicate entry found with name {name} at domain ID {domain_id}",
-            ) from ex
+        return write_unique(
+            self.db,
+            _create,
+            "project",
+            f"Duplicate entry found with name {name} at domain ID {domain_id}",
+        )
 
     def update_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply *changes* (name, description, enabled, extra keys) to a project."""
@@ -305,16 +294,13 @@ class ResourceManager:
             nonlocal disabled
             row = self._project_row(session, project_id)
             disabled = row.enabled and changes.get("enabled") is False
-            _apply(row, changes, ("name", "description", "enabled"))
+            apply_changes(row, changes, ("name", "description", "enabled"))
             session.flush()
             return _project_dict(row)
 
-        try:
-            result = self.db.write(_update)
-        except exc.IntegrityError as ex:
-            raise integrity_conflict(
-                ex, "project", f"Duplicate entry found with name {changes.get('name')}"
-            ) from ex
+        result = write_unique(
+            self.db, _update, "project", f"Duplicate entry found with name {changes.get('name')}"
+        )
         if disabled:
             self.revoke(project_id=project_id)
         return result
@@ -341,14 +327,3 @@ class ResourceManager:
 
         self.db.write(_delete)
         self.revoke(project_id=project_id)
-
-
-def _apply(row: Any, changes: dict[str, Any], columns: tuple[str, ...]) -> None:
-    """Set known columns on *row* and keep other keys in its ``extra``."""
-    extra = dict(row.extra or {})
-    for key, value in changes.items():
-        if key in columns:
-            setattr(row, key, value)
-        else:
-            extra[key] = value
-    row.extra = extra
