@@ -44,12 +44,18 @@ class RequestIdMiddleware:
         request_id = req.context.get("request_id")
         if request_id:
             resp.set_header("x-openstack-request-id", request_id)
+        ctx = req.context.get("nimbus")
+        who = ctx.to_log_values() if ctx is not None else {}
+        # The path only: query strings may carry names a caller considers private.
         LOG.info(
-            "%s %s status: %s request_id: %s",
+            "%s %s status: %s request_id: %s user_id: %s project_id: %s audit_id: %s",
             req.method,
-            req.relative_uri.split("?", 1)[0],
+            req.path,
             resp.status,
             request_id,
+            who.get("user_id"),
+            who.get("project_id"),
+            who.get("audit_id"),
         )
 
 

@@ -1,0 +1,97 @@
+"""Policy overrides from a file, and what the logs may and may not contain."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import falcon.testing
+import pytest
+
+import nimbus.cmd.up
+import nimbus.wsgi
+
+
+def test_policy_file_overrides_a_default(
+    conf, tmp_path, make_member: Callable[..., Any], identity
+) -> None:
+    member = make_member()
+    assert identity.request("GET", "/users", token=member.token).status_code == 403
+
+    policy_file = tmp_path / "policy.yaml"
+    policy_file.write_text('"identity:list_users": "role:member"\n')
+    conf.set_override("policy_file", str(policy_file), group="oslo_policy")
+    services = nimbus.wsgi.build_services(conf)
+    try:
+        client = falcon.testing.TestClient(nimbus.wsgi.build_app(services))
+        result = client.simulate_get("/identity/v3/users", headers={"X-Auth-Token": member.token})
+        assert result.status_code == 200, result.text
+        # Everything the file does not mention keeps its default.
+        result = client.simulate_post(
+            "/identity/v3/projects",
+            json={"project": {"name": "nope"}},
+            headers={"X-Auth-Token": member.token},
+        )
+        assert result.status_code == 403
+    finally:
+        services.database.dispose()
+
+
+def test_no_password_or_token_in_logs(identity, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret = "Sup3r-Secret-Pa55word"
+    user = identity.created("/users", "user", {"name": "logged", "password": secret})
+    token = identity.issue("logged", secret)
+    identity.request(
+        "GET", "/auth/tokens", token=identity.admin_token, headers={"X-Subject-Token": token}
+    )
+    identity.request("PATCH", f"/users/{user['id']}", {"user": {"password": secret + "2"}})
+    identity.authenticate(identity.password_auth("logged", "wrong-" + secret))
+    identity.request("DELETE", "/auth/tokens", headers={"X-Subject-Token": token})
+    identity.request("GET", "/users", token=token)  # revoked by now: 401
+    text = "\n".join(r.getMessage() for r in caplog.records)
+    assert text, "the requests should have been logged"
+    for leaked in (secret, token, identity.admin_token, token[:40]):
+        assert leaked not in text
+
+
+def test_request_log_line_names_the_caller(identity, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="nimbus.api.middleware")
+    result = identity.request("GET", "/projects")
+    lines = [r.getMessage() for r in caplog.records if r.name == "nimbus.api.middleware"]
+    request_id = result.headers["x-openstack-request-id"]
+    line = next(line for line in lines if request_id in line)
+    assert identity.admin_user["id"] in line
+    assert identity.admin_project["id"] in line
+
+
+def test_restart_reuses_the_state(conf) -> None:
+    first = nimbus.cmd.up.prepare(conf)
+    password = conf.state_path + "/admin-password"
+    with open(password) as f:
+        before = f.read()
+    second = nimbus.cmd.up.prepare(conf)
+    with open(password) as f:
+        assert f.read() == before
+    assert first == second
+    services = nimbus.wsgi.build_services(conf)
+    try:
+        client = falcon.testing.TestClient(nimbus.wsgi.build_app(services))
+        auth = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {
+                            "name": "admin",
+                            "domain": {"id": "default"},
+                            "password": before.strip(),
+                        }
+                    },
+                }
+            }
+        }
+        assert client.simulate_post("/identity/v3/auth/tokens", json=auth).status_code == 201
+    finally:
+        services.database.dispose()
