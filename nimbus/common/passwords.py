@@ -14,7 +14,15 @@ import secrets
 
 import bcrypt
 
-__all__ = ["BCRYPT_MAX_BYTES", "check_password", "hash_password", "verify_password"]
+from nimbus import exception
+
+__all__ = [
+    "BCRYPT_MAX_BYTES",
+    "check_password",
+    "hash_new_password",
+    "hash_password",
+    "verify_password",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -44,6 +52,19 @@ def hash_password(password: str, rounds: int) -> str:
     """
     salt = bcrypt.gensalt(rounds=rounds)
     return bcrypt.hashpw(_encode(password, warn=True), salt).decode("ascii")
+
+
+def hash_new_password(password: str, *, rounds: int, max_length: int) -> str:
+    """Check a password a user chose against the length limit, then hash it.
+
+    :param max_length: ``[identity] max_password_length``, in characters.
+    :raises ValidationError: the password is longer than *max_length*.
+    """
+    if len(password) > max_length:
+        raise exception.ValidationError(
+            field="password", reason=f"longer than {max_length} characters"
+        )
+    return hash_password(password, rounds)
 
 
 def check_password(password: str, hashed: str | None) -> bool:

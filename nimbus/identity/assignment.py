@@ -17,7 +17,14 @@ from sqlalchemy import exc
 
 from nimbus import exception
 from nimbus.db import Database, models
-from nimbus.identity.common import Page, apply_changes, apply_page, new_id, write_unique
+from nimbus.identity.common import (
+    Page,
+    apply_changes,
+    apply_page,
+    filter_equal,
+    new_id,
+    write_unique,
+)
 
 __all__ = [
     "AssignmentManager",
@@ -123,9 +130,7 @@ class AssignmentManager:
         self, *, name: str | None = None, ids: Iterable[str] | None = None, page: Page = Page()
     ) -> list[dict[str, Any]]:
         """Return the roles matching the filters, sorted by id."""
-        stmt = sa.select(models.Role)
-        if name is not None:
-            stmt = stmt.where(models.Role.name == name)
+        stmt = filter_equal(sa.select(models.Role), models.Role, name=name)
         if ids is not None:
             stmt = stmt.where(models.Role.id.in_(sorted(set(ids))))
         with self.db.reader() as session:
@@ -338,10 +343,7 @@ class AssignmentManager:
             stmt = stmt.where(a.target_id == project_id, a.type.in_((USER_PROJECT, GROUP_PROJECT)))
         if domain_id is not None:
             stmt = stmt.where(a.target_id == domain_id, a.type.in_((USER_DOMAIN, GROUP_DOMAIN)))
-        if role_id is not None:
-            stmt = stmt.where(a.role_id == role_id)
-        if inherited is not None:
-            stmt = stmt.where(a.inherited == inherited)
+        stmt = filter_equal(stmt, a, role_id=role_id, inherited=inherited)
         stmt = stmt.order_by(a.type, a.actor_id, a.target_id, a.role_id)
         with self.db.reader() as session:
             return [_grant(r) for r in session.scalars(stmt)]

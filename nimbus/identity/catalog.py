@@ -11,7 +11,14 @@ import sqlalchemy as sa
 
 from nimbus import exception
 from nimbus.db import Database, models
-from nimbus.identity.common import Page, apply_changes, apply_page, new_id, write_unique
+from nimbus.identity.common import (
+    Page,
+    apply_changes,
+    apply_page,
+    filter_equal,
+    new_id,
+    write_unique,
+)
 
 __all__ = ["CatalogManager", "INTERFACES"]
 
@@ -110,9 +117,9 @@ class CatalogManager:
         self, *, parent_region_id: str | None = None, page: Page = Page()
     ) -> list[dict[str, Any]]:
         """Return the regions, optionally only the children of one."""
-        stmt = sa.select(models.Region)
-        if parent_region_id is not None:
-            stmt = stmt.where(models.Region.parent_region_id == parent_region_id)
+        stmt = filter_equal(
+            sa.select(models.Region), models.Region, parent_region_id=parent_region_id
+        )
         with self.db.reader() as session:
             return [
                 _region_dict(r) for r in session.scalars(apply_page(stmt, models.Region.id, page))
@@ -220,11 +227,7 @@ class CatalogManager:
         self, *, type: str | None = None, name: str | None = None, page: Page = Page()
     ) -> list[dict[str, Any]]:
         """Return the services matching the filters."""
-        stmt = sa.select(models.Service)
-        if type is not None:
-            stmt = stmt.where(models.Service.type == type)
-        if name is not None:
-            stmt = stmt.where(models.Service.name == name)
+        stmt = filter_equal(sa.select(models.Service), models.Service, type=type, name=name)
         with self.db.reader() as session:
             return [
                 _service_dict(r) for r in session.scalars(apply_page(stmt, models.Service.id, page))
@@ -296,13 +299,9 @@ class CatalogManager:
     ) -> list[dict[str, Any]]:
         """Return the endpoints matching the filters."""
         e = models.Endpoint
-        stmt = sa.select(e)
-        if service_id is not None:
-            stmt = stmt.where(e.service_id == service_id)
-        if interface is not None:
-            stmt = stmt.where(e.interface == interface)
-        if region_id is not None:
-            stmt = stmt.where(e.region_id == region_id)
+        stmt = filter_equal(
+            sa.select(e), e, service_id=service_id, interface=interface, region_id=region_id
+        )
         with self.db.reader() as session:
             return [_endpoint_dict(r) for r in session.scalars(apply_page(stmt, e.id, page))]
 

@@ -18,6 +18,7 @@ __all__ = [
     "Page",
     "apply_changes",
     "apply_page",
+    "filter_equal",
     "integrity_conflict",
     "new_id",
     "write_unique",
@@ -35,6 +36,14 @@ class Page:
 
     limit: int | None = None
     marker: str | None = None
+
+
+def filter_equal(stmt: sa.Select, model: Any, **filters: Any) -> sa.Select:
+    """Add ``model.<name> == value`` to *stmt* for every filter that is not None."""
+    for name, value in filters.items():
+        if value is not None:
+            stmt = stmt.where(getattr(model, name) == value)
+    return stmt
 
 
 def apply_page(stmt: sa.Select, id_column: Any, page: Page) -> sa.Select:

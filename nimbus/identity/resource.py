@@ -9,7 +9,14 @@ import sqlalchemy as sa
 
 from nimbus import exception
 from nimbus.db import Database, models
-from nimbus.identity.common import Page, apply_changes, apply_page, new_id, write_unique
+from nimbus.identity.common import (
+    Page,
+    apply_changes,
+    apply_page,
+    filter_equal,
+    new_id,
+    write_unique,
+)
 
 __all__ = ["ResourceManager"]
 
@@ -91,11 +98,7 @@ class ResourceManager:
         self, *, name: str | None = None, enabled: bool | None = None, page: Page = Page()
     ) -> list[dict[str, Any]]:
         """Return the domains matching the filters, sorted by id."""
-        stmt = sa.select(models.Domain)
-        if name is not None:
-            stmt = stmt.where(models.Domain.name == name)
-        if enabled is not None:
-            stmt = stmt.where(models.Domain.enabled == enabled)
+        stmt = filter_equal(sa.select(models.Domain), models.Domain, name=name, enabled=enabled)
         with self.db.reader() as session:
             return [
                 _domain_dict(r) for r in session.scalars(apply_page(stmt, models.Domain.id, page))
@@ -128,21 +131,32 @@ class ResourceManager:
 
     def update_domain(self, domain_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply *changes* (name, description, enabled, extra keys) to a domain."""
+        return self._update("domain", self._domain_row, _domain_dict, domain_id, changes)
+
+    def _update(
+        self,
+        kind: str,
+        get_row: Callable[[Any, str], Any],
+        render: Callable[[Any], dict[str, Any]],
+        item_id: str,
+        changes: dict[str, Any],
+    ) -> dict[str, Any]:
+        """Update a domain or project; disabling it revokes the tokens scoped to it."""
         disabled = False
 
         def _update(session: Any) -> dict[str, Any]:
             nonlocal disabled
-            row = self._domain_row(session, domain_id)
+            row = get_row(session, item_id)
             disabled = row.enabled and changes.get("enabled") is False
             apply_changes(row, changes, ("name", "description", "enabled"))
             session.flush()
-            return _domain_dict(row)
+            return render(row)
 
         result = write_unique(
-            self.db, _update, "domain", f"Duplicate entry found with name {changes.get('name')}"
+            self.db, _update, kind, f"Duplicate entry found with name {changes.get('name')}"
         )
         if disabled:
-            self.revoke(domain_id=domain_id)
+            self.revoke(**{f"{kind}_id": item_id})
         return result
 
     def delete_domain(self, domain_id: str, *, has_users: Callable[[str], bool]) -> None:
@@ -210,13 +224,13 @@ class ResourceManager:
         page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the projects matching every given filter, sorted by id."""
-        stmt = sa.select(models.Project)
-        if name is not None:
-            stmt = stmt.where(models.Project.name == name)
-        if domain_id is not None:
-            stmt = stmt.where(models.Project.domain_id == domain_id)
-        if enabled is not None:
-            stmt = stmt.where(models.Project.enabled == enabled)
+        stmt = filter_equal(
+            sa.select(models.Project),
+            models.Project,
+            name=name,
+            domain_id=domain_id,
+            enabled=enabled,
+        )
         if parent_id is not None:
             stmt = stmt.where(
                 sa.or_(
@@ -288,22 +302,7 @@ class ResourceManager:
 
     def update_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
         """Apply *changes* (name, description, enabled, extra keys) to a project."""
-        disabled = False
-
-        def _update(session: Any) -> dict[str, Any]:
-            nonlocal disabled
-            row = self._project_row(session, project_id)
-            disabled = row.enabled and changes.get("enabled") is False
-            apply_changes(row, changes, ("name", "description", "enabled"))
-            session.flush()
-            return _project_dict(row)
-
-        result = write_unique(
-            self.db, _update, "project", f"Duplicate entry found with name {changes.get('name')}"
-        )
-        if disabled:
-            self.revoke(project_id=project_id)
-        return result
+        return self._update("project", self._project_row, _project_dict, project_id, changes)
 
     def delete_project(self, project_id: str) -> None:
         """Delete a project and every role assignment on it.

@@ -86,18 +86,14 @@ class SqlIdentityDriver(IdentityDriver):
     def _clock(self) -> datetime.datetime:
         return _naive_utc(self._now())
 
-    def _check_password_length(self, password: str) -> None:
-        limit = self.conf.identity.max_password_length
-        if len(password) > limit:
-            raise exception.ValidationError(
-                field="password", reason=f"longer than {limit} characters"
-            )
-
     def _hash(self, password: str | None) -> str | None:
         if password is None:
             return None
-        self._check_password_length(password)
-        return passwords.hash_password(password, self.conf.identity.password_hash_rounds)
+        return passwords.hash_new_password(
+            password,
+            rounds=self.conf.identity.password_hash_rounds,
+            max_length=self.conf.identity.max_password_length,
+        )
 
     @staticmethod
     def _check_attrs(changes: dict[str, Any], allowed: frozenset[str], kind: str) -> None:
