@@ -17,15 +17,20 @@ __all__ = [
     "DriverError",
     "Forbidden",
     "Invalid",
+    "InvalidState",
     "MessagingError",
     "MessagingTimeout",
     "NimbusException",
     "NotFound",
     "OperationNotSupported",
+    "OverLimit",
     "PayloadTooLarge",
     "PluginLoadError",
     "PluginNotFound",
     "PolicyNotAuthorized",
+    "QuotaExceeded",
+    "RangeNotSatisfiable",
+    "StorageFull",
     "TokenNotFound",
     "Unauthorized",
     "UserLockedOut",
@@ -102,6 +107,29 @@ class NotFound(NimbusException):
 
 class Conflict(NimbusException):
     msg_fmt = "Conflict occurred attempting to store %(kind)s - %(reason)s."
+
+
+class InvalidState(Conflict):
+    msg_fmt = "%(reason)s"
+
+
+class OverLimit(NimbusException):
+    msg_fmt = "%(reason)s"
+
+
+class QuotaExceeded(OverLimit):
+    msg_fmt = (
+        "Quota exceeded for %(resource)s: %(requested)s requested, %(used)s in use, "
+        "limit %(limit)s."
+    )
+
+
+class StorageFull(OverLimit):
+    msg_fmt = "The %(store)s store has no room for the data: %(reason)s"
+
+
+class RangeNotSatisfiable(NimbusException):
+    msg_fmt = "The requested range %(range)s cannot be satisfied for %(size)d bytes."
 
 
 class OperationNotSupported(NimbusException):

@@ -31,6 +31,8 @@ LOG = logging.getLogger(__name__)
 #: Most specific first: the first class an exception is an instance of wins.
 _STATUS: list[tuple[type[exception.NimbusException], int]] = [
     (exception.PayloadTooLarge, 413),
+    (exception.OverLimit, 413),
+    (exception.RangeNotSatisfiable, 416),
     (exception.Invalid, 400),
     (exception.Unauthorized, 401),
     (exception.Forbidden, 403),

@@ -13,6 +13,7 @@ _MODULES = (
     "nimbus.conf.database",
     "nimbus.conf.identity",
     "nimbus.conf.messaging",
+    "nimbus.conf.image",
 )
 
 

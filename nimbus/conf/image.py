@@ -1,0 +1,148 @@
+"""Options of the ``[image]`` and ``[image_file_store]`` groups."""
+
+from __future__ import annotations
+
+from oslo_config import cfg
+
+GROUP = cfg.OptGroup("image", title="Image service options", help="The image service (Glance v2).")
+FILE_STORE_GROUP = cfg.OptGroup(
+    "image_file_store",
+    title="File image store options",
+    help="The ``file`` image store: image data as files in one directory.",
+)
+
+DISK_FORMATS = ["ami", "ari", "aki", "vhd", "vhdx", "vmdk", "raw", "qcow2", "vdi", "iso", "ploop"]
+CONTAINER_FORMATS = ["ami", "ari", "aki", "bare", "ovf", "ova", "docker", "compressed"]
+
+OPTS = [
+    cfg.StrOpt(
+        "store",
+        default="file",
+        help="""Entry-point name of the store that holds image data.
+
+Possible values:
+* ``file``: a directory on this host (see ``[image_file_store]``)
+* any name installed in the ``nimbus.image.stores`` namespace
+""",
+    ),
+    cfg.IntOpt(
+        "chunk_size",
+        default=1024 * 1024,
+        min=4096,
+        max=64 * 1024 * 1024,
+        help="""Bytes read or written at a time when streaming image data.
+
+Each transfer in progress holds about one chunk in memory.
+""",
+    ),
+    cfg.StrOpt(
+        "hashing_algorithm",
+        default="sha512",
+        choices=["sha256", "sha384", "sha512", "sha3_256", "sha3_512", "blake2b"],
+        help="""Algorithm of the ``os_hash_value`` multihash computed on upload.
+
+The MD5 ``checksum`` is always computed as well, for older clients.
+""",
+    ),
+    cfg.IntOpt(
+        "image_size_cap",
+        default=1024**4,
+        min=0,
+        help="Largest image, in bytes, that an upload may store (default 1 TiB).",
+    ),
+    cfg.IntOpt(
+        "image_count_quota",
+        default=-1,
+        min=-1,
+        help="""Most images a project may own; -1 means no limit.
+
+Creating one more answers 413.
+""",
+    ),
+    cfg.IntOpt(
+        "image_storage_quota",
+        default=-1,
+        min=-1,
+        help="""Most bytes of image data a project may store; -1 means no limit.
+
+An upload that would pass the limit is stopped and answers 413.
+""",
+    ),
+    cfg.IntOpt(
+        "limit_param_default",
+        default=25,
+        min=1,
+        help="Images listed per page when the request gives no ``limit``.",
+    ),
+    cfg.IntOpt(
+        "api_limit_max",
+        default=1000,
+        min=1,
+        help="Largest page of images a list request may ask for.",
+    ),
+    cfg.ListOpt(
+        "disk_formats",
+        default=DISK_FORMATS,
+        help="Disk formats an image may declare.",
+    ),
+    cfg.ListOpt(
+        "container_formats",
+        default=CONTAINER_FORMATS,
+        help="Container formats an image may declare.",
+    ),
+    cfg.IntOpt(
+        "image_property_quota",
+        default=128,
+        min=-1,
+        help="Most custom properties an image may carry; -1 means no limit.",
+    ),
+    cfg.IntOpt(
+        "image_tag_quota",
+        default=128,
+        min=-1,
+        help="Most tags an image may carry; -1 means no limit.",
+    ),
+    cfg.IntOpt(
+        "image_member_quota",
+        default=128,
+        min=-1,
+        help="Most members a shared image may have; -1 means no limit.",
+    ),
+]
+
+FILE_STORE_OPTS = [
+    cfg.StrOpt(
+        "datadir",
+        default="$state_path/images",
+        help="""Directory the ``file`` store keeps image data in.
+
+Each image is one file named after the image's id; uploads in progress
+are hidden files that are renamed into place when complete.
+
+Related options:
+* [DEFAULT] state_path
+""",
+    ),
+    cfg.BoolOpt(
+        "fsync",
+        default=True,
+        help="""Flush each uploaded file to disk before the image becomes active.
+
+Turn off only on throw-away clouds: a crash could then lose data of
+images reported ``active``.
+""",
+    ),
+]
+
+
+def register_opts(conf: cfg.ConfigOpts) -> None:
+    """Register the image options on *conf*."""
+    # A fresh group object per config: oslo.config keeps override state on it.
+    for group, opts in ((GROUP, OPTS), (FILE_STORE_GROUP, FILE_STORE_OPTS)):
+        conf.register_group(cfg.OptGroup(group.name, title=group.title, help=group.help))
+        conf.register_opts(opts, group=group.name)
+
+
+def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
+    """Return the options for the sample generator."""
+    return [(GROUP, OPTS), (FILE_STORE_GROUP, FILE_STORE_OPTS)]

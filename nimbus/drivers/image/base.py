@@ -1,0 +1,102 @@
+"""The image store interface: where image bytes live.
+
+Vocabulary of this layer:
+
+* An **image** is known to a store only by its id; everything else about it
+  (name, status, owner, checksums) belongs to the image service.
+* A **location** is the opaque string a store returns from :meth:`add`; the
+  service keeps it with the image and passes it back to :meth:`get` and
+  :meth:`delete`.  Its form is the store's business.
+* Data is streamed in both directions: :meth:`add` consumes an iterator of
+  chunks and :meth:`get` returns a reader.  No operation may hold a whole
+  image in memory.
+
+The service computes sizes and hashes while streaming and stops the
+iterator (by raising from it) when a limit is passed, so a store never has
+to know about quotas or checksums.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable
+from typing import ClassVar
+
+from oslo_config import cfg
+
+from nimbus import exception
+from nimbus.drivers.image.types import Capability, Capacity, DataReader, StoredData
+
+__all__ = ["ImageStore"]
+
+
+class ImageStore(abc.ABC):
+    """Base class of image stores (``nimbus.image.stores``).
+
+    :param conf: the nimbus config; stores read their own option group.
+    """
+
+    #: Optional operations this store implements.
+    capabilities: ClassVar[frozenset[Capability]] = frozenset()
+
+    def __init__(self, conf: cfg.ConfigOpts) -> None:
+        self.conf = conf
+
+    @property
+    def name(self) -> str:
+        """Return the store's name, used in error messages."""
+        return type(self).__name__
+
+    @abc.abstractmethod
+    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredData:
+        """Store the bytes yielded by *chunks* as *image_id*'s data.
+
+        The data becomes readable only once every chunk is written (and made
+        durable, where the store can); until then no reader sees a part of
+        it.  Storing data for an image that already has some replaces it,
+        possibly at the same location, so callers must not delete the
+        previous location after a successful replace.  If *chunks* raises,
+        or the store fails, nothing of this write is left behind, earlier
+        data stays intact, and the exception propagates unchanged.
+
+        :param image_id: the image's id (a UUID string).
+        :param chunks: the data, in pieces of any size; iterating it may
+            raise (a client went away, a limit was passed).
+        :returns: the new location and the number of bytes written.
+        :raises StorageFull: the store ran out of space.
+        :raises DriverError: the store failed.
+        """
+
+    @abc.abstractmethod
+    def get(self, location: str, *, offset: int = 0, length: int | None = None) -> DataReader:
+        """Return a reader of the stored bytes from *offset*.
+
+        :param location: a location returned by :meth:`add`.
+        :param offset: the first byte to return (0 or more); past the end,
+            the reader returns no bytes.
+        :param length: the most bytes to return; all up to the end if ``None``.
+        :raises NotFound: nothing is stored at *location*.
+        :raises ValidationError: a negative offset or length.
+        :raises DriverError: the store failed.
+        """
+
+    @abc.abstractmethod
+    def delete(self, location: str) -> None:
+        """Remove the data at *location*; removing missing data is not an error.
+
+        :raises DriverError: the store failed.
+        """
+
+    @abc.abstractmethod
+    def capacity(self) -> Capacity:
+        """Return the store's total and free space."""
+
+    def purge_partial(self, *, older_than: float) -> int:
+        """Remove data of writes that never finished (a crashed server's).
+
+        :param older_than: only writes that made no progress for this many
+            seconds, so a slow upload still receiving data is kept.
+        :returns: how many partial writes were removed.
+        :raises OperationNotSupported: the store has no such clean-up.
+        """
+        raise exception.OperationNotSupported(driver=self.name, operation="purge_partial")

@@ -1,0 +1,336 @@
+"""The ``file`` image store: one file per image in a local directory."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import io
+import logging
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import Callable, Iterable
+from types import TracebackType
+from typing import ClassVar
+
+from oslo_config import cfg
+
+from nimbus import exception
+from nimbus.drivers.image.base import ImageStore
+from nimbus.drivers.image.types import Capability, Capacity, DataReader, StoredData
+
+__all__ = ["FileStore"]
+
+LOG = logging.getLogger(__name__)
+
+_SCHEME = "file://"
+_PARTIAL_SUFFIX = ".partial"
+# Image ids are UUIDs; this allows a little more, but never a path separator,
+# a leading dot (hidden names are uploads in progress) or anything a shell or
+# a log line could trip on.  200 leaves room for the upload's hidden name
+# within the usual 255-byte file-name limit.
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,199}", re.ASCII)
+_FULL_ERRNOS = frozenset(
+    code for code in (errno.ENOSPC, getattr(errno, "EDQUOT", None)) if code is not None
+)
+# O_NONBLOCK: opening a FIFO someone left in the directory must not hang;
+# it changes nothing for regular files.
+_READ_FLAGS = os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK
+_CREATE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | os.O_NOFOLLOW
+
+
+class _FileReader:
+    """A range of one open file; ``fileno`` is there for ``sendfile``.
+
+    The descriptor's position is always the next byte to return, which is
+    where gunicorn's ``sendfile`` starts.
+    """
+
+    def __init__(self, file: io.FileIO, remaining: int, driver: str) -> None:
+        self._file = file
+        self._remaining = remaining
+        self._driver = driver
+
+    def read(self, size: int = -1, /) -> bytes:
+        want = self._remaining if size < 0 else min(size, self._remaining)
+        if self._file.closed:
+            raise ValueError("read of a closed reader")
+        parts = []
+        try:
+            while want > 0:
+                # Unbuffered, so the descriptor's position stays exact.
+                data = self._file.read(want)
+                if not data:
+                    break  # the file is shorter than when it was opened
+                parts.append(data)
+                want -= len(data)
+                self._remaining -= len(data)
+        except OSError as ex:
+            raise exception.DriverError(driver=self._driver, reason=f"read failed: {ex}") from ex
+        return b"".join(parts)
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+    def __enter__(self) -> _FileReader:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class FileStore(ImageStore):
+    """Image data as files in one local directory.
+
+    Each image is the file ``[image_file_store] datadir/<image id>``, and its
+    location is that file's ``file://`` URL.  An upload goes to a hidden
+    ``.<image id>.<random>.partial`` file in the same directory, which is
+    flushed (with ``[image_file_store] fsync``) and renamed into place when
+    complete, so readers see the old data or the new, never a part.
+    :attr:`datadir` is the directory, as an absolute path.
+
+    :param now: returns the current time in seconds since the epoch;
+        ``purge_partial`` compares file times with it.
+    :param fsync: flushes a file descriptor to disk; injected by tests.
+    """
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset(
+        {Capability.SENDFILE, Capability.PURGE_PARTIAL}
+    )
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        *,
+        now: Callable[[], float] = time.time,
+        fsync: Callable[[int], None] = os.fsync,
+    ) -> None:
+        super().__init__(conf)
+        options = conf.image_file_store
+        self.datadir = os.path.abspath(os.path.expanduser(options.datadir))
+        self._sync = options.fsync
+        self._now = now
+        self._fsync = fsync
+        try:
+            os.makedirs(self.datadir, mode=0o700, exist_ok=True)
+        except OSError as ex:
+            raise self._error(ex, f"cannot create the directory {self.datadir}") from ex
+
+    # -- helpers ------------------------------------------------------------
+
+    def _error(self, ex: OSError, doing: str) -> exception.NimbusException:
+        """Return the nimbus error for *ex*, raised while *doing* something."""
+        if ex.errno in _FULL_ERRNOS:
+            return exception.StorageFull(store="file", reason=f"{doing}: {ex.strerror}")
+        return exception.DriverError(driver=self.name, reason=f"{doing}: {ex}")
+
+    @staticmethod
+    def _check_image_id(image_id: str) -> None:
+        if not isinstance(image_id, str) or not _SAFE_ID.fullmatch(image_id):
+            raise exception.ValidationError(
+                field="image_id", reason="not a name the file store can use for a file"
+            )
+
+    def _path_of(self, location: str) -> str | None:
+        """Return the file of *location*, or ``None`` if it is not one of ours.
+
+        A location comes from the database, never from a user; checking it
+        anyway keeps a corrupted row from reading or deleting another file.
+        """
+        if not isinstance(location, str) or not location.startswith(_SCHEME):
+            return None
+        path = location[len(_SCHEME) :]
+        prefix = self.datadir.rstrip("/") + "/"
+        # Exactly "<datadir>/<safe name>": no "..", no "//", no subdirectory.
+        if not path.startswith(prefix) or not _SAFE_ID.fullmatch(path[len(prefix) :]):
+            return None
+        return path
+
+    def _write_all(self, fd: int, chunks: Iterable[bytes]) -> int:
+        """Write every chunk to *fd*; return the number of bytes written.
+
+        Errors raised by *chunks* itself pass through untouched; only the
+        store's own system calls are translated.
+        """
+        size = 0
+        for chunk in chunks:
+            view = memoryview(chunk).cast("B")
+            size += len(view)
+            try:
+                while view:
+                    view = view[os.write(fd, view) :]
+            except OSError as ex:
+                raise self._error(ex, "cannot write the image data") from ex
+        return size
+
+    def _flush(self, fd: int) -> None:
+        try:
+            self._fsync(fd)
+        except OSError as ex:
+            raise self._error(ex, "cannot flush the image data") from ex
+
+    def _sync_directory(self) -> None:
+        fd = os.open(self.datadir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            self._fsync(fd)
+        finally:
+            os.close(fd)
+
+    def _seek(self, fd: int, path: str, offset: int, length: int | None) -> int:
+        """Move *fd* to *offset*; return how many bytes the range holds."""
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise exception.DriverError(driver=self.name, reason=f"{path} is not a file")
+            start = min(offset, info.st_size)
+            os.lseek(fd, start, os.SEEK_SET)
+        except OSError as ex:
+            raise self._error(ex, f"cannot read {path}") from ex
+        remaining = info.st_size - start
+        return remaining if length is None else min(remaining, length)
+
+    @staticmethod
+    def _remove(path: str) -> None:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as ex:
+            LOG.warning("Could not remove %s: %s", path, ex)
+
+    # -- the interface --------------------------------------------------------
+
+    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredData:
+        self._check_image_id(image_id)
+        final = os.path.join(self.datadir, image_id)
+        partial = os.path.join(self.datadir, f".{image_id}.{secrets.token_hex(8)}{_PARTIAL_SUFFIX}")
+        try:
+            fd = os.open(partial, _CREATE_FLAGS, 0o600)
+        except OSError as ex:
+            raise self._error(ex, "cannot create an upload file") from ex
+        try:
+            try:
+                size = self._write_all(fd, chunks)
+                if self._sync:
+                    self._flush(fd)
+            except BaseException:
+                # The exception that stopped the upload is the one to report.
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+                raise
+            try:
+                os.close(fd)
+            except OSError as ex:
+                # Network file systems may report lost writes as late as this.
+                raise self._error(ex, "cannot close the upload file") from ex
+            try:
+                os.replace(partial, final)
+            except OSError as ex:
+                raise self._error(ex, "cannot move the upload into place") from ex
+        except BaseException:
+            self._remove(partial)
+            raise
+        if self._sync:
+            try:
+                self._sync_directory()
+            except OSError as ex:
+                # The rename may not survive a crash: report the upload as
+                # failed, and leave no file that nothing refers to.
+                self._remove(final)
+                raise self._error(ex, "cannot flush the data directory") from ex
+        return StoredData(location=_SCHEME + final, size=size)
+
+    def get(self, location: str, *, offset: int = 0, length: int | None = None) -> DataReader:
+        """Return a reader with ``fileno()``, positioned at *offset*.
+
+        :raises NotFound: *location* is not a file of this store's directory,
+            or that file does not exist.
+        """
+        if offset < 0:
+            raise exception.ValidationError(field="offset", reason="must not be negative")
+        if length is not None and length < 0:
+            raise exception.ValidationError(field="length", reason="must not be negative")
+        path = self._path_of(location)
+        if path is None:
+            raise exception.NotFound(kind="image data", id=location)
+        try:
+            fd = os.open(path, _READ_FLAGS)
+        except FileNotFoundError:
+            raise exception.NotFound(kind="image data", id=location) from None
+        except OSError as ex:
+            raise self._error(ex, f"cannot open {path}") from ex
+        try:
+            remaining = self._seek(fd, path, offset, length)
+        except BaseException:
+            os.close(fd)
+            raise
+        return _FileReader(io.FileIO(fd, "r"), remaining, self.name)
+
+    def delete(self, location: str) -> None:
+        """Remove the file at *location*.
+
+        :raises DriverError: *location* is not a file of this store's
+            directory; nothing is removed.
+        """
+        path = self._path_of(location)
+        if path is None:
+            raise exception.DriverError(
+                driver=self.name, reason=f"{location!r} is not a location of this store"
+            )
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        except OSError as ex:
+            raise self._error(ex, f"cannot remove {path}") from ex
+
+    def capacity(self) -> Capacity:
+        """Return the size and free space of the datadir's file system."""
+        try:
+            fs = os.statvfs(self.datadir)
+        except OSError as ex:
+            raise self._error(ex, f"cannot inspect {self.datadir}") from ex
+        return Capacity(total=fs.f_blocks * fs.f_frsize, free=fs.f_bavail * fs.f_frsize)
+
+    def purge_partial(self, *, older_than: float) -> int:
+        """Remove upload files not written to for *older_than* seconds.
+
+        A file's age is that of its last write, so a slow upload that is
+        still receiving data is never removed.
+        """
+        cutoff = self._now() - older_than
+        removed = 0
+        try:
+            with os.scandir(self.datadir) as entries:
+                for entry in entries:
+                    if not (entry.name.startswith(".") and entry.name.endswith(_PARTIAL_SUFFIX)):
+                        continue
+                    try:
+                        info = entry.stat(follow_symlinks=False)
+                    except FileNotFoundError:
+                        continue  # finished or removed meanwhile
+                    if not stat.S_ISREG(info.st_mode) or info.st_mtime >= cutoff:
+                        continue
+                    try:
+                        os.unlink(entry.path)
+                    except FileNotFoundError:
+                        continue
+                    LOG.info("Removed the abandoned upload file %s", entry.path)
+                    removed += 1
+        except OSError as ex:
+            raise self._error(ex, f"cannot purge uploads in {self.datadir}") from ex
+        return removed

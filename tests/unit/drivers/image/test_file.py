@@ -1,0 +1,474 @@
+"""The ``file`` image store against the contract, plus its own behaviour."""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import stat
+from collections.abc import Callable, Iterator
+
+import pytest
+from oslo_config import cfg
+
+from nimbus import exception, registry
+from nimbus.drivers.image import Capability, ImageStore
+from nimbus.drivers.image.file import FileStore
+from nimbus.testing.image_store import ChunkSourceError, FakeTime, ImageStoreContract
+
+IMAGE_ID = "0b8e2a3c-8d6f-4f4e-9a57-3c0b2f1d9e10"
+
+
+def _hidden(store: FileStore) -> set[str]:
+    return {name for name in os.listdir(store.datadir) if name.startswith(".")}
+
+
+def _read(store: FileStore, location: str) -> bytes:
+    with store.get(location) as reader:
+        return reader.read()
+
+
+class TestFileStore(ImageStoreContract):
+    @pytest.fixture
+    def store(self, conf: cfg.ConfigOpts, clock: FakeTime) -> FileStore:
+        return FileStore(conf, now=clock)
+
+    @pytest.fixture
+    def partial_writes(self, store: FileStore) -> Callable[[], set[str]]:
+        return lambda: _hidden(store)
+
+
+@pytest.fixture
+def store(conf: cfg.ConfigOpts) -> FileStore:
+    return FileStore(conf)
+
+
+@pytest.fixture
+def fsync_calls() -> list[str]:
+    """What the injected fsync flushed, in order: "file" or "directory"."""
+    return []
+
+
+def _counting_fsync(calls: list[str]) -> Callable[[int], None]:
+    def fsync(fd: int) -> None:
+        calls.append("directory" if stat.S_ISDIR(os.fstat(fd).st_mode) else "file")
+        os.fsync(fd)
+
+    return fsync
+
+
+def _failing_fsync(code: int) -> Callable[[int], None]:
+    def fsync(fd: int) -> None:
+        raise OSError(code, os.strerror(code))
+
+    return fsync
+
+
+# -- set-up and loading ---------------------------------------------------------
+
+
+def test_loads_through_its_entry_point(conf: cfg.ConfigOpts) -> None:
+    store = registry.load_driver("nimbus.image.stores", "file", conf, expected=ImageStore)
+    assert isinstance(store, FileStore)
+    assert store.capabilities == {Capability.SENDFILE, Capability.PURGE_PARTIAL}
+
+
+def test_datadir_comes_from_the_config(conf: cfg.ConfigOpts, tmp_path) -> None:
+    conf.set_override("datadir", str(tmp_path / "elsewhere" / "images"), group="image_file_store")
+    store = FileStore(conf)
+    assert store.datadir == str(tmp_path / "elsewhere" / "images")
+    assert os.path.isdir(store.datadir)
+
+
+def test_missing_datadir_is_created_private(conf: cfg.ConfigOpts) -> None:
+    store = FileStore(conf)
+    assert store.datadir == os.path.join(conf.state_path, "images")
+    assert stat.S_IMODE(os.stat(store.datadir).st_mode) == 0o700
+
+
+def test_existing_datadir_keeps_its_mode(conf: cfg.ConfigOpts, tmp_path) -> None:
+    datadir = tmp_path / "shared"
+    datadir.mkdir(mode=0o750)
+    os.chmod(datadir, 0o750)
+    conf.set_override("datadir", str(datadir), group="image_file_store")
+    FileStore(conf)
+    assert stat.S_IMODE(os.stat(datadir).st_mode) == 0o750
+
+
+def test_datadir_that_is_a_file_is_a_driver_error(conf: cfg.ConfigOpts, tmp_path) -> None:
+    (tmp_path / "not-a-dir").write_bytes(b"")
+    conf.set_override("datadir", str(tmp_path / "not-a-dir"), group="image_file_store")
+    with pytest.raises(exception.DriverError) as info:
+        FileStore(conf)
+    assert info.value.kwargs["driver"] == "FileStore"
+
+
+# -- where and how data lands -----------------------------------------------------
+
+
+def test_location_is_the_file_url_of_the_image(store: FileStore) -> None:
+    stored = store.add(IMAGE_ID, [b"data"])
+    path = os.path.join(store.datadir, IMAGE_ID)
+    assert stored.location == "file://" + path
+    assert os.path.isabs(path)
+    with open(path, "rb") as f:
+        assert f.read() == b"data"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+
+
+def test_upload_lands_atomically_under_a_hidden_name(store: FileStore) -> None:
+    final = os.path.join(store.datadir, IMAGE_ID)
+    midway = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b"a" * 70_000
+        midway.append((os.path.exists(final), _hidden(store)))
+        yield b"b" * 70_000
+
+    store.add(IMAGE_ID, chunks())
+    [(final_existed, hidden)] = midway
+    assert not final_existed
+    [name] = hidden
+    assert re.fullmatch(rf"\.{re.escape(IMAGE_ID)}\.[0-9a-f]{{16}}\.partial", name), name
+    assert os.listdir(store.datadir) == [IMAGE_ID]
+    assert os.path.getsize(final) == 140_000
+
+
+def test_concurrent_uploads_of_one_image_use_distinct_partial_files(store: FileStore) -> None:
+    names = []
+
+    def inner() -> Iterator[bytes]:
+        names.append(_hidden(store))
+        yield b"inner"
+
+    def outer() -> Iterator[bytes]:
+        yield b"outer"
+        store.add(IMAGE_ID, inner())
+
+    stored = store.add(IMAGE_ID, outer())
+    [seen] = names
+    assert len(seen) == 2
+    # The upload that finished last wins.
+    assert _read(store, stored.location) == b"outer"
+
+
+def test_open_reader_keeps_reading_the_replaced_data(store: FileStore) -> None:
+    old = store.add(IMAGE_ID, [b"old data"])
+    with store.get(old.location) as reader:
+        store.add(IMAGE_ID, [b"new data"])
+        assert reader.read() == b"old data"
+    assert _read(store, old.location) == b"new data"
+
+
+# -- fsync ------------------------------------------------------------------------
+
+
+def test_fsync_flushes_the_file_then_the_directory(
+    conf: cfg.ConfigOpts, fsync_calls: list[str]
+) -> None:
+    store = FileStore(conf, fsync=_counting_fsync(fsync_calls))
+    store.add(IMAGE_ID, [b"x" * 1000, b"y"])
+    assert fsync_calls == ["file", "directory"]
+
+
+def test_fsync_off_flushes_nothing(conf: cfg.ConfigOpts, fsync_calls: list[str]) -> None:
+    conf.set_override("fsync", False, group="image_file_store")
+    store = FileStore(conf, fsync=_counting_fsync(fsync_calls))
+    stored = store.add(IMAGE_ID, [b"data"])
+    assert fsync_calls == []
+    assert _read(store, stored.location) == b"data"
+
+
+def test_failed_upload_flushes_nothing(conf: cfg.ConfigOpts, fsync_calls: list[str]) -> None:
+    store = FileStore(conf, fsync=_counting_fsync(fsync_calls))
+    with pytest.raises(ChunkSourceError):
+        store.add(IMAGE_ID, _raising(b"data", ChunkSourceError()))
+    assert fsync_calls == []
+
+
+# -- errors -----------------------------------------------------------------------
+
+
+def _raising(data: bytes, error: BaseException) -> Iterator[bytes]:
+    yield data
+    raise error
+
+
+@pytest.mark.parametrize("code", [errno.ENOSPC, errno.EDQUOT], ids=["ENOSPC", "EDQUOT"])
+def test_full_disk_while_writing_is_storage_full(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch, code: int
+) -> None:
+    old = store.add(IMAGE_ID, [b"earlier data"])
+    real_write = os.write
+    writes = []
+
+    def write(fd: int, data: bytes) -> int:
+        writes.append(len(data))
+        if len(writes) > 1:
+            raise OSError(code, os.strerror(code))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(exception.StorageFull) as info:
+        store.add(IMAGE_ID, [b"first chunk", b"second chunk", b"third"])
+    monkeypatch.undo()
+    assert writes == [len(b"first chunk"), len(b"second chunk")]
+    assert info.value.kwargs["store"] == "file"
+    assert isinstance(info.value.__cause__, OSError)
+    assert info.value.__cause__.errno == code
+    assert _hidden(store) == set()
+    assert _read(store, old.location) == b"earlier data"
+
+
+def test_full_disk_on_fsync_is_storage_full(conf: cfg.ConfigOpts) -> None:
+    store = FileStore(conf, fsync=_failing_fsync(errno.ENOSPC))
+    with pytest.raises(exception.StorageFull):
+        store.add(IMAGE_ID, [b"data"])
+    assert os.listdir(store.datadir) == []
+
+
+def test_other_write_errors_are_driver_errors(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def write(fd: int, data: bytes) -> int:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(os, "write", write)
+    with pytest.raises(exception.DriverError) as info:
+        store.add(IMAGE_ID, [b"data"])
+    monkeypatch.undo()
+    assert info.value.kwargs["driver"] == "FileStore"
+    assert "Input/output error" in str(info.value)
+    assert os.listdir(store.datadir) == []
+
+
+def test_failing_rename_is_a_driver_error_and_cleans_up(
+    store: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def replace(src: str, dst: str) -> None:
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(exception.DriverError):
+        store.add(IMAGE_ID, [b"data"])
+    monkeypatch.undo()
+    assert os.listdir(store.datadir) == []
+
+
+def test_failing_directory_fsync_leaves_no_file(conf: cfg.ConfigOpts) -> None:
+    def fsync(fd: int) -> None:
+        if stat.S_ISDIR(os.fstat(fd).st_mode):
+            raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    store = FileStore(conf, fsync=fsync)
+    with pytest.raises(exception.DriverError):
+        store.add(IMAGE_ID, [b"data"])
+    assert os.listdir(store.datadir) == []
+
+
+def test_oserror_from_the_iterator_is_not_translated(store: FileStore) -> None:
+    # A client's socket failing is the caller's error, even if it looks like ours.
+    error = OSError(errno.ENOSPC, "raised by the chunk source")
+    with pytest.raises(OSError) as info:
+        store.add(IMAGE_ID, _raising(b"data", error))
+    assert info.value is error
+    assert os.listdir(store.datadir) == []
+
+
+def test_keyboard_interrupt_still_cleans_up(store: FileStore) -> None:
+    with pytest.raises(KeyboardInterrupt):
+        store.add(IMAGE_ID, _raising(b"data", KeyboardInterrupt()))
+    assert os.listdir(store.datadir) == []
+
+
+@pytest.mark.parametrize(
+    "image_id",
+    ["", ".hidden", "..", "../escape", "a/b", "/abs", "a\0b", "a\nb", "x" * 201, "é", 42],
+    ids=repr,
+)
+def test_unsafe_image_ids_are_refused(store: FileStore, image_id: str) -> None:
+    consumed = []
+
+    def chunks() -> Iterator[bytes]:
+        consumed.append(True)
+        yield b"data"
+
+    with pytest.raises(exception.ValidationError) as info:
+        store.add(image_id, chunks())
+    assert info.value.kwargs["field"] == "image_id"
+    assert consumed == []
+    assert os.listdir(store.datadir) == []
+
+
+def test_longest_safe_image_id_is_accepted(store: FileStore) -> None:
+    stored = store.add("x" * 200, [b"data"])
+    assert _read(store, stored.location) == b"data"
+
+
+# -- locations ---------------------------------------------------------------------
+
+
+def test_missing_file_is_not_found(store: FileStore) -> None:
+    location = "file://" + os.path.join(store.datadir, IMAGE_ID)
+    with pytest.raises(exception.NotFound) as info:
+        store.get(location)
+    assert info.value.kwargs == {"kind": "image data", "id": location}
+
+
+def _outside_locations(store: FileStore, secret: str) -> list[str]:
+    datadir = store.datadir
+    return [
+        "file://" + secret,
+        f"file://{datadir}/../{os.path.basename(secret)}",
+        f"file://{datadir}/./{IMAGE_ID}",
+        f"file://{datadir}//{IMAGE_ID}",
+        f"file://{datadir}/sub/../{IMAGE_ID}",
+        f"file://{datadir}/",
+        f"file://{datadir}",
+        f"file:{datadir}/{IMAGE_ID}",
+        f"FILE://{datadir}/{IMAGE_ID}",
+        f"file://localhost{datadir}/{IMAGE_ID}",
+        f"http://example.org{datadir}/{IMAGE_ID}",
+        f"{datadir}/{IMAGE_ID}",
+        f"file://{datadir}/{IMAGE_ID}\0",
+        "file://images/" + IMAGE_ID,
+    ]
+
+
+def test_locations_outside_the_datadir_are_not_read(store: FileStore, tmp_path) -> None:
+    secret = tmp_path / "state" / "secret"
+    secret.write_bytes(b"not an image")
+    store.add(IMAGE_ID, [b"image data"])
+    for location in _outside_locations(store, str(secret)):
+        with pytest.raises(exception.NotFound):
+            store.get(location)
+
+
+def test_locations_outside_the_datadir_are_not_deleted(store: FileStore, tmp_path) -> None:
+    secret = tmp_path / "state" / "secret"
+    secret.write_bytes(b"not an image")
+    stored = store.add(IMAGE_ID, [b"image data"])
+    for location in _outside_locations(store, str(secret)):
+        with pytest.raises(exception.DriverError):
+            store.delete(location)
+    assert secret.read_bytes() == b"not an image"
+    assert _read(store, stored.location) == b"image data"
+
+
+def test_partial_files_cannot_be_read_or_deleted(store: FileStore) -> None:
+    seen = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b"data"
+        [name] = _hidden(store)
+        location = "file://" + os.path.join(store.datadir, name)
+        with pytest.raises(exception.NotFound):
+            store.get(location)
+        with pytest.raises(exception.DriverError):
+            store.delete(location)
+        seen.append(name)
+
+    store.add(IMAGE_ID, chunks())
+    assert len(seen) == 1
+
+
+def test_symlink_in_the_datadir_is_not_followed(store: FileStore, tmp_path) -> None:
+    secret = tmp_path / "secret"
+    secret.write_bytes(b"not an image")
+    os.symlink(secret, os.path.join(store.datadir, IMAGE_ID))
+    with pytest.raises(exception.DriverError):
+        store.get("file://" + os.path.join(store.datadir, IMAGE_ID))
+
+
+@pytest.mark.parametrize("make", [os.mkdir, os.mkfifo], ids=["directory", "fifo"])
+def test_non_files_in_the_datadir_are_driver_errors(
+    store: FileStore, make: Callable[[str], None]
+) -> None:
+    make(os.path.join(store.datadir, IMAGE_ID))
+    with pytest.raises(exception.DriverError):
+        store.get("file://" + os.path.join(store.datadir, IMAGE_ID))
+
+
+def test_negative_ranges_are_refused(store: FileStore) -> None:
+    location = store.add(IMAGE_ID, [b"data"]).location
+    with pytest.raises(exception.ValidationError):
+        store.get(location, offset=-1)
+    with pytest.raises(exception.ValidationError):
+        store.get(location, length=-1)
+
+
+# -- readers --------------------------------------------------------------------------
+
+
+def test_reader_past_the_end_is_positioned_at_the_end(store: FileStore) -> None:
+    location = store.add(IMAGE_ID, [b"0123456789"]).location
+    with store.get(location, offset=50) as reader:
+        # sendfile would then send nothing rather than fail.
+        assert os.lseek(reader.fileno(), 0, os.SEEK_CUR) == 10
+        assert reader.read() == b""
+
+
+def test_reader_closes_its_file(store: FileStore) -> None:
+    location = store.add(IMAGE_ID, [b"data"]).location
+    reader = store.get(location)
+    fd = reader.fileno()
+    reader.close()
+    assert reader.closed
+    with pytest.raises(OSError):
+        os.fstat(fd)
+    with pytest.raises(ValueError):
+        reader.read()
+    reader.close()  # twice is fine
+
+
+def test_reader_stops_at_a_file_truncated_behind_it(store: FileStore) -> None:
+    location = store.add(IMAGE_ID, [b"0123456789"]).location
+    with store.get(location, offset=2) as reader:
+        os.truncate(os.path.join(store.datadir, IMAGE_ID), 5)
+        assert reader.read() == b"234"
+
+
+# -- space and clean-up ----------------------------------------------------------------
+
+
+def test_capacity_is_the_datadir_file_system(store: FileStore) -> None:
+    fs = os.statvfs(store.datadir)
+    capacity = store.capacity()
+    assert capacity.total == fs.f_blocks * fs.f_frsize
+    assert capacity.free is not None
+    assert abs(capacity.free - fs.f_bavail * fs.f_frsize) < 64 * 1024 * 1024
+
+
+def test_purge_partial_removes_old_partial_files_only(conf: cfg.ConfigOpts) -> None:
+    clock = FakeTime(start=1_000_000.0)
+    store = FileStore(conf, now=clock)
+    files = {
+        "old": f".{IMAGE_ID}.0123456789abcdef.partial",
+        "young": f".{IMAGE_ID}.fedcba9876543210.partial",
+        "image": IMAGE_ID,
+        "other hidden": ".keep",
+        "not partial": f".{IMAGE_ID}.tmp",
+    }
+    for name in files.values():
+        path = os.path.join(store.datadir, name)
+        with open(path, "wb") as f:
+            f.write(b"data")
+        os.utime(path, (1_000_000.0 - 7200, 1_000_000.0 - 7200))
+    os.utime(os.path.join(store.datadir, files["young"]), (1_000_000.0, 1_000_000.0))
+    os.mkdir(os.path.join(store.datadir, ".a-directory.partial"))
+    os.utime(os.path.join(store.datadir, ".a-directory.partial"), (0, 0))
+
+    # Only the old upload file: not the young one, the image, nor other names.
+    assert store.purge_partial(older_than=3600) == 1
+    assert set(os.listdir(store.datadir)) == set(files.values()) - {files["old"]} | {
+        ".a-directory.partial"
+    }
+    clock.advance(3601)
+    assert store.purge_partial(older_than=3600) == 1
+    assert store.purge_partial(older_than=3600) == 0
+    assert set(os.listdir(store.datadir)) == {
+        files["image"],
+        files["other hidden"],
+        files["not partial"],
+        ".a-directory.partial",
+    }
