@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 ARGS ?=
 
-.PHONY: up test lint genconfig clean
+.PHONY: up test lint genconfig clean system-packages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,10 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 up: $(VENV)/.installed
 	$(VENV)/bin/nimbus up $(ARGS)
 
-test: $(VENV)/.installed
+system-packages:
+	tools/install-system-packages.sh
+
+test: $(VENV)/.installed system-packages
 	$(VENV)/bin/tox -e pep8,py311,integration,genconfig
 
 lint: $(VENV)/.installed
