@@ -4,6 +4,7 @@ Use them with gunicorn's factory syntax::
 
     gunicorn 'nimbus.wsgi:all_services()'     # every API on one port, /identity/v3 ...
     gunicorn 'nimbus.wsgi:identity()'         # the identity API alone, at /v3
+    gunicorn 'nimbus.wsgi:image()'            # the image API alone, at /v2
 
 The configuration comes from ``NIMBUS_CONFIG_FILE`` (a path, or several
 separated by commas) or from the usual places (``/etc/nimbus/nimbus.conf``,
@@ -19,13 +20,17 @@ import os
 import falcon
 from oslo_config import cfg
 
+from nimbus import messaging, registry
 from nimbus.api import app as app_module
 from nimbus.api.identity import identity_api
+from nimbus.api.image import image_api
 from nimbus.api.policy import Enforcer
 from nimbus.conf import load_config
 from nimbus.db import Database
+from nimbus.drivers.image import ImageStore
 from nimbus.identity.bootstrap import CatalogEntry
 from nimbus.identity.service import IdentityService
+from nimbus.image import ImageData, ImageService
 
 __all__ = [
     "Services",
@@ -34,6 +39,7 @@ __all__ = [
     "build_services",
     "catalog_entries",
     "identity",
+    "image",
     "public_url",
 ]
 
@@ -46,6 +52,8 @@ class Services:
     database: Database
     identity: IdentityService
     enforcer: Enforcer
+    image: ImageService
+    image_data: ImageData
 
 
 def public_url(conf: cfg.ConfigOpts) -> str:
@@ -67,6 +75,8 @@ def catalog_entries(conf: cfg.ConfigOpts) -> list[CatalogEntry]:
         CatalogEntry(
             "identity", "keystone", f"{base}/identity/v3", "nimbus identity (Keystone v3)"
         ),
+        # Unversioned: the client discovers v2 at the root.
+        CatalogEntry("image", "glance", f"{base}/image", "nimbus image service (Glance v2)"),
     ]
 
 
@@ -75,7 +85,13 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
     database = Database(conf)
     database.wait_for_connection()
     identity_service = IdentityService(conf, database)
-    return Services(conf, database, identity_service, Enforcer(conf))
+    enforcer = Enforcer(conf)
+    store = registry.load_driver("nimbus.image.stores", conf.image.store, conf, expected=ImageStore)
+    notifier = messaging.Notifier(messaging.get_transport(conf), f"image.{conf.host}")
+    image_service = ImageService(conf, database, store, enforcer, notifier=notifier)
+    return Services(
+        conf, database, identity_service, enforcer, image_service, ImageData(image_service)
+    )
 
 
 def build_app(services: Services, *, mounted: bool = True, only: str | None = None) -> falcon.App:
@@ -84,7 +100,10 @@ def build_app(services: Services, *, mounted: bool = True, only: str | None = No
     :param mounted: every service under its prefix (``/identity/v3``).
     :param only: serve this one service (by name) at the root.
     """
-    apis = [identity_api(services.identity, services.enforcer)]
+    apis = [
+        identity_api(services.identity, services.enforcer),
+        image_api(services.image, services.image_data),
+    ]
     if only is not None:
         apis = [api for api in apis if api.name == only]
     base = public_url(services.conf)
@@ -111,3 +130,8 @@ def all_services() -> falcon.App:
 def identity() -> falcon.App:
     """gunicorn target: the identity API alone, at the root (``/v3``)."""
     return build_app(build_services(_conf()), mounted=False, only="identity")
+
+
+def image() -> falcon.App:
+    """gunicorn target: the image API alone, at the root (``/v2``)."""
+    return build_app(build_services(_conf()), mounted=False, only="image")

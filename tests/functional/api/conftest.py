@@ -1,4 +1,4 @@
-"""Fixtures for the identity API tests: the whole app in-process, on SQLite in tmp.
+"""Fixtures for the API tests: the whole app in-process, on SQLite in tmp.
 
 The app is built exactly as ``nimbus up`` builds it (``prepare`` then
 ``nimbus.wsgi.build_services`` and ``build_app``), and driven through

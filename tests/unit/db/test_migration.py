@@ -42,14 +42,14 @@ def db(conf: cfg.ConfigOpts) -> Iterator[Database]:
 
 
 def _scripts_with(tmp_path: Path, database: Database, upgrade_body: str) -> Config:
-    """Return an alembic config of nimbus's migrations plus a revision 0002."""
+    """Return an alembic config of nimbus's migrations plus a revision "test" on top."""
     location = tmp_path / "migrations"
     shutil.copytree(
         migration._SCRIPT_LOCATION, location, ignore=shutil.ignore_patterns("__pycache__")
     )
-    header = 'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "0002"\n'
-    header += 'down_revision = "0001"\nbranch_labels = None\ndepends_on = None\n'
-    (location / "versions" / "0002_test.py").write_text(header + textwrap.dedent(upgrade_body))
+    header = 'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "test"\n'
+    header += f'down_revision = "{migration.head()}"\nbranch_labels = None\ndepends_on = None\n'
+    (location / "versions" / "9999_test.py").write_text(header + textwrap.dedent(upgrade_body))
     config = Config()
     config.set_main_option("script_location", str(location))
     config.attributes["database"] = database
@@ -62,12 +62,12 @@ def _count(database: Database, table: str) -> int:
 
 
 def test_head_and_current(db: Database) -> None:
-    assert migration.head() == "0001"
+    assert migration.head() == "0002"
     assert migration.current(db) is None
 
     migration.upgrade(db)
 
-    assert migration.current(db) == "0001"
+    assert migration.current(db) == "0002"
 
 
 def test_foreign_keys_are_back_on_after_migrating(conf: cfg.ConfigOpts) -> None:
@@ -105,7 +105,7 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
     # Batch mode copies "roles" and drops the original: with foreign keys on,
     # that DROP would delete every assignment and implied role (ON DELETE CASCADE).
     config = _scripts_with(tmp_path, db, _BATCH_ALTER_ROLES)
-    command.upgrade(config, "0001")
+    command.upgrade(config, migration.head())
     with db.writer() as session:
         session.execute(sa.text("INSERT INTO roles (id, name, extra) VALUES ('r1', 'a', '{}')"))
         session.execute(sa.text("INSERT INTO roles (id, name, extra) VALUES ('r2', 'b', '{}')"))
@@ -117,19 +117,19 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
             )
         )
 
-    command.upgrade(config, "0002")
+    command.upgrade(config, "test")
 
-    assert migration.current(db) == "0002"
+    assert migration.current(db) == "test"
     assert _count(db, "assignments") == 1
     assert _count(db, "implied_roles") == 1
 
 
 def test_migration_leaving_dangling_references_is_rolled_back(db: Database, tmp_path: Path) -> None:
     config = _scripts_with(tmp_path, db, _DANGLING_REFERENCE)
-    command.upgrade(config, "0001")
+    command.upgrade(config, migration.head())
 
     with pytest.raises(CommandError, match="dangling foreign keys"):
-        command.upgrade(config, "0002")
+        command.upgrade(config, "test")
 
-    assert migration.current(db) == "0001"
+    assert migration.current(db) == "0002"
     assert _count(db, "implied_roles") == 0

@@ -26,7 +26,7 @@ from nimbus.api.identity import routes
 from nimbus.identity.token.formatter import TokenFormatter, TokenPayload, new_audit_id
 
 if TYPE_CHECKING:
-    from tests.functional.api.identity.conftest import Identity, Member
+    from tests.functional.api.conftest import Identity, Member
 
 LINK_ROOT = "http://falconframework.org/identity"
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")

@@ -37,7 +37,7 @@ from nimbus.api.app import Links
 from nimbus.api.identity import routes
 
 if TYPE_CHECKING:
-    from tests.functional.api.identity.conftest import Identity, Member
+    from tests.functional.api.conftest import Identity, Member
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 #: Other methods WSGI knows, sent now and then (Falcon answers OPTIONS itself).

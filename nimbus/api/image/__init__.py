@@ -1,0 +1,21 @@
+"""The image API (Glance v2) as a :class:`~nimbus.api.app.ServiceAPI`."""
+
+from __future__ import annotations
+
+from nimbus.api import errors
+from nimbus.api.app import ServiceAPI
+from nimbus.api.image import routes
+from nimbus.image import ImageData, ImageService
+
+__all__ = ["image_api"]
+
+
+def image_api(service: ImageService, data: ImageData) -> ServiceAPI:
+    """Return the image API bound to *service* and *data*."""
+    return ServiceAPI(
+        name="image",
+        error_format=errors.FORMATS["glance"],
+        routes=lambda links: routes.routes(service, data, links),
+        is_public=routes.is_public,
+        streamed=routes.is_streamed,
+    )

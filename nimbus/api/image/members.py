@@ -1,0 +1,66 @@
+"""``/v2/images/{image_id}/members``: share images with other projects."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from nimbus import exception
+from nimbus.api import validation
+from nimbus.api.image.base import Resource
+from nimbus.image import schema
+
+ADD = {
+    "type": "object",
+    "properties": {"member": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "required": ["member"],
+    "additionalProperties": False,
+}
+UPDATE = {
+    "type": "object",
+    "properties": {"status": {"type": "string", "enum": list(schema.MEMBER_STATUSES)}},
+    "required": ["status"],
+    "additionalProperties": False,
+}
+
+
+def _document(req: falcon.Request, body_schema: dict[str, Any], root: str) -> dict[str, Any]:
+    document = req.context.json
+    if not isinstance(document, dict):
+        raise exception.BadRequest(reason="The request body must be a JSON object.")
+    validation.validate(body_schema, document, root)
+    return document
+
+
+def _view(member: dict[str, Any]) -> dict[str, Any]:
+    return {**member, "schema": "/v2/schemas/member"}
+
+
+class MemberCollection(Resource):
+    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        members = self.service.list_members(self.ctx(req), image_id)
+        resp.media = {"members": [_view(m) for m in members], "schema": "/v2/schemas/members"}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
+        member_id = _document(req, ADD, "member")["member"]
+        resp.media = _view(self.service.add_member(self.ctx(req), image_id, member_id))
+
+
+class MemberItem(Resource):
+    def on_get(
+        self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str
+    ) -> None:
+        resp.media = _view(self.service.get_member(self.ctx(req), image_id, member_id))
+
+    def on_put(
+        self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str
+    ) -> None:
+        status = _document(req, UPDATE, "member")["status"]
+        resp.media = _view(self.service.update_member(self.ctx(req), image_id, member_id, status))
+
+    def on_delete(
+        self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str
+    ) -> None:
+        self.service.delete_member(self.ctx(req), image_id, member_id)
+        resp.status = falcon.HTTP_204

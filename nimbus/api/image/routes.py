@@ -1,0 +1,44 @@
+"""The image API's route table (Glance v2), one line per route."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from nimbus.api.app import Links
+from nimbus.api.image import image_data, images, members, schemas, versions
+from nimbus.image import ImageData, ImageService
+
+_I = "/v2/images/{image_id}"
+_STREAMED = re.compile(r"^/v2/images/[^/]+/(file|stage)$")
+
+
+def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[str, Any]]:
+    """Return (template, resource) pairs relative to the image root."""
+    deps = (service, links)
+    return [
+        ("/", versions.Versions(links)),
+        ("/versions", versions.Versions(links)),
+        ("/v2/images", images.ImageCollection(*deps)),
+        (_I, images.ImageItem(*deps)),
+        (_I + "/file", image_data.ImageFile(service, data, links)),
+        (_I + "/tags/{tag}", images.ImageTag(*deps)),
+        (_I + "/actions/deactivate", images.Deactivate(*deps)),
+        (_I + "/actions/reactivate", images.Reactivate(*deps)),
+        (_I + "/members", members.MemberCollection(*deps)),
+        (_I + "/members/{member_id}", members.MemberItem(*deps)),
+        ("/v2/schemas/image", schemas.Schema(service.conf, "image")),
+        ("/v2/schemas/images", schemas.Schema(service.conf, "images")),
+        ("/v2/schemas/member", schemas.Schema(service.conf, "member")),
+        ("/v2/schemas/members", schemas.Schema(service.conf, "members")),
+    ]
+
+
+def is_public(method: str, path: str) -> bool:
+    """Tell whether a route needs no token: version discovery only."""
+    return path in ("/", "/versions")
+
+
+def is_streamed(path: str) -> bool:
+    """Tell whether a path carries image data rather than JSON."""
+    return _STREAMED.match(path) is not None

@@ -1,0 +1,408 @@
+"""Image data: streamed uploads and downloads between the API and the store.
+
+An upload claims the image (``queued`` -> ``saving``, compare-and-swap, so
+a second concurrent upload gets 409), streams the body to the store in
+bounded chunks while computing its size, MD5 ``checksum`` and multihash,
+checks the declared length and checksums, the size cap and the project's
+storage quota, inspects the disk format, and finishes the image
+(``saving`` -> ``active``).  Any failure, a client that went away
+included, deletes what was stored and puts the image back to ``queued``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from nimbus import exception
+from nimbus.context import RequestContext
+from nimbus.db import models
+from nimbus.drivers.image import Capability, DataReader, StoredData
+from nimbus.image.formats import FormatInspector
+from nimbus.image.service import ImageService, utcnow
+
+__all__ = ["Download", "ImageData", "parse_range"]
+
+LOG = logging.getLogger(__name__)
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
+#: Properties the openstack client fills with the file's hashes when it knows them.
+_DECLARED = {"owner_specified.openstack.md5": "md5", "owner_specified.openstack.sha256": "sha256"}
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """Return (offset, length) of a single ``Range: bytes=...`` request, or None.
+
+    A missing or malformed header means the whole image (a server may
+    ignore a Range it does not understand).
+
+    :raises RangeNotSatisfiable: the range lies outside the data.
+    """
+    if not header:
+        return None
+    match = _RANGE.match(header)
+    if match is None:
+        return None
+    first, last = match.groups()
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            raise exception.RangeNotSatisfiable(range=header.strip(), size=size)
+        suffix = min(suffix, size)
+        return size - suffix, suffix
+    start = int(first)
+    end = int(last) if last else size - 1
+    if last and end < start:
+        return None
+    if start >= size:
+        raise exception.RangeNotSatisfiable(range=header.strip(), size=size)
+    end = min(end, size - 1)
+    return start, end - start + 1
+
+
+def _md5_hex(value: str) -> str:
+    value = value.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{32}", value):
+        return value.lower()
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) != 16:
+        raise exception.BadRequest(reason="Content-MD5 must be an MD5 digest, in hex or base64.")
+    return raw.hex()
+
+
+@dataclasses.dataclass
+class Download:
+    """What a download request gets: the image and a reader of the bytes asked for.
+
+    ``reader`` is ``None`` for an image without data; ``partial`` tells a
+    range answer (206) from a whole one.
+    """
+
+    image: dict[str, Any]
+    reader: DataReader | None
+    offset: int = 0
+    length: int = 0
+    size: int = 0
+    partial: bool = False
+    sendfile: bool = False
+
+
+@dataclasses.dataclass
+class _Claim:
+    upload_id: str
+    owner: str | None
+    disk_format: str | None
+    declared: dict[str, str]
+    remaining: int | None
+    used: int
+
+
+class _Digests:
+    """Size and hashes of a stream, updated chunk by chunk."""
+
+    def __init__(self, algorithm: str, extra: set[str]) -> None:
+        self.size = 0
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.multihash = hashlib.new(algorithm)
+        self.extra = {name: hashlib.new(name) for name in extra}
+
+    def update(self, data: bytes) -> None:
+        self.size += len(data)
+        self.md5.update(data)
+        self.multihash.update(data)
+        for digest in self.extra.values():
+            digest.update(data)
+
+    def hexdigest(self, name: str) -> str:
+        if name == "md5":
+            return self.md5.hexdigest()
+        return self.extra[name].hexdigest()
+
+
+class ImageData:
+    """Upload and download image data for the API.
+
+    :param service: the image service (records, policy, store, notifier).
+    """
+
+    def __init__(self, service: ImageService) -> None:
+        self.service = service
+        self.conf = service.conf
+        self.db = service.db
+        self.store = service.store
+
+    # -- upload --------------------------------------------------------------
+
+    def upload(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        read: Callable[[int], bytes],
+        *,
+        content_length: int | None,
+        content_md5: str | None = None,
+    ) -> dict[str, Any]:
+        """Store an image's data from *read* and make the image active.
+
+        :param read: returns up to n bytes of the request body; b'' at its end.
+        :param content_length: the declared body length, if any.
+        :param content_md5: a declared MD5 of the data (hex or base64).
+        :returns: the active image.
+        :raises Conflict: the image is not ``queued`` (another upload holds it).
+        :raises OverLimit: past the size cap or the project's storage quota.
+        :raises BadRequest: the body ended early, or a checksum does not match.
+        :raises ValidationError: the data is not in the declared disk format.
+        """
+        conf = self.conf.image
+        if content_length is not None and content_length > conf.image_size_cap:
+            raise exception.OverLimit(
+                reason=f"Image size {content_length} is over the limit of {conf.image_size_cap}"
+                " bytes."
+            )
+        expected_md5 = _md5_hex(content_md5) if content_md5 else None
+        claim = self.db.write(lambda session: self._claim(session, ctx, image_id, content_length))
+        stored: StoredData | None = None
+        try:
+            digests = _Digests(
+                conf.hashing_algorithm,
+                {name for name in claim.declared if name != "md5"},
+            )
+            inspector = FormatInspector(claim.disk_format)
+            chunks = self._chunks(read, content_length, claim, digests, inspector)
+            stored = self.store.add(image_id, chunks)
+            inspection = inspector.finish(stored.size)
+            self._verify(digests, expected_md5, claim.declared)
+            values = {
+                "status": "active",
+                "size": stored.size,
+                "virtual_size": inspection.virtual_size,
+                "checksum": digests.md5.hexdigest(),
+                "os_hash_algo": conf.hashing_algorithm,
+                "os_hash_value": digests.multihash.hexdigest(),
+                "location": stored.location,
+                "upload_id": None,
+                "updated_at": utcnow(),
+            }
+            location = stored.location
+            image = self.db.write(lambda session: self._finish(session, image_id, claim, values))
+        except BaseException:
+            if stored is not None:
+                self.service.delete_data(stored.location)
+            self._release(image_id, claim.upload_id)
+            raise
+        LOG.info("Stored %d bytes of image %s at %s", values["size"], image_id, location)
+        self.service.notify(ctx, "image.upload", image)
+        self.service.notify(ctx, "image.activate", image)
+        return image
+
+    def _claim(
+        self,
+        session: orm.Session,
+        ctx: RequestContext,
+        image_id: str,
+        content_length: int | None,
+    ) -> _Claim:
+        service = self.service
+        row = service._load(session, ctx, image_id, lock=True)
+        service._authorize(ctx, "upload_image", row)
+        if row.status != "queued":
+            raise exception.InvalidState(
+                reason=f"Image {image_id} is {row.status}: data can only be uploaded to a"
+                " queued image."
+            )
+        quota = self.conf.image.image_storage_quota
+        remaining = None
+        used = 0
+        if quota >= 0 and row.owner is not None:
+            used = service.storage_used(session, row.owner)
+            remaining = max(quota - used, 0)
+            if content_length is not None and content_length > remaining:
+                raise exception.QuotaExceeded(
+                    resource="image storage", requested=content_length, used=used, limit=quota
+                )
+        declared = {
+            _DECLARED[p.name]: p.value
+            for p in session.execute(
+                sa.select(models.ImageProperty).where(
+                    models.ImageProperty.image_id == row.id,
+                    models.ImageProperty.name.in_(list(_DECLARED)),
+                )
+            ).scalars()
+            if p.value
+        }
+        upload_id = str(uuid.uuid4())
+        row.status = "saving"
+        row.upload_id = upload_id
+        row.updated_at = utcnow()
+        return _Claim(upload_id, row.owner, row.disk_format, declared, remaining, used)
+
+    def _chunks(
+        self,
+        read: Callable[[int], bytes],
+        content_length: int | None,
+        claim: _Claim,
+        digests: _Digests,
+        inspector: FormatInspector,
+    ) -> Iterator[bytes]:
+        chunk_size = self.conf.image.chunk_size
+        cap = self.conf.image.image_size_cap
+        while True:
+            want = chunk_size
+            if content_length is not None:
+                want = min(want, content_length - digests.size)
+                if want <= 0:
+                    break
+            data = read(want)
+            if not data:
+                break
+            digests.update(data)
+            if digests.size > cap:
+                raise exception.OverLimit(reason=f"The image is over the limit of {cap} bytes.")
+            if claim.remaining is not None and digests.size > claim.remaining:
+                raise exception.QuotaExceeded(
+                    resource="image storage",
+                    requested=digests.size,
+                    used=claim.used,
+                    limit=self.conf.image.image_storage_quota,
+                )
+            inspector.feed(data)
+            yield data
+        if content_length is not None and digests.size != content_length:
+            raise exception.BadRequest(
+                reason=f"The upload ended after {digests.size} of the {content_length} bytes"
+                " declared; the image was not stored."
+            )
+
+    @staticmethod
+    def _verify(digests: _Digests, expected_md5: str | None, declared: dict[str, str]) -> None:
+        wanted = dict(declared)
+        if expected_md5 is not None:
+            wanted["md5"] = expected_md5
+        for name, value in wanted.items():
+            actual = digests.hexdigest(name)
+            if actual != value.strip().lower():
+                raise exception.BadRequest(
+                    reason=f"The data's {name} is {actual}, not the declared {value}; the image"
+                    " was not stored."
+                )
+
+    def _finish(
+        self, session: orm.Session, image_id: str, claim: _Claim, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = session.execute(
+            sa.select(models.Image)
+            .where(models.Image.id == image_id, models.Image.upload_id == claim.upload_id)
+            .with_for_update()
+        ).scalar_one_or_none()
+        if row is None or row.status != "saving":
+            raise exception.NotFound(
+                message=f"Image {image_id} was deleted while its data was being uploaded."
+            )
+        for name, value in values.items():
+            setattr(row, name, value)
+        session.flush()
+        return self.service._view_one(session, row)
+
+    def _release(self, image_id: str, upload_id: str) -> None:
+        """Put an image whose upload failed back to ``queued``."""
+
+        def write(session: orm.Session) -> None:
+            session.execute(
+                sa.update(models.Image)
+                .where(
+                    models.Image.id == image_id,
+                    models.Image.upload_id == upload_id,
+                    models.Image.status == "saving",
+                )
+                .values(
+                    status="queued",
+                    upload_id=None,
+                    size=None,
+                    virtual_size=None,
+                    updated_at=utcnow(),
+                )
+            )
+
+        try:
+            self.db.write(write)
+        except Exception:
+            LOG.exception("Could not put image %s back to queued after a failed upload", image_id)
+
+    def recover(self, *, older_than: float) -> int:
+        """Put images stuck in ``saving`` (a crashed server's uploads) back to ``queued``.
+
+        Also removes the store's partial writes of that age, if it can.
+
+        :param older_than: seconds since the upload's last progress.
+        :returns: how many images were recovered.
+        """
+        import datetime
+
+        cutoff = utcnow() - datetime.timedelta(seconds=older_than)
+
+        def write(session: orm.Session) -> int:
+            result = session.execute(
+                sa.update(models.Image)
+                .where(models.Image.status == "saving", models.Image.updated_at <= cutoff)
+                .values(status="queued", upload_id=None, updated_at=utcnow())
+            )
+            return result.rowcount or 0
+
+        count = self.db.write(write)
+        if Capability.PURGE_PARTIAL in self.store.capabilities:
+            self.store.purge_partial(older_than=older_than)
+        if count:
+            LOG.warning("Put %d image(s) stuck in saving back to queued", count)
+        return count
+
+    # -- download ------------------------------------------------------------
+
+    def download(
+        self, ctx: RequestContext, image_id: str, range_header: str | None = None
+    ) -> Download:
+        """Return the image and a reader of its data (or the range asked for).
+
+        :raises NotFound: no such image visible to the caller.
+        :raises Forbidden: policy, or the image is deactivated (admins excepted).
+        :raises RangeNotSatisfiable: the range lies outside the data.
+        """
+        service = self.service
+        with self.db.reader() as session:
+            row = service._load(session, ctx, image_id)
+            service._authorize(ctx, "download_image", row)
+            image = service._view_one(session, row)
+        if row.status == "deactivated" and not ctx.is_admin:
+            raise exception.Forbidden(
+                message="The requested image has been deactivated. Image data download is"
+                " prohibited."
+            )
+        if row.status not in ("active", "deactivated") or not row.location:
+            return Download(image, None)
+        size = row.size or 0
+        window = parse_range(range_header, size)
+        offset, length = window if window is not None else (0, size)
+        reader = self.store.get(row.location, offset=offset, length=length)
+        return Download(
+            image,
+            reader,
+            offset=offset,
+            length=length,
+            size=size,
+            partial=window is not None,
+            sendfile=Capability.SENDFILE in self.store.capabilities,
+        )

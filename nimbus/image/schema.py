@@ -1,0 +1,189 @@
+"""The image attributes: which are core, which read-only, and their JSON schemas.
+
+The same definitions validate create and patch requests and are served
+as ``/v2/schemas/image`` for clients that read them.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from oslo_config import cfg
+
+__all__ = [
+    "BASE_PROPERTIES",
+    "CORE_COLUMNS",
+    "MEMBER_STATUSES",
+    "READ_ONLY",
+    "RESERVED",
+    "STATUSES",
+    "VISIBILITIES",
+    "image_schema",
+    "images_schema",
+    "member_schema",
+    "members_schema",
+    "property_schema",
+]
+
+STATUSES = (
+    "queued",
+    "saving",
+    "active",
+    "killed",
+    "deleted",
+    "pending_delete",
+    "deactivated",
+    "uploading",
+    "importing",
+)
+VISIBILITIES = ("public", "private", "shared", "community")
+MEMBER_STATUSES = ("pending", "accepted", "rejected")
+
+_UUID = r"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+_TIMESTAMP = {"type": "string", "format": "date-time", "readOnly": True}
+
+#: Attributes a caller may never set; ``owner`` is settable by admins only.
+READ_ONLY = frozenset(
+    {
+        "id",
+        "status",
+        "checksum",
+        "os_hash_algo",
+        "os_hash_value",
+        "size",
+        "virtual_size",
+        "created_at",
+        "updated_at",
+        "self",
+        "file",
+        "schema",
+        "direct_url",
+        "locations",
+        "stores",
+    }
+)
+#: Names no image may use as a property.
+RESERVED = frozenset({"location", "deleted", "deleted_at"})
+
+#: Attributes kept in columns of the ``images`` table (the rest are properties).
+CORE_COLUMNS = (
+    "name",
+    "visibility",
+    "protected",
+    "os_hidden",
+    "owner",
+    "disk_format",
+    "container_format",
+    "min_disk",
+    "min_ram",
+)
+
+BASE_PROPERTIES: dict[str, dict[str, Any]] = {
+    "id": {"type": "string", "pattern": _UUID, "description": "An identifier for the image"},
+    "name": {"type": ["null", "string"], "maxLength": 255, "description": "Descriptive name"},
+    "status": {"type": "string", "enum": list(STATUSES), "readOnly": True},
+    "visibility": {"type": "string", "enum": list(VISIBILITIES)},
+    "protected": {"type": "boolean", "description": "If true, image will not be deletable."},
+    "os_hidden": {"type": "boolean", "description": "If true, image will not appear in lists."},
+    "checksum": {"type": ["null", "string"], "maxLength": 32, "readOnly": True},
+    "os_hash_algo": {"type": ["null", "string"], "maxLength": 64, "readOnly": True},
+    "os_hash_value": {"type": ["null", "string"], "maxLength": 128, "readOnly": True},
+    "owner": {"type": ["null", "string"], "maxLength": 255},
+    "size": {"type": ["null", "integer"], "readOnly": True},
+    "virtual_size": {"type": ["null", "integer"], "readOnly": True},
+    "container_format": {"type": ["null", "string"], "enum": [None]},
+    "disk_format": {"type": ["null", "string"], "enum": [None]},
+    "created_at": _TIMESTAMP,
+    "updated_at": _TIMESTAMP,
+    "tags": {"type": "array", "items": {"type": "string", "maxLength": 255}},
+    "min_ram": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    "min_disk": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1},
+    "kernel_id": {"type": ["null", "string"], "pattern": _UUID, "is_base": False},
+    "ramdisk_id": {"type": ["null", "string"], "pattern": _UUID, "is_base": False},
+    "self": {"type": "string", "readOnly": True},
+    "file": {"type": "string", "readOnly": True},
+    "schema": {"type": "string", "readOnly": True},
+    "locations": {"type": "array", "readOnly": True},
+    "direct_url": {"type": "string", "readOnly": True},
+    "stores": {"type": "string", "readOnly": True},
+}
+
+#: Schemas of custom properties; every other custom property is a string.
+_CUSTOM = {"type": "string", "maxLength": 65535}
+
+
+def _with_formats(conf: cfg.ConfigOpts) -> dict[str, dict[str, Any]]:
+    properties = copy.deepcopy(BASE_PROPERTIES)
+    properties["disk_format"]["enum"] = [None, *conf.image.disk_formats]
+    properties["container_format"]["enum"] = [None, *conf.image.container_formats]
+    return properties
+
+
+def property_schema(conf: cfg.ConfigOpts, name: str) -> dict[str, Any]:
+    """Return the schema a value of attribute *name* must match."""
+    if name in ("disk_format", "container_format"):
+        return _with_formats(conf)[name]
+    return BASE_PROPERTIES.get(name, _CUSTOM)
+
+
+def image_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:
+    """Return the ``/v2/schemas/image`` document."""
+    return {
+        "name": "image",
+        "properties": _with_formats(conf),
+        "additionalProperties": {"type": "string"},
+        "links": [
+            {"rel": "self", "href": "{self}"},
+            {"rel": "enclosure", "href": "{file}"},
+            {"rel": "describedby", "href": "{schema}"},
+        ],
+    }
+
+
+def images_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:
+    """Return the ``/v2/schemas/images`` document."""
+    return {
+        "name": "images",
+        "properties": {
+            "images": {"type": "array", "items": image_schema(conf)},
+            "schema": {"type": "string"},
+            "first": {"type": "string"},
+            "next": {"type": "string"},
+        },
+        "links": [
+            {"rel": "first", "href": "{first}"},
+            {"rel": "next", "href": "{next}"},
+            {"rel": "describedby", "href": "{schema}"},
+        ],
+    }
+
+
+def member_schema() -> dict[str, Any]:
+    """Return the ``/v2/schemas/member`` document."""
+    return {
+        "name": "member",
+        "properties": {
+            "created_at": {
+                "type": "string",
+                "description": "Date and time of image member creation",
+            },
+            "image_id": {"type": "string", "pattern": _UUID},
+            "member_id": {"type": "string", "description": "An identifier for the image member"},
+            "schema": {"type": "string", "readOnly": True},
+            "status": {"type": "string", "enum": list(MEMBER_STATUSES)},
+            "updated_at": {"type": "string"},
+        },
+    }
+
+
+def members_schema() -> dict[str, Any]:
+    """Return the ``/v2/schemas/members`` document."""
+    return {
+        "name": "members",
+        "properties": {
+            "members": {"type": "array", "items": member_schema()},
+            "schema": {"type": "string"},
+        },
+        "links": [{"rel": "schema", "href": "{schema}"}],
+    }

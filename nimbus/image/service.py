@@ -1,0 +1,741 @@
+"""The image service: image records, visibility, members, tags and the status machine.
+
+Records live in nimbus's database; data lives in an image store
+(:mod:`nimbus.drivers.image`), streamed through :mod:`nimbus.image.data`.
+Status changes are compare-and-swap updates, so two requests never both
+win: ``queued`` -> ``saving`` -> ``active`` (back to ``queued`` when an
+upload fails), ``active`` <-> ``deactivated``; a deleted image's row is
+removed and its data deleted from the store.
+
+Who sees what follows Glance: owners see their images; everyone sees
+``public`` and ``community`` images (community ones are listed only when
+asked for); members of a ``shared`` image see it, and list it once they
+have accepted; cloud admins see everything.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from oslo_config import cfg
+from sqlalchemy import orm
+
+from nimbus import exception
+from nimbus.context import RequestContext
+from nimbus.db import Database, models
+from nimbus.drivers.image import ImageStore
+from nimbus.image import patch, schema
+from nimbus.image.query import ImageQuery
+
+__all__ = ["Authorizer", "ImageService", "utcnow"]
+
+LOG = logging.getLogger(__name__)
+
+Image = models.Image
+_NULL_SORT: dict[str, Any] = {
+    "name": "",
+    "size": -1,
+    "virtual_size": -1,
+    "disk_format": "",
+    "container_format": "",
+    "owner": "",
+}
+
+
+def utcnow() -> datetime.datetime:
+    """Return the current UTC time, naive, as the database stores it."""
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
+
+
+def _iso(value: datetime.datetime | None) -> str | None:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+class Authorizer(Protocol):
+    """What the service needs from the policy enforcer."""
+
+    def authorize(
+        self, ctx: RequestContext, action: str, target: dict[str, Any] | None = None
+    ) -> None:
+        """Raise PolicyNotAuthorized unless *ctx* may do *action* on *target*."""
+
+
+class Notifier(Protocol):
+    """What the service needs to publish notifications."""
+
+    def info(self, ctx: RequestContext, event_type: str, payload: dict[str, Any]) -> None:
+        """Publish an ``info`` notification."""
+
+
+class ImageService:
+    """Images, their members and tags, ready for the API.
+
+    :param conf: the nimbus config (``[image]``).
+    :param database: nimbus's database (schema already upgraded).
+    :param store: the image store holding image data.
+    :param enforcer: checks policy rules (``image:*``).
+    :param notifier: publishes ``image.*`` notifications; none if ``None``.
+    """
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        database: Database,
+        store: ImageStore,
+        enforcer: Authorizer,
+        *,
+        notifier: Notifier | None = None,
+    ) -> None:
+        self.conf = conf
+        self.db = database
+        self.store = store
+        self.enforcer = enforcer
+        self.notifier = notifier
+
+    # -- helpers -----------------------------------------------------------
+
+    def notify(self, ctx: RequestContext, event_type: str, payload: dict[str, Any]) -> None:
+        """Publish a notification; a bus failure is logged, never raised."""
+        if self.notifier is None:
+            return
+        try:
+            self.notifier.info(ctx, event_type, payload)
+        except Exception:
+            LOG.warning("Could not publish %s notification", event_type, exc_info=True)
+
+    @staticmethod
+    def target(row: models.Image) -> dict[str, Any]:
+        """Return the policy target of an image."""
+        return {
+            "project_id": row.owner,
+            "owner": row.owner,
+            "visibility": row.visibility,
+            "image_id": row.id,
+        }
+
+    def _authorize(self, ctx: RequestContext, action: str, row: models.Image | None = None):
+        self.enforcer.authorize(ctx, f"image:{action}", self.target(row) if row else {})
+
+    @staticmethod
+    def _member_exists(project_id: str | None, status: str | None = None) -> Any:
+        clause = sa.exists().where(
+            models.ImageMember.image_id == Image.id, models.ImageMember.member == project_id
+        )
+        if status is not None:
+            clause = clause.where(models.ImageMember.status == status)
+        return clause
+
+    def _visible(self, session: orm.Session, ctx: RequestContext, row: models.Image) -> bool:
+        if ctx.is_admin or (row.owner is not None and row.owner == ctx.project_id):
+            return True
+        if row.visibility in ("public", "community"):
+            return True
+        if row.visibility == "shared" and ctx.project_id:
+            found = session.get(models.ImageMember, (row.id, ctx.project_id))
+            return found is not None
+        return False
+
+    def _load(
+        self, session: orm.Session, ctx: RequestContext, image_id: str, *, lock: bool = False
+    ) -> models.Image:
+        stmt = sa.select(Image).where(Image.id == image_id)
+        if lock:
+            stmt = stmt.with_for_update()
+        row = session.execute(stmt).scalar_one_or_none()
+        if row is None or not self._visible(session, ctx, row):
+            raise exception.NotFound(message=f"No image found with ID {image_id}")
+        return row
+
+    @staticmethod
+    def _extras(
+        session: orm.Session, image_ids: Sequence[str]
+    ) -> tuple[dict[str, dict[str, str]], dict[str, list[str]]]:
+        props: dict[str, dict[str, str]] = {i: {} for i in image_ids}
+        tags: dict[str, list[str]] = {i: [] for i in image_ids}
+        if not image_ids:
+            return props, tags
+        for image_id, name, value in session.execute(
+            sa.select(
+                models.ImageProperty.image_id, models.ImageProperty.name, models.ImageProperty.value
+            ).where(models.ImageProperty.image_id.in_(image_ids))
+        ):
+            props[image_id][name] = value
+        for image_id, value in session.execute(
+            sa.select(models.ImageTag.image_id, models.ImageTag.value)
+            .where(models.ImageTag.image_id.in_(image_ids))
+            .order_by(models.ImageTag.image_id, models.ImageTag.value)
+        ):
+            tags[image_id].append(value)
+        return props, tags
+
+    @staticmethod
+    def view(row: models.Image, props: dict[str, str], tags: list[str]) -> dict[str, Any]:
+        """Return an image as the API shows it (without its links)."""
+        return {
+            **props,
+            "id": row.id,
+            "name": row.name,
+            "status": row.status,
+            "visibility": row.visibility,
+            "protected": row.protected,
+            "os_hidden": row.os_hidden,
+            "owner": row.owner,
+            "size": row.size,
+            "virtual_size": row.virtual_size,
+            "disk_format": row.disk_format,
+            "container_format": row.container_format,
+            "checksum": row.checksum,
+            "os_hash_algo": row.os_hash_algo,
+            "os_hash_value": row.os_hash_value,
+            "min_disk": row.min_disk,
+            "min_ram": row.min_ram,
+            "tags": tags,
+            "created_at": _iso(row.created_at),
+            "updated_at": _iso(row.updated_at),
+        }
+
+    def _view_one(self, session: orm.Session, row: models.Image) -> dict[str, Any]:
+        props, tags = self._extras(session, [row.id])
+        return self.view(row, props[row.id], tags[row.id])
+
+    @staticmethod
+    def _over(limit: int, count: int) -> bool:
+        return limit >= 0 and count > limit
+
+    # -- images --------------------------------------------------------------
+
+    def create(self, ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
+        """Create a queued image from validated create-request *values*.
+
+        :raises Forbidden: policy refuses, or a read-only attribute is given.
+        :raises Conflict: an image with the requested id exists.
+        :raises QuotaExceeded: the project owns ``image_count_quota`` images.
+        """
+        values = dict(values)
+        image_id = values.pop("id", None) or str(uuid.uuid4())
+        owner = values.pop("owner", None) or ctx.project_id
+        if owner != ctx.project_id and not ctx.is_admin:
+            raise exception.Forbidden(
+                message=f"You are not permitted to create images owned by '{owner}'."
+            )
+        visibility = values.pop("visibility", None) or "shared"
+        tags = list(dict.fromkeys(values.pop("tags", None) or []))
+        core = {name: values.pop(name) for name in schema.CORE_COLUMNS if name in values}
+        core = {name: value for name, value in core.items() if value is not None}
+        props = {name: value for name, value in values.items() if value is not None}
+        self._check_limits(props, tags)
+        probe = Image(id=image_id, owner=owner, visibility=visibility)
+        self._authorize(ctx, "add_image", probe)
+        self._check_visibility(ctx, probe, visibility)
+        now = utcnow()
+
+        def write(session: orm.Session) -> dict[str, Any]:
+            if session.get(Image, image_id) is not None:
+                raise exception.Conflict(
+                    message=f"Image with identifier {image_id} already exists!"
+                )
+            limit = self.conf.image.image_count_quota
+            if limit >= 0 and owner is not None:
+                used = session.execute(
+                    sa.select(sa.func.count()).select_from(Image).where(Image.owner == owner)
+                ).scalar_one()
+                if used + 1 > limit:
+                    raise exception.QuotaExceeded(
+                        resource="image_count", requested=1, used=used, limit=limit
+                    )
+            row = Image(
+                id=image_id,
+                status="queued",
+                visibility=visibility,
+                owner=owner,
+                protected=bool(core.pop("protected", False)),
+                os_hidden=bool(core.pop("os_hidden", False)),
+                min_disk=core.pop("min_disk", 0),
+                min_ram=core.pop("min_ram", 0),
+                created_at=now,
+                updated_at=now,
+                **core,
+            )
+            session.add(row)
+            session.flush()
+            session.add_all(
+                models.ImageProperty(image_id=image_id, name=k, value=v) for k, v in props.items()
+            )
+            session.add_all(models.ImageTag(image_id=image_id, value=t) for t in tags)
+            session.flush()
+            return self.view(row, props, sorted(tags))
+
+        image = self.db.write(write)
+        self.notify(ctx, "image.create", image)
+        return image
+
+    def _check_limits(self, props: dict[str, Any], tags: Sequence[str]) -> None:
+        conf = self.conf.image
+        if self._over(conf.image_property_quota, len(props)):
+            raise exception.QuotaExceeded(
+                resource="image properties",
+                requested=len(props),
+                used=0,
+                limit=conf.image_property_quota,
+            )
+        if self._over(conf.image_tag_quota, len(tags)):
+            raise exception.QuotaExceeded(
+                resource="image tags", requested=len(tags), used=0, limit=conf.image_tag_quota
+            )
+
+    def _check_visibility(self, ctx: RequestContext, row: models.Image, visibility: str) -> None:
+        if visibility == "public":
+            self._authorize(ctx, "publicize_image", row)
+        elif visibility == "community":
+            self._authorize(ctx, "communitize_image", row)
+
+    def get(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+        """Return one image the caller can see.
+
+        :raises NotFound: no such image, or not visible to the caller.
+        """
+        with self.db.reader() as session:
+            row = self._load(session, ctx, image_id)
+            self._authorize(ctx, "get_image", row)
+            return self._view_one(session, row)
+
+    def get_record(self, ctx: RequestContext, image_id: str) -> models.Image:
+        """Return the database row of an image the caller can see (for data transfers)."""
+        with self.db.reader() as session:
+            return self._load(session, ctx, image_id)
+
+    def _sort_column(self, key: str) -> Any:
+        column = getattr(Image, key)
+        if key in _NULL_SORT:
+            return sa.func.coalesce(column, _NULL_SORT[key])
+        return column
+
+    def _list_clause(self, ctx: RequestContext, query: ImageQuery) -> Any:
+        project = ctx.project_id
+        status = None if query.member_status == "all" else query.member_status
+        member = self._member_exists(project, status)
+        owned = Image.owner == project
+        visibility = query.visibility
+        if visibility in ("public", "community"):
+            return Image.visibility == visibility
+        if ctx.is_admin:
+            if visibility in (None, "all"):
+                return sa.true()
+            return Image.visibility == visibility
+        if visibility == "private":
+            return sa.and_(Image.visibility == "private", owned)
+        if visibility == "shared":
+            return sa.and_(Image.visibility == "shared", sa.or_(owned, member))
+        listed = sa.or_(
+            owned, Image.visibility == "public", sa.and_(Image.visibility == "shared", member)
+        )
+        if visibility == "all":
+            return sa.or_(listed, Image.visibility == "community")
+        return listed
+
+    def list(self, ctx: RequestContext, query: ImageQuery) -> tuple[list[dict[str, Any]], bool]:
+        """Return one page of the images the caller may list, and whether more follow.
+
+        :raises BadRequest: the marker is not an image the caller can see.
+        """
+        self._authorize(ctx, "get_images")
+        stmt = sa.select(Image).where(self._list_clause(ctx, query))
+        for column, values in query.equals.items():
+            attr = getattr(Image, column)
+            stmt = stmt.where(attr == values[0] if len(values) == 1 else attr.in_(values))
+        for column, op, value in query.ranges:
+            stmt = stmt.where(_compare(getattr(Image, column), op, value))
+        for tag in query.tags:
+            stmt = stmt.where(
+                sa.exists().where(
+                    models.ImageTag.image_id == Image.id, models.ImageTag.value == tag
+                )
+            )
+        for name, value in query.properties.items():
+            stmt = stmt.where(
+                sa.exists().where(
+                    models.ImageProperty.image_id == Image.id,
+                    models.ImageProperty.name == name,
+                    models.ImageProperty.value == value,
+                )
+            )
+        if query.protected is not None:
+            stmt = stmt.where(Image.protected == query.protected)
+        if query.os_hidden is not None:
+            stmt = stmt.where(Image.os_hidden == query.os_hidden)
+        columns = [self._sort_column(key) for key, _ in query.sort]
+        with self.db.reader() as session:
+            if query.marker is not None:
+                stmt = stmt.where(self._after_marker(session, ctx, query, columns))
+            order = [
+                c.asc() if d == "asc" else c.desc()
+                for c, (_, d) in zip(columns, query.sort, strict=True)
+            ]
+            rows = session.execute(stmt.order_by(*order).limit(query.limit + 1)).scalars().all()
+            more = len(rows) > query.limit
+            rows = rows[: query.limit]
+            props, tags = self._extras(session, [r.id for r in rows])
+            return [self.view(r, props[r.id], tags[r.id]) for r in rows], more
+
+    def _after_marker(
+        self, session: orm.Session, ctx: RequestContext, query: ImageQuery, columns: list[Any]
+    ) -> Any:
+        marker = session.get(Image, query.marker)
+        if marker is None or not self._visible(session, ctx, marker):
+            raise exception.BadRequest(reason=f"Invalid marker: no image with ID {query.marker}.")
+        values = session.execute(sa.select(*columns).where(Image.id == marker.id)).one()
+        clauses = []
+        for index, (column, (_, direction)) in enumerate(zip(columns, query.sort, strict=True)):
+            equal = [columns[i] == values[i] for i in range(index)]
+            beyond = column > values[index] if direction == "asc" else column < values[index]
+            clauses.append(sa.and_(*equal, beyond))
+        return sa.or_(*clauses)
+
+    def update(
+        self, ctx: RequestContext, image_id: str, changes: list[patch.Change]
+    ) -> dict[str, Any]:
+        """Apply a JSON patch to an image and return it.
+
+        :raises NotFound: no such image visible to the caller.
+        :raises Forbidden: policy, read-only attributes, formats after upload.
+        :raises Conflict: property present/missing as the patch requires.
+        """
+
+        def write(session: orm.Session) -> dict[str, Any]:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, "modify_image", row)
+            props, tags = self._extras(session, [row.id])
+            current: dict[str, Any] = {name: getattr(row, name) for name in schema.CORE_COLUMNS}
+            current.update(props[row.id], tags=tags[row.id])
+            result = patch.apply(
+                self.conf, current, changes, status=row.status, may_set_owner=ctx.is_admin
+            )
+            new_tags = result.pop("tags")
+            new_core = {name: result.pop(name) for name in schema.CORE_COLUMNS}
+            new_props = result
+            self._check_limits(new_props, new_tags)
+            if new_core["visibility"] != row.visibility:
+                self._check_visibility(ctx, row, new_core["visibility"])
+            for name, value in new_core.items():
+                if name in ("protected", "os_hidden", "min_disk", "min_ram") and value is None:
+                    raise exception.ValidationError(field=name, reason="may not be null")
+                setattr(row, name, value)
+            old_props = props[row.id]
+            for name in old_props.keys() - new_props.keys():
+                session.execute(
+                    sa.delete(models.ImageProperty).where(
+                        models.ImageProperty.image_id == row.id, models.ImageProperty.name == name
+                    )
+                )
+            for name, value in new_props.items():
+                if name not in old_props:
+                    session.add(models.ImageProperty(image_id=row.id, name=name, value=value))
+                elif old_props[name] != value:
+                    session.get(models.ImageProperty, (row.id, name)).value = value
+            self._replace_tags(session, row.id, tags[row.id], new_tags)
+            row.updated_at = utcnow()
+            session.flush()
+            return self.view(row, new_props, sorted(new_tags))
+
+        image = self.db.write(write)
+        self.notify(ctx, "image.update", image)
+        return image
+
+    @staticmethod
+    def _replace_tags(
+        session: orm.Session, image_id: str, old: Iterable[str], new: Iterable[str]
+    ) -> None:
+        old_set, new_set = set(old), set(new)
+        gone = old_set - new_set
+        if gone:
+            session.execute(
+                sa.delete(models.ImageTag).where(
+                    models.ImageTag.image_id == image_id, models.ImageTag.value.in_(gone)
+                )
+            )
+        session.add_all(
+            models.ImageTag(image_id=image_id, value=t) for t in sorted(new_set - old_set)
+        )
+
+    def delete(self, ctx: RequestContext, image_id: str) -> None:
+        """Delete an image and its data.
+
+        :raises Forbidden: policy refuses, or the image is protected.
+        """
+
+        def write(session: orm.Session) -> tuple[dict[str, Any], str | None]:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, "delete_image", row)
+            if row.protected:
+                raise exception.Forbidden(
+                    message=f"Image {image_id} is protected and cannot be deleted."
+                )
+            image = self._view_one(session, row)
+            location = row.location
+            session.delete(row)
+            return image, location
+
+        image, location = self.db.write(write)
+        if location:
+            self.delete_data(location)
+        image["status"] = "deleted"
+        self.notify(ctx, "image.delete", image)
+
+    def delete_data(self, location: str) -> None:
+        """Remove data from the store, logging (not raising) a failure."""
+        try:
+            self.store.delete(location)
+        except exception.NimbusException:
+            LOG.exception("Could not delete image data at %s; it is orphaned", location)
+
+    def _transition(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        action: str,
+        allowed: dict[str, str],
+    ) -> dict[str, Any]:
+        def write(session: orm.Session) -> dict[str, Any]:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, action, row)
+            if row.status not in allowed:
+                raise exception.Forbidden(
+                    message=f"Not allowed to {action} an image in status '{row.status}'."
+                )
+            if row.status != allowed[row.status]:
+                row.status = allowed[row.status]
+                row.updated_at = utcnow()
+            return self._view_one(session, row)
+
+        image = self.db.write(write)
+        self.notify(ctx, f"image.{action}", image)
+        return image
+
+    def deactivate(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+        """Make an active image's data unavailable to non-admins."""
+        return self._transition(
+            ctx, image_id, "deactivate", {"active": "deactivated", "deactivated": "deactivated"}
+        )
+
+    def reactivate(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
+        """Make a deactivated image active again."""
+        return self._transition(
+            ctx, image_id, "reactivate", {"deactivated": "active", "active": "active"}
+        )
+
+    # -- tags ----------------------------------------------------------------
+
+    def add_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        """Add a tag (adding a present tag is fine).
+
+        :raises QuotaExceeded: the image has ``image_tag_quota`` tags.
+        """
+        if not tag or len(tag) > 255:
+            raise exception.BadRequest(reason="A tag must be 1 to 255 characters long.")
+
+        def write(session: orm.Session) -> None:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, "modify_image", row)
+            if session.get(models.ImageTag, (row.id, tag)) is not None:
+                return
+            count = session.execute(
+                sa.select(sa.func.count())
+                .select_from(models.ImageTag)
+                .where(models.ImageTag.image_id == row.id)
+            ).scalar_one()
+            limit = self.conf.image.image_tag_quota
+            if self._over(limit, count + 1):
+                raise exception.QuotaExceeded(
+                    resource="image tags", requested=1, used=count, limit=limit
+                )
+            session.add(models.ImageTag(image_id=row.id, value=tag))
+            row.updated_at = utcnow()
+
+        self.db.write(write)
+
+    def remove_tag(self, ctx: RequestContext, image_id: str, tag: str) -> None:
+        """Remove a tag.
+
+        :raises NotFound: the image has no such tag.
+        """
+
+        def write(session: orm.Session) -> None:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, "modify_image", row)
+            found = session.get(models.ImageTag, (row.id, tag))
+            if found is None:
+                raise exception.NotFound(message=f"Tag {tag} not found on image {image_id}.")
+            session.delete(found)
+            row.updated_at = utcnow()
+
+        self.db.write(write)
+
+    # -- members -------------------------------------------------------------
+
+    @staticmethod
+    def member_view(member: models.ImageMember) -> dict[str, Any]:
+        """Return a membership as the API shows it."""
+        return {
+            "image_id": member.image_id,
+            "member_id": member.member,
+            "status": member.status,
+            "created_at": _iso(member.created_at),
+            "updated_at": _iso(member.updated_at),
+        }
+
+    def _shared(self, row: models.Image) -> None:
+        if row.visibility != "shared":
+            raise exception.Forbidden(
+                message=f"Image {row.id} is '{row.visibility}': only shared images have members."
+            )
+
+    def add_member(self, ctx: RequestContext, image_id: str, member_id: str) -> dict[str, Any]:
+        """Share an image with a project (status ``pending``).
+
+        :raises Forbidden: not the owner, or the image is not ``shared``.
+        :raises Conflict: the project already is a member.
+        :raises QuotaExceeded: the image has ``image_member_quota`` members.
+        """
+
+        def write(session: orm.Session) -> dict[str, Any]:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, "add_member", row)
+            if row.owner != ctx.project_id and not ctx.is_admin:
+                raise exception.Forbidden(message="Only the image's owner may add members.")
+            self._shared(row)
+            if session.get(models.ImageMember, (row.id, member_id)) is not None:
+                raise exception.Conflict(
+                    message=f"Project {member_id} is already a member of image {image_id}."
+                )
+            count = session.execute(
+                sa.select(sa.func.count())
+                .select_from(models.ImageMember)
+                .where(models.ImageMember.image_id == row.id)
+            ).scalar_one()
+            limit = self.conf.image.image_member_quota
+            if self._over(limit, count + 1):
+                raise exception.QuotaExceeded(
+                    resource="image members", requested=1, used=count, limit=limit
+                )
+            now = utcnow()
+            member = models.ImageMember(
+                image_id=row.id, member=member_id, status="pending", created_at=now, updated_at=now
+            )
+            session.add(member)
+            session.flush()
+            return self.member_view(member)
+
+        member = self.db.write(write)
+        self.notify(ctx, "image.member.create", member)
+        return member
+
+    def _member_rows(
+        self, session: orm.Session, ctx: RequestContext, row: models.Image
+    ) -> list[models.ImageMember]:
+        stmt = sa.select(models.ImageMember).where(models.ImageMember.image_id == row.id)
+        if not (ctx.is_admin or row.owner == ctx.project_id):
+            # A member sees its own membership only.
+            stmt = stmt.where(models.ImageMember.member == ctx.project_id)
+        return list(session.execute(stmt.order_by(models.ImageMember.member)).scalars())
+
+    def list_members(self, ctx: RequestContext, image_id: str) -> list[dict[str, Any]]:
+        """Return the members the caller may see: all for the owner, its own for a member."""
+        with self.db.reader() as session:
+            row = self._load(session, ctx, image_id)
+            self._authorize(ctx, "get_members", row)
+            self._shared(row)
+            return [self.member_view(m) for m in self._member_rows(session, ctx, row)]
+
+    def get_member(self, ctx: RequestContext, image_id: str, member_id: str) -> dict[str, Any]:
+        """Return one membership visible to the caller.
+
+        :raises NotFound: no such member, or not the caller's to see.
+        """
+        with self.db.reader() as session:
+            row = self._load(session, ctx, image_id)
+            self._authorize(ctx, "get_member", row)
+            for member in self._member_rows(session, ctx, row):
+                if member.member == member_id:
+                    return self.member_view(member)
+        raise exception.NotFound(message=f"Member {member_id} not found for image {image_id}.")
+
+    def update_member(
+        self, ctx: RequestContext, image_id: str, member_id: str, status: str
+    ) -> dict[str, Any]:
+        """Accept or reject a share; only the member project itself may.
+
+        :raises Forbidden: the caller is not that member.
+        :raises NotFound: no such member.
+        """
+
+        def write(session: orm.Session) -> dict[str, Any]:
+            row = self._load(session, ctx, image_id)
+            member = session.get(models.ImageMember, (row.id, member_id))
+            if member is None:
+                raise exception.NotFound(
+                    message=f"Member {member_id} not found for image {image_id}."
+                )
+            self.enforcer.authorize(
+                ctx, "image:modify_member", {**self.target(row), "member_id": member_id}
+            )
+            if ctx.project_id != member_id and not ctx.is_admin:
+                raise exception.Forbidden(
+                    message="Only the member project may accept or reject an image."
+                )
+            member.status = status
+            member.updated_at = utcnow()
+            session.flush()
+            return self.member_view(member)
+
+        member = self.db.write(write)
+        self.notify(ctx, "image.member.update", member)
+        return member
+
+    def delete_member(self, ctx: RequestContext, image_id: str, member_id: str) -> None:
+        """Stop sharing an image with a project (the owner's call)."""
+
+        def write(session: orm.Session) -> dict[str, Any]:
+            row = self._load(session, ctx, image_id, lock=True)
+            self._authorize(ctx, "delete_member", row)
+            if row.owner != ctx.project_id and not ctx.is_admin:
+                if session.get(models.ImageMember, (row.id, ctx.project_id)) is None:
+                    raise exception.NotFound(
+                        message=f"Member {member_id} not found for image {image_id}."
+                    )
+                raise exception.Forbidden(message="Only the image's owner may remove members.")
+            member = session.get(models.ImageMember, (row.id, member_id))
+            if member is None:
+                raise exception.NotFound(
+                    message=f"Member {member_id} not found for image {image_id}."
+                )
+            view = self.member_view(member)
+            session.delete(member)
+            return view
+
+        member = self.db.write(write)
+        self.notify(ctx, "image.member.delete", member)
+
+    # -- used by the data path ----------------------------------------------
+
+    def storage_used(self, session: orm.Session, owner: str) -> int:
+        """Return the bytes of image data *owner* stores."""
+        return session.execute(
+            sa.select(sa.func.coalesce(sa.func.sum(Image.size), 0)).where(Image.owner == owner)
+        ).scalar_one()
+
+
+def _compare(column: Any, op: str, value: Any) -> Any:
+    operations: dict[str, Callable[[Any, Any], Any]] = {
+        "gt": lambda c, v: c > v,
+        "gte": lambda c, v: c >= v,
+        "lt": lambda c, v: c < v,
+        "lte": lambda c, v: c <= v,
+        "eq": lambda c, v: c == v,
+        "neq": lambda c, v: c != v,
+    }
+    return operations[op](column, value)
