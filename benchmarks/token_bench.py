@@ -35,7 +35,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,10 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-HOST = "127.0.0.1"
+from nimbus.testing import server as launcher
+
+HOST = launcher.HOST
+TARGET = "nimbus.wsgi:all_services()"
 ADMIN_PASSWORD = "bench-secret"
 TOKENS_PATH = "/identity/v3/auth/tokens"
 DEFAULT_MARIADB_URL = os.environ.get(
@@ -194,10 +196,8 @@ def _cpu_seconds(pid: int) -> tuple[float, float]:
     """Return the user and system CPU seconds of *pid*'s children (the gunicorn workers)."""
     tick = os.sysconf("SC_CLK_TCK")
     user = system = 0.0
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as f:
-            children = [int(c) for c in f.read().split()]
-    except OSError:
+    children = launcher.child_pids(pid)
+    if not children:
         return math.nan, math.nan
     for child in children:
         try:
@@ -284,13 +284,6 @@ def run_load(spec: LoadSpec, clients: int, server_pid: int | None = None) -> dic
 # -- state, database and server ----------------------------------------------------
 
 
-def free_port() -> int:
-    """Return a TCP port of 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((HOST, 0))
-        return sock.getsockname()[1]
-
-
 @contextlib.contextmanager
 def throwaway_database(server_url: str) -> Iterator[str]:
     """Yield the URL of a new MariaDB database on *server_url*'s server; drop it after."""
@@ -315,122 +308,29 @@ def write_config(
     path: str, *, state_dir: str, port: int, cost: int, connection: str | None
 ) -> None:
     """Write a nimbus.conf for one benchmark server."""
-    lines = [
-        "[DEFAULT]",
-        f"state_path = {state_dir}",
-        "[api]",
-        f"bind_host = {HOST}",
-        f"bind_port = {port}",
-        "[identity]",
-        f"password_hash_rounds = {cost}",
-        "[database]",
-        "max_retries = 0",
-    ]
+    database: dict[str, object] = {"max_retries": 0}
     if connection:
-        lines.append(f"connection = {connection}")
-    with open(path, "w", encoding="utf-8") as f:
-        f.write("\n".join(lines) + "\n")
+        database["connection"] = connection
+    launcher.write_config(
+        path,
+        {
+            "DEFAULT": {"state_path": state_dir},
+            "api": {"bind_host": HOST, "bind_port": port},
+            "identity": {"password_hash_rounds": cost},
+            "database": database,
+        },
+    )
 
 
-def prepare_state(config_path: str) -> None:
-    """Migrate the database, create the keys and bootstrap the admin."""
-    from nimbus.cmd.up import prepare
-    from nimbus.conf import load_config
-
-    prepare(load_config(["--config-file", config_path], default_config_files=[]), ADMIN_PASSWORD)
-
-
-def gunicorn_command(port: int, worker_class: str, workers: int, threads: int) -> list[str]:
-    """Return the gunicorn command line the benchmark serves with."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"{HOST}:{port}",
-        "--workers",
-        str(workers),
-        "--worker-class",
-        worker_class,
-        "--timeout",
-        "120",
-        "--graceful-timeout",
-        "5",
-        "--log-level",
-        "warning",
-        # The default control socket path is shared by every gunicorn of this user.
-        "--no-control-socket",
-    ]
-    if worker_class == "gthread":
-        cmd += ["--threads", str(threads)]
-    if os.path.isdir("/dev/shm"):
-        # The workers' heartbeat files live in memory, not on a disk.
-        cmd += ["--worker-tmp-dir", "/dev/shm"]
-    return [*cmd, "nimbus.wsgi:all_services()"]
-
-
-def _tail(path: str, lines: int = 30) -> str:
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return "".join(collections.deque(f, maxlen=lines))
-    except OSError:
-        return ""
-
-
-def _get(port: int, path: str, timeout: float = 2.0) -> int:
-    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        resp.read()
-        return resp.status
-    finally:
-        conn.close()
-
-
-def stop_server(proc: subprocess.Popen) -> None:
-    """Stop gunicorn gracefully, then kill its process group if it lingers."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-    # The server was started in a session of its own: its group id is its pid.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-
-
-@contextlib.contextmanager
-def gunicorn_server(
-    config_path: str, port: int, *, worker_class: str, workers: int, threads: int, log_path: str
-) -> Iterator[subprocess.Popen]:
-    """Run gunicorn on *port* until the block ends; wait until it answers."""
-    env = {**os.environ, "NIMBUS_CONFIG_FILE": config_path}
-    with open(log_path, "ab") as log:
-        proc = subprocess.Popen(
-            gunicorn_command(port, worker_class, workers, threads),
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"gunicorn exited with {proc.returncode}:\n{_tail(log_path)}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if _get(port, "/identity/v3") == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"gunicorn did not answer within 60 s:\n{_tail(log_path)}")
-            time.sleep(0.1)
-        yield proc
-    finally:
-        stop_server(proc)
+def gunicorn_options(worker_class: str, workers: int, threads: int) -> dict[str, Any]:
+    """Return the :func:`nimbus.testing.server.gunicorn` options the benchmark serves with."""
+    return {
+        "worker_class": worker_class,
+        "workers": workers,
+        "threads": threads,
+        "timeout": 120,
+        "extra_args": ("--log-level", "warning"),
+    }
 
 
 def issue_token(port: int) -> str:
@@ -604,7 +504,7 @@ def bench_server(opts: Options, backend: str, worker_class: str) -> list[dict[st
         with contextlib.ExitStack() as stack:
             tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nimbus-bench-"))
             connection = stack.enter_context(_state_database(backend, opts.mariadb_url))
-            port = free_port()
+            port = launcher.free_port()
             config_path = os.path.join(tmp, "nimbus.conf")
             write_config(
                 config_path,
@@ -613,15 +513,14 @@ def bench_server(opts: Options, backend: str, worker_class: str) -> list[dict[st
                 cost=cost,
                 connection=connection,
             )
-            prepare_state(config_path)
+            launcher.prepare_state(config_path, ADMIN_PASSWORD)
             server = stack.enter_context(
-                gunicorn_server(
-                    config_path,
-                    port,
-                    worker_class=worker_class,
-                    workers=opts.workers,
-                    threads=opts.threads,
+                launcher.gunicorn(
+                    TARGET,
+                    config_file=config_path,
+                    port=port,
                     log_path=os.path.join(tmp, "gunicorn.log"),
+                    **gunicorn_options(worker_class, opts.workers, opts.threads),
                 )
             )
             base = {"backend": backend, "worker_class": worker_class, "bcrypt_cost": cost}
@@ -866,7 +765,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             "gunicorn": {
                 wc: [
                     f"{HOST}:<free port>" if arg == f"{HOST}:0" else arg
-                    for arg in gunicorn_command(0, wc, opts.workers, opts.threads)[3:]
+                    for arg in launcher.gunicorn_command(
+                        TARGET, 0, **gunicorn_options(wc, opts.workers, opts.threads)
+                    )[3:]
                 ]
                 for wc in opts.worker_classes
             },

@@ -10,16 +10,16 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from nimbus.testing.server import Server, nimbus_up
 
 BIN = Path(sys.executable).parent
 
@@ -31,29 +31,13 @@ def _openstack() -> str:
     return found
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _read_openrc(path: Path) -> dict[str, str]:
-    env = {}
-    for line in path.read_text().splitlines():
-        if line.startswith("export "):
-            key, _, value = line[len("export ") :].partition("=")
-            env[key] = value.strip("'")
-    return env
-
-
 class Cloud:
     """A running ``nimbus up`` and a way to call the client against it."""
 
-    def __init__(self, proc: subprocess.Popen, state: Path, port: int) -> None:
-        self.proc = proc
-        self.state = state
-        self.port = port
-        self.admin_env = _read_openrc(state / "openrc")
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.port = server.port
+        self.admin_env = server.openrc()
 
     def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True):
         full_env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
@@ -96,36 +80,11 @@ class Cloud:
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory) -> Iterator[Cloud]:
     state = tmp_path_factory.mktemp("cloud") / "state"
-    port = _free_port()
-    log = open(state.parent / "nimbus-up.log", "w")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen(
-        [str(BIN / "nimbus"), "up", "--port", str(port), "--state-dir", str(state)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "NIMBUS_CONFIG_FILE": ""},
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            if proc.poll() is not None:
-                pytest.fail("nimbus up exited:\n" + (state.parent / "nimbus-up.log").read_text())
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/identity/v3", timeout=2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail("nimbus up did not answer within 60 s")
-                time.sleep(0.3)
-        yield Cloud(proc, state, port)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            assert proc.wait(timeout=30) == 0, "nimbus up did not stop cleanly on SIGTERM"
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-            log.close()
+    with nimbus_up(
+        state, log_path=state.parent / "nimbus-up.log", env={"NIMBUS_CONFIG_FILE": ""}
+    ) as server:
+        yield Cloud(server)
+    assert server.returncode == 0, "nimbus up did not stop cleanly on SIGTERM"
 
 
 def test_admin_session(cloud: Cloud) -> None:

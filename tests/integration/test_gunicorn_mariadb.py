@@ -20,9 +20,6 @@ import contextlib
 import dataclasses
 import http.client
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +31,8 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
+
+from nimbus.testing import server as launcher
 
 pytestmark = [pytest.mark.services, pytest.mark.slow]
 
@@ -79,11 +78,14 @@ class Server:
     """A running gunicorn master and how to reach its identity API."""
 
     name: str
-    proc: subprocess.Popen
-    port: int
+    process: launcher.Server
     prefix: str
     access_log: Path
-    error_log: Path
+
+    @property
+    def port(self) -> int:
+        """Return the port the server listens on."""
+        return self.process.port
 
     def request(
         self,
@@ -132,86 +134,34 @@ class Server:
         return self.access_log.read_text(encoding="utf-8").splitlines()
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(timeout=15)
-    # Started in a session of its own, so its group is its workers and itself.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=10)
-
-
 @contextlib.contextmanager
 def _gunicorn(name: str, target: str, prefix: str, config: Path, logs: Path) -> Iterator[Server]:
     """Run ``gunicorn <target>`` with two sync workers until the block ends."""
-    port = _free_port()
     access_log = logs / f"{name}-access.log"
-    error_log = logs / f"{name}-error.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "gunicorn",
-        "--bind",
-        f"127.0.0.1:{port}",
-        "--workers",
-        "2",
-        "--worker-class",
-        "sync",
-        "--timeout",
-        "60",
-        "--graceful-timeout",
-        "5",
-        "--access-logfile",
-        str(access_log),
-        "--access-logformat",
-        "%(p)s %(m)s %(U)s %(s)s",
-        "--error-logfile",
-        str(error_log),
-        # No control socket: the default path is shared by every gunicorn of this user.
-        "--no-control-socket",
+    with launcher.gunicorn(
         target,
-    ]
-    proc = subprocess.Popen(
-        cmd,
-        env={**os.environ, "NIMBUS_CONFIG_FILE": str(config)},
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    server = Server(name, proc, port, prefix, access_log, error_log)
-    try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"gunicorn {name} exited:\n{_read(error_log)}")
-            with contextlib.suppress(OSError, http.client.HTTPException):
-                if server.request("GET", "/v3").status == 200:
-                    break
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"gunicorn {name} did not answer in {START_TIMEOUT} s:\n{_read(error_log)}"
-                )
-            time.sleep(0.1)
+        config_file=config,
+        log_path=logs / f"{name}-error.log",
+        name=f"gunicorn {name}",
+        worker_class="sync",
+        workers=2,
+        timeout=60,
+        extra_args=(
+            "--access-logfile",
+            str(access_log),
+            "--access-logformat",
+            "%(p)s %(m)s %(U)s %(s)s",
+        ),
+        ready_path=f"{prefix}/v3",
+        ready_timeout=START_TIMEOUT,
+        stop_timeout=15,
+    ) as process:
+        server = Server(name, process, prefix, access_log)
         # The first answer may come before the other worker has loaded the app.
         _on_both_workers(
             server, "/v3", lambda: _in_parallel([lambda: server.request("GET", "/v3")] * 4)
         )
         yield server
-    finally:
-        _stop(proc)
-
-
-def _read(path: Path) -> str:
-    return path.read_text(encoding="utf-8", errors="replace") if path.exists() else ""
 
 
 @dataclasses.dataclass
@@ -260,33 +210,19 @@ def scratch_url(mariadb_url: str) -> Iterator[str]:
 @pytest.fixture
 def cloud(scratch_url: str, tmp_path: Path) -> Iterator[Cloud]:
     """Prepare the database and keys, then run servers A and B from one config file."""
-    from nimbus.cmd.up import prepare
-    from nimbus.conf import load_config
-
     keys = tmp_path / "fernet-keys"
-    config = tmp_path / "nimbus.conf"
-    config.write_text(
-        "\n".join(
-            [
-                "[DEFAULT]",
-                f"state_path = {tmp_path / 'state'}",
-                "[database]",
-                f"connection = {scratch_url}",
-                "max_retries = 3",
-                "[identity]",
-                "password_hash_rounds = 4",
-                "[token]",
-                f"revocation_refresh_interval = {REVOCATION_REFRESH}",
-                "[fernet_tokens]",
-                f"key_repository = {keys}",
-                # Two rotations must keep the key that signed the first tokens.
-                "max_active_keys = 4",
-                "",
-            ]
-        ),
-        encoding="utf-8",
+    config = launcher.write_config(
+        tmp_path / "nimbus.conf",
+        {
+            "DEFAULT": {"state_path": tmp_path / "state"},
+            "database": {"connection": scratch_url, "max_retries": 3},
+            "identity": {"password_hash_rounds": 4},
+            "token": {"revocation_refresh_interval": REVOCATION_REFRESH},
+            # Two rotations must keep the key that signed the first tokens.
+            "fernet_tokens": {"key_repository": keys, "max_active_keys": 4},
+        },
     )
-    prepare(load_config(["--config-file", str(config)], default_config_files=[]), ADMIN_PASSWORD)
+    launcher.prepare_state(config, ADMIN_PASSWORD)
     with (
         _gunicorn("A", "nimbus.wsgi:all_services()", "/identity", config, tmp_path) as a,
         _gunicorn("B", "nimbus.wsgi:identity()", "", config, tmp_path) as b,
