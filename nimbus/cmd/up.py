@@ -99,6 +99,9 @@ def prepare(conf: cfg.ConfigOpts, admin_password: str | None = None) -> str:
         )
         # Events older than any token that could still be accepted are dead weight.
         services.identity.revocations.prune()
+        # Nothing uploads before the server starts: an image still "saving"
+        # was being uploaded when an earlier run stopped.
+        services.image_data.recover(older_than=0)
     finally:
         services.database.dispose()
     openrc = state_path(conf, "openrc")

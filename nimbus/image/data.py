@@ -16,7 +16,9 @@ import binascii
 import dataclasses
 import hashlib
 import logging
+import queue
 import re
+import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -113,25 +115,64 @@ class _Claim:
 
 
 class _Digests:
-    """Size and hashes of a stream, updated chunk by chunk."""
+    """Size and hashes of a stream, updated chunk by chunk.
 
-    def __init__(self, algorithm: str, extra: set[str]) -> None:
+    With *threaded*, each hash runs in a thread of its own fed through a
+    short queue: hashlib releases the GIL on large buffers, so MD5 and the
+    multihash run beside the socket reads and file writes instead of after
+    them.  The queues hold the chunks themselves (no copies), at most
+    ``_DEPTH`` each, so memory stays bounded.
+    """
+
+    _DEPTH = 4
+    _DONE = b""
+
+    def __init__(self, algorithm: str, extra: set[str], *, threaded: bool) -> None:
         self.size = 0
-        self.md5 = hashlib.md5(usedforsecurity=False)
-        self.multihash = hashlib.new(algorithm)
-        self.extra = {name: hashlib.new(name) for name in extra}
+        self.hashes: dict[str, Any] = {
+            "md5": hashlib.md5(usedforsecurity=False),
+            "multihash": hashlib.new(algorithm),
+            **{name: hashlib.new(name) for name in extra},
+        }
+        self._queues: list[queue.Queue[bytes]] = []
+        self._threads: list[threading.Thread] = []
+        if threaded:
+            for digest in self.hashes.values():
+                feed: queue.Queue[bytes] = queue.Queue(maxsize=self._DEPTH)
+                thread = threading.Thread(
+                    target=self._consume, args=(digest, feed), name="image-hash", daemon=True
+                )
+                thread.start()
+                self._queues.append(feed)
+                self._threads.append(thread)
 
-    def update(self, data: bytes) -> None:
-        self.size += len(data)
-        self.md5.update(data)
-        self.multihash.update(data)
-        for digest in self.extra.values():
+    @classmethod
+    def _consume(cls, digest: Any, feed: queue.Queue[bytes]) -> None:
+        while (data := feed.get()) is not cls._DONE:
             digest.update(data)
 
+    def update(self, data: bytes) -> None:
+        """Count and hash one chunk (queued to the hash threads when threaded)."""
+        self.size += len(data)
+        if self._queues:
+            for feed in self._queues:
+                feed.put(data)
+        else:
+            for digest in self.hashes.values():
+                digest.update(data)
+
+    def finish(self) -> None:
+        """Wait until every chunk given so far is hashed; stop the threads."""
+        for feed in self._queues:
+            feed.put(self._DONE)
+        for thread in self._threads:
+            thread.join()
+        self._queues = []
+        self._threads = []
+
     def hexdigest(self, name: str) -> str:
-        if name == "md5":
-            return self.md5.hexdigest()
-        return self.extra[name].hexdigest()
+        """Return the hex digest of ``md5``, ``multihash`` or a declared algorithm."""
+        return self.hashes[name].hexdigest()
 
 
 class ImageData:
@@ -181,19 +222,23 @@ class ImageData:
             digests = _Digests(
                 conf.hashing_algorithm,
                 {name for name in claim.declared if name != "md5"},
+                threaded=content_length is None or content_length >= 8 * conf.chunk_size,
             )
-            inspector = FormatInspector(claim.disk_format)
-            chunks = self._chunks(read, content_length, claim, digests, inspector)
-            stored = self.store.add(image_id, chunks)
+            try:
+                inspector = FormatInspector(claim.disk_format)
+                chunks = self._chunks(read, content_length, claim, digests, inspector)
+                stored = self.store.add(image_id, chunks)
+            finally:
+                digests.finish()
             inspection = inspector.finish(stored.size)
             self._verify(digests, expected_md5, claim.declared)
             values = {
                 "status": "active",
                 "size": stored.size,
                 "virtual_size": inspection.virtual_size,
-                "checksum": digests.md5.hexdigest(),
+                "checksum": digests.hexdigest("md5"),
                 "os_hash_algo": conf.hashing_algorithm,
-                "os_hash_value": digests.multihash.hexdigest(),
+                "os_hash_value": digests.hexdigest("multihash"),
                 "location": stored.location,
                 "upload_id": None,
                 "updated_at": utcnow(),

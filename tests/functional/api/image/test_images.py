@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import falcon.testing
 import pytest
 
+import nimbus.cmd.up
 import nimbus.db.models
 import nimbus.wsgi
 from nimbus import exception
@@ -620,3 +621,25 @@ def test_notifications_for_the_meter(services: nimbus.wsgi.Services, admin: Imag
     upload = recorder.events[1][1]
     assert upload["id"] == image["id"] and upload["size"] == 4
     assert recorder.events[-1][1]["status"] == "deleted"
+
+
+def test_nimbus_up_recovers_uploads_cut_by_a_stop(
+    services: nimbus.wsgi.Services, admin: Images
+) -> None:
+    image = admin.create(name="cut-by-a-crash")
+    services.database.write(
+        lambda s: s.execute(
+            nimbus.db.models.Image.__table__.update()
+            .where(nimbus.db.models.Image.id == image["id"])
+            .values(status="saving", upload_id="crashed")
+        )
+    )
+    datadir = Path(services.conf.image_file_store.datadir)
+    partial = datadir / f".{image['id']}.0123456789abcdef.partial"
+    partial.write_bytes(b"half an upload")
+    os.utime(partial, (1, 1))
+
+    nimbus.cmd.up.prepare(services.conf, "secret")
+
+    assert admin.get(image["id"])["status"] == "queued"
+    assert not partial.exists()
