@@ -175,6 +175,52 @@ class _Digests:
         return self.hashes[name].hexdigest()
 
 
+_END = object()
+
+
+def _prefetched(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+    """Run *items* in a thread of its own, at most *depth* items ahead.
+
+    The body is read from the socket while the store writes earlier chunks.
+    An exception raised by *items* is raised here, to the consumer; when the
+    consumer stops early, the thread stops after the item it is producing
+    and is joined before this generator returns, so nothing touches the
+    request afterwards.
+    """
+    handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not offer(item):
+                    return
+            offer(_END)
+        except BaseException as ex:  # noqa: BLE001 - re-raised in the consumer
+            offer(ex)
+
+    thread = threading.Thread(target=produce, name="image-read", daemon=True)
+    thread.start()
+    try:
+        while (item := handoff.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        thread.join()
+        items.close()
+
+
 class ImageData:
     """Upload and download image data for the API.
 
@@ -219,14 +265,19 @@ class ImageData:
         claim = self.db.write(lambda session: self._claim(session, ctx, image_id, content_length))
         stored: StoredData | None = None
         try:
+            large = content_length is None or content_length >= 8 * conf.chunk_size
             digests = _Digests(
                 conf.hashing_algorithm,
                 {name for name in claim.declared if name != "md5"},
-                threaded=content_length is None or content_length >= 8 * conf.chunk_size,
+                threaded=large,
             )
             try:
                 inspector = FormatInspector(claim.disk_format)
-                chunks = self._chunks(read, content_length, claim, digests, inspector)
+                chunks: Iterator[bytes] = self._chunks(
+                    read, content_length, claim, digests, inspector
+                )
+                if large:
+                    chunks = _prefetched(chunks)
                 stored = self.store.add(image_id, chunks)
             finally:
                 digests.finish()
