@@ -314,8 +314,8 @@ class ImageData:
         content_length: int | None,
     ) -> _Claim:
         service = self.service
-        row = service._load(session, ctx, image_id, lock=True)
-        service._authorize(ctx, "upload_image", row)
+        row = service.load(session, ctx, image_id, lock=True)
+        service.authorize(ctx, "upload_image", row)
         if row.status != "queued":
             raise exception.InvalidState(
                 reason=f"Image {image_id} is {row.status}: data can only be uploaded to a"
@@ -412,7 +412,7 @@ class ImageData:
         for name, value in values.items():
             setattr(row, name, value)
         session.flush()
-        return self.service._view_one(session, row)
+        return self.service.view_one(session, row)
 
     def _release(self, image_id: str, upload_id: str) -> None:
         """Put an image whose upload failed back to ``queued``."""
@@ -479,9 +479,9 @@ class ImageData:
         """
         service = self.service
         with self.db.reader() as session:
-            row = service._load(session, ctx, image_id)
-            service._authorize(ctx, "download_image", row)
-            image = service._view_one(session, row)
+            row = service.load(session, ctx, image_id)
+            service.authorize(ctx, "download_image", row)
+            image = service.view_one(session, row)
         if row.status == "deactivated" and not ctx.is_admin:
             raise exception.Forbidden(
                 message="The requested image has been deactivated. Image data download is"

@@ -118,7 +118,8 @@ class ImageService:
             "image_id": row.id,
         }
 
-    def _authorize(self, ctx: RequestContext, action: str, row: models.Image | None = None):
+    def authorize(self, ctx: RequestContext, action: str, row: models.Image | None = None) -> None:
+        """Check the ``image:<action>`` rule against *row* (raises PolicyNotAuthorized)."""
         self.enforcer.authorize(ctx, f"image:{action}", self.target(row) if row else {})
 
     @staticmethod
@@ -140,9 +141,13 @@ class ImageService:
             return found is not None
         return False
 
-    def _load(
+    def load(
         self, session: orm.Session, ctx: RequestContext, image_id: str, *, lock: bool = False
     ) -> models.Image:
+        """Return an image's row if the caller can see it (locked for update with *lock*).
+
+        :raises NotFound: no such image, or not visible to the caller.
+        """
         stmt = sa.select(Image).where(Image.id == image_id)
         if lock:
             stmt = stmt.with_for_update()
@@ -199,7 +204,8 @@ class ImageService:
             "updated_at": _iso(row.updated_at),
         }
 
-    def _view_one(self, session: orm.Session, row: models.Image) -> dict[str, Any]:
+    def view_one(self, session: orm.Session, row: models.Image) -> dict[str, Any]:
+        """Return the API view of *row*, with its properties and tags."""
         props, tags = self._extras(session, [row.id])
         return self.view(row, props[row.id], tags[row.id])
 
@@ -230,7 +236,7 @@ class ImageService:
         props = {name: value for name, value in values.items() if value is not None}
         self._check_limits(props, tags)
         probe = Image(id=image_id, owner=owner, visibility=visibility)
-        self._authorize(ctx, "add_image", probe)
+        self.authorize(ctx, "add_image", probe)
         self._check_visibility(ctx, probe, visibility)
         now = utcnow()
 
@@ -290,9 +296,9 @@ class ImageService:
 
     def _check_visibility(self, ctx: RequestContext, row: models.Image, visibility: str) -> None:
         if visibility == "public":
-            self._authorize(ctx, "publicize_image", row)
+            self.authorize(ctx, "publicize_image", row)
         elif visibility == "community":
-            self._authorize(ctx, "communitize_image", row)
+            self.authorize(ctx, "communitize_image", row)
 
     def get(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
         """Return one image the caller can see.
@@ -300,14 +306,14 @@ class ImageService:
         :raises NotFound: no such image, or not visible to the caller.
         """
         with self.db.reader() as session:
-            row = self._load(session, ctx, image_id)
-            self._authorize(ctx, "get_image", row)
-            return self._view_one(session, row)
+            row = self.load(session, ctx, image_id)
+            self.authorize(ctx, "get_image", row)
+            return self.view_one(session, row)
 
     def get_record(self, ctx: RequestContext, image_id: str) -> models.Image:
         """Return the database row of an image the caller can see (for data transfers)."""
         with self.db.reader() as session:
-            return self._load(session, ctx, image_id)
+            return self.load(session, ctx, image_id)
 
     def _sort_column(self, key: str) -> Any:
         column = getattr(Image, key)
@@ -343,7 +349,7 @@ class ImageService:
 
         :raises BadRequest: the marker is not an image the caller can see.
         """
-        self._authorize(ctx, "get_images")
+        self.authorize(ctx, "get_images")
         stmt = sa.select(Image).where(self._list_clause(ctx, query))
         for column, values in query.equals.items():
             attr = getattr(Image, column)
@@ -407,8 +413,8 @@ class ImageService:
         """
 
         def write(session: orm.Session) -> dict[str, Any]:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, "modify_image", row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "modify_image", row)
             props, tags = self._extras(session, [row.id])
             current: dict[str, Any] = {name: getattr(row, name) for name in schema.CORE_COLUMNS}
             current.update(props[row.id], tags=tags[row.id])
@@ -469,13 +475,13 @@ class ImageService:
         """
 
         def write(session: orm.Session) -> tuple[dict[str, Any], str | None]:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, "delete_image", row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "delete_image", row)
             if row.protected:
                 raise exception.Forbidden(
                     message=f"Image {image_id} is protected and cannot be deleted."
                 )
-            image = self._view_one(session, row)
+            image = self.view_one(session, row)
             location = row.location
             session.delete(row)
             return image, location
@@ -501,8 +507,8 @@ class ImageService:
         allowed: dict[str, str],
     ) -> dict[str, Any]:
         def write(session: orm.Session) -> dict[str, Any]:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, action, row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, action, row)
             if row.status not in allowed:
                 raise exception.Forbidden(
                     message=f"Not allowed to {action} an image in status '{row.status}'."
@@ -510,7 +516,7 @@ class ImageService:
             if row.status != allowed[row.status]:
                 row.status = allowed[row.status]
                 row.updated_at = utcnow()
-            return self._view_one(session, row)
+            return self.view_one(session, row)
 
         image = self.db.write(write)
         self.notify(ctx, f"image.{action}", image)
@@ -539,8 +545,8 @@ class ImageService:
             raise exception.BadRequest(reason="A tag must be 1 to 255 characters long.")
 
         def write(session: orm.Session) -> None:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, "modify_image", row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "modify_image", row)
             if session.get(models.ImageTag, (row.id, tag)) is not None:
                 return
             count = session.execute(
@@ -565,8 +571,8 @@ class ImageService:
         """
 
         def write(session: orm.Session) -> None:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, "modify_image", row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "modify_image", row)
             found = session.get(models.ImageTag, (row.id, tag))
             if found is None:
                 raise exception.NotFound(message=f"Tag {tag} not found on image {image_id}.")
@@ -603,8 +609,8 @@ class ImageService:
         """
 
         def write(session: orm.Session) -> dict[str, Any]:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, "add_member", row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "add_member", row)
             if row.owner != ctx.project_id and not ctx.is_admin:
                 raise exception.Forbidden(message="Only the image's owner may add members.")
             self._shared(row)
@@ -646,8 +652,8 @@ class ImageService:
     def list_members(self, ctx: RequestContext, image_id: str) -> list[dict[str, Any]]:
         """Return the members the caller may see: all for the owner, its own for a member."""
         with self.db.reader() as session:
-            row = self._load(session, ctx, image_id)
-            self._authorize(ctx, "get_members", row)
+            row = self.load(session, ctx, image_id)
+            self.authorize(ctx, "get_members", row)
             self._shared(row)
             return [self.member_view(m) for m in self._member_rows(session, ctx, row)]
 
@@ -657,8 +663,8 @@ class ImageService:
         :raises NotFound: no such member, or not the caller's to see.
         """
         with self.db.reader() as session:
-            row = self._load(session, ctx, image_id)
-            self._authorize(ctx, "get_member", row)
+            row = self.load(session, ctx, image_id)
+            self.authorize(ctx, "get_member", row)
             for member in self._member_rows(session, ctx, row):
                 if member.member == member_id:
                     return self.member_view(member)
@@ -674,7 +680,7 @@ class ImageService:
         """
 
         def write(session: orm.Session) -> dict[str, Any]:
-            row = self._load(session, ctx, image_id)
+            row = self.load(session, ctx, image_id)
             member = session.get(models.ImageMember, (row.id, member_id))
             if member is None:
                 raise exception.NotFound(
@@ -700,8 +706,8 @@ class ImageService:
         """Stop sharing an image with a project (the owner's call)."""
 
         def write(session: orm.Session) -> dict[str, Any]:
-            row = self._load(session, ctx, image_id, lock=True)
-            self._authorize(ctx, "delete_member", row)
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "delete_member", row)
             if row.owner != ctx.project_id and not ctx.is_admin:
                 if session.get(models.ImageMember, (row.id, ctx.project_id)) is None:
                     raise exception.NotFound(
