@@ -65,23 +65,7 @@ TARGETS: dict[str, Any] = {
     },
 }
 
-_AUTH_BODY = json.dumps(
-    {
-        "auth": {
-            "identity": {
-                "methods": ["password"],
-                "password": {
-                    "user": {
-                        "name": "admin",
-                        "domain": {"name": "Default"},
-                        "password": ADMIN_PASSWORD,
-                    }
-                },
-            },
-            "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-        }
-    }
-).encode()
+_AUTH_BODY = json.dumps(launcher.password_auth(ADMIN_PASSWORD)).encode()
 
 
 # -- the load generator ----------------------------------------------------------

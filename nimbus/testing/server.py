@@ -33,8 +33,10 @@ import threading
 import time
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 __all__ = [
+    "password_auth",
     "HOST",
     "Memory",
     "MemorySampler",
@@ -59,6 +61,26 @@ HOST = "127.0.0.1"
 
 class ServerError(RuntimeError):
     """A server exited early or did not answer in time."""
+
+
+def password_auth(
+    password: str, *, user: str = "admin", project: str = "admin", domain: str = "Default"
+) -> dict[str, Any]:
+    """Return the body of ``POST /v3/auth/tokens`` for a project-scoped password login.
+
+    :param domain: the name of the user's and the project's domain.
+    """
+    return {
+        "auth": {
+            "identity": {
+                "methods": ["password"],
+                "password": {
+                    "user": {"name": user, "domain": {"name": domain}, "password": password}
+                },
+            },
+            "scope": {"project": {"name": project, "domain": {"name": domain}}},
+        }
+    }
 
 
 def free_port(host: str = HOST) -> int:

@@ -47,21 +47,7 @@ REQUEST_TIMEOUT = 15.0
 BOTH_WORKERS_TIMEOUT = 20.0
 NIMBUS = Path(sys.executable).parent / "nimbus"
 
-AUTH_BODY = {
-    "auth": {
-        "identity": {
-            "methods": ["password"],
-            "password": {
-                "user": {
-                    "name": "admin",
-                    "domain": {"name": "Default"},
-                    "password": ADMIN_PASSWORD,
-                }
-            },
-        },
-        "scope": {"project": {"name": "admin", "domain": {"name": "Default"}}},
-    }
-}
+AUTH_BODY = launcher.password_auth(ADMIN_PASSWORD)
 
 
 @dataclasses.dataclass

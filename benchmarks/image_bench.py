@@ -1,0 +1,960 @@
+"""Image service benchmark: data transfer, worker memory and list latency.
+
+Run it as ``/work/venv/bin/python benchmarks/image_bench.py`` (``--size 2GiB``
+for a bigger image, ``--help`` for the rest).  It starts ``nimbus up`` on a
+fresh temporary state directory (SQLite; the ``file`` store writes to
+``<state>/images``) and measures, one after the other:
+
+* ``dd``: a write of ``--size`` bytes with ``conv=fsync`` to a file in the
+  state directory (the store's file system) and a read of it back, as the
+  reference the transfers are compared with;
+* upload: ``PUT /image/v2/images/{id}/file`` of ``--size`` bytes streamed from
+  a generator of 1 MiB chunks (never the whole image in memory), then the
+  image record's ``status``, ``size``, ``checksum`` and ``os_hash_value``
+  checked against the client's own MD5 and SHA-512 of what it sent;
+* download: ``GET /image/v2/images/{id}/file`` read into one reused buffer
+  and thrown away, without hashing, for the transfer rate; then (unless
+  ``--no-verify-download``) once more with MD5 and SHA-512 computed on the
+  bytes received, to check them (its rate is reported, not judged);
+* the gunicorn worker's ``VmRSS``, sampled from ``/proc`` every
+  ``--sample-interval`` seconds during the transfers, and its ``VmHWM``;
+* list latency: ``--images`` images created through the API (parallel
+  keep-alive connections), then ``GET /image/v2/images?limit=100`` repeated
+  ``--list-requests`` times, following the ``next`` links page after page and
+  starting over at the end.
+
+The client runs on the same cores as the server, so it hashes the upload's
+bytes before the clock starts (``--client-hash before``, the default: the
+data is generated, the same bytes twice) rather than while sending them
+(``inline``), which takes a core the server would otherwise have; the output
+says which, with the CPU time client and server spent.  The server is
+stopped and the temporary directory removed on the way out (``--keep`` keeps
+the directory), on errors and Ctrl-C too.  Throughputs are in MB/s (10^6
+bytes per second, as dd prints them); memory in MB (10^6 bytes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import dataclasses
+import hashlib
+import http.client
+import json
+import math
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from nimbus.testing import server as launcher
+
+HOST = launcher.HOST
+MB = 1_000_000
+MIB = 1 << 20
+CHUNK = MIB
+IMAGES_PATH = "/image/v2/images"
+TOKENS_PATH = "/identity/v3/auth/tokens"
+
+#: What the figures must reach.
+TARGETS: dict[str, float] = {
+    "upload_vs_dd_write": 0.8,
+    "download_vs_dd_read": 0.8,
+    "max_peak_rss_mb": 100.0,
+    "max_list_p50_ms": 50.0,
+}
+
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 1 << 10,
+    "kib": 1 << 10,
+    "kb": 10**3,
+    "m": 1 << 20,
+    "mib": 1 << 20,
+    "mb": 10**6,
+    "g": 1 << 30,
+    "gib": 1 << 30,
+    "gb": 10**9,
+    "t": 1 << 40,
+    "tib": 1 << 40,
+    "tb": 10**12,
+}
+
+
+class BenchError(RuntimeError):
+    """The benchmark cannot go on (the server refused a step, a check failed)."""
+
+
+def parse_size(text: str) -> int:
+    """Parse ``1GiB``, ``512MiB``, ``2G`` (binary), ``1GB`` (decimal) or bytes."""
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*", text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _UNITS:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 1GiB, 512MiB, 2G)")
+    size = int(float(match.group(1)) * _UNITS[unit])
+    if size < 1:
+        raise argparse.ArgumentTypeError("the size must be at least one byte")
+    return size
+
+
+def human_size(size: int) -> str:
+    """Return *size* in the largest binary unit that keeps it at one or more."""
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:g} {unit}"
+    return f"{size} B"
+
+
+# -- HTTP -------------------------------------------------------------------------
+
+
+class Client:
+    """One keep-alive connection to the cloud, with the token every request carries."""
+
+    def __init__(self, port: int, token: str | None = None, *, timeout: float = 600.0) -> None:
+        self.port = port
+        self.token = token
+        self.timeout = timeout
+        self.conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+
+    def close(self) -> None:
+        """Close the connection."""
+        self.conn.close()
+
+    def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """Return the headers of a request: the token, *extra*."""
+        headers = {"Accept": "application/json"}
+        if self.token:
+            headers["X-Auth-Token"] = self.token
+        return {**headers, **(extra or {})}
+
+    def call(
+        self, method: str, path: str, body: Any = None
+    ) -> tuple[int, http.client.HTTPMessage, Any]:
+        """Send a JSON request; return the status, headers and decoded body."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = self.headers({"Content-Type": "application/json"} if data else None)
+        try:
+            self.conn.request(method, path, body=data, headers=headers)
+            resp = self.conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException):
+            # The next request opens a new connection.
+            self.conn.close()
+            raise
+        try:
+            decoded = json.loads(raw) if raw else None
+        except ValueError:
+            decoded = raw[:300]
+        return resp.status, resp.headers, decoded
+
+    def expect(self, status: int, method: str, path: str, body: Any = None) -> Any:
+        """Send a JSON request; return the decoded body, or raise if not *status*."""
+        got, _, decoded = self.call(method, path, body)
+        if got != status:
+            raise BenchError(f"{method} {path} answered {got} (expected {status}): {decoded}")
+        return decoded
+
+
+def admin_token(port: int, password: str) -> str:
+    """Issue a token for the admin, scoped to the ``admin`` project."""
+    body = launcher.password_auth(password)
+    client = Client(port, timeout=60)
+    try:
+        status, headers, decoded = client.call("POST", TOKENS_PATH, body)
+    finally:
+        client.close()
+    token = headers.get("X-Subject-Token")
+    if status != 201 or not token:
+        raise BenchError(f"token issue answered {status}: {decoded}")
+    return token
+
+
+# -- dd ---------------------------------------------------------------------------
+
+_DD_LINE = re.compile(r"^(\d+) bytes .* copied, ([0-9.e+-]+) s, ([0-9.,]+ \S+)\s*$", re.MULTILINE)
+
+
+def run_dd(*args: str) -> dict[str, Any]:
+    """Run ``dd`` with *args*; return the bytes, seconds and MB/s it reported."""
+    result = subprocess.run(
+        ["dd", *args], capture_output=True, text=True, timeout=3600, check=False
+    )
+    match = _DD_LINE.search(result.stderr)
+    if result.returncode != 0 or match is None:
+        raise BenchError(f"dd {' '.join(args)} failed ({result.returncode}): {result.stderr}")
+    count, seconds = int(match.group(1)), float(match.group(2))
+    return {
+        "bytes": count,
+        "seconds": seconds,
+        "mb_s": count / seconds / MB if seconds > 0 else math.inf,
+        "dd_says": match.group(3),
+    }
+
+
+def drop_caches() -> bool:
+    """Empty the page cache (root only), so reads come from the disk; tell if it worked.
+
+    Reads are compared cold: dd reading a file it just wrote is served from
+    memory at memory speed, which no transfer over a socket can match.
+    """
+    os.sync()
+    try:
+        with open("/proc/sys/vm/drop_caches", "w", encoding="ascii") as f:
+            f.write("3\n")
+    except OSError:
+        return False
+    return True
+
+
+def measure_dd(directory: str, size: int, *, cold: bool = True) -> dict[str, Any]:
+    """Write *size* bytes (rounded up to MiB) to *directory* with dd, read them back, delete.
+
+    With *cold*, the read is cold (the page cache emptied first) when this
+    process may empty it; the read's ``cold`` says which.
+    """
+    path = os.path.join(directory, "dd.bin")
+    count = str(max(1, math.ceil(size / MIB)))
+    try:
+        write = run_dd("if=/dev/zero", f"of={path}", "bs=1M", f"count={count}", "conv=fsync")
+        cold = cold and drop_caches()
+        read = run_dd(f"if={path}", "of=/dev/null", "bs=1M")
+        read["cold"] = cold
+        try:
+            # For information only: the same read past the page cache.
+            direct: dict[str, Any] | None = run_dd(
+                f"if={path}", "of=/dev/null", "bs=1M", "iflag=direct"
+            )
+        except BenchError:
+            direct = None  # tmpfs and some others refuse O_DIRECT
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return {"write": write, "read": read, "read_direct": direct}
+
+
+# -- the image data ---------------------------------------------------------------
+
+
+def body_chunks(size: int, *, seed: int = 0) -> Iterator[bytes]:
+    """Yield *size* bytes of the benchmark's image in chunks of 1 MiB.
+
+    The data is pseudo-random, and each chunk starts with its number, so no
+    two chunks are equal; the same *size* and *seed* always give the same bytes.
+    """
+    block = memoryview(random.Random(seed).randbytes(CHUNK))
+    sent = 0
+    number = 0
+    while sent < size:
+        length = min(CHUNK, size - sent)
+        chunk = number.to_bytes(8, "big") + block[8:length] if length > 8 else bytes(length)
+        sent += length
+        number += 1
+        yield chunk
+
+
+class Hashes:
+    """The MD5 and SHA-512 of a stream, as the image API computes them."""
+
+    def __init__(self) -> None:
+        self.md5 = hashlib.md5(usedforsecurity=False)
+        self.sha512 = hashlib.sha512()
+        self.size = 0
+
+    def update(self, data: bytes | memoryview) -> None:
+        """Add *data* to both hashes."""
+        self.md5.update(data)
+        self.sha512.update(data)
+        self.size += len(data)
+
+    def hashed(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        """Yield *chunks*, hashing each one first."""
+        for chunk in chunks:
+            self.update(chunk)
+            yield chunk
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the size and hex digests."""
+        return {"size": self.size, "md5": self.md5.hexdigest(), "sha512": self.sha512.hexdigest()}
+
+
+def _cpu_seconds(pids: Sequence[int]) -> float:
+    """Return the user + system CPU seconds the processes *pids* used so far."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
+                # The command name may hold spaces; the fields after it do not.
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+@contextlib.contextmanager
+def measured(server: launcher.Server, interval: float) -> Iterator[dict[str, Any]]:
+    """Time the block, sample the workers' memory, and count client and server CPU.
+
+    The dict yielded is filled in when the block ends.
+    """
+    figures: dict[str, Any] = {}
+    workers = server.worker_pids()
+    server_cpu = _cpu_seconds(workers)
+    client_cpu = time.process_time()
+    with launcher.MemorySampler(server, interval=interval) as sampler:
+        started = time.perf_counter()
+        yield figures
+        elapsed = time.perf_counter() - started
+    figures.update(
+        seconds=elapsed,
+        client_cpu_s=time.process_time() - client_cpu,
+        server_cpu_s=_cpu_seconds(workers) - server_cpu,
+        peak_rss_mb=sampler.peak_rss / MB,
+        hwm_mb=sampler.hwm / MB,
+        rss_samples=len(sampler.samples),
+    )
+
+
+def upload(
+    server: launcher.Server,
+    token: str,
+    image_id: str,
+    size: int,
+    *,
+    client_hash: str,
+    interval: float,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Stream the image's data to the server; return the figures and the client's hashes."""
+    hashes = Hashes()
+    if client_hash == "before":
+        for chunk in body_chunks(size):
+            hashes.update(chunk)
+        body: Iterator[bytes] = body_chunks(size)
+    else:
+        body = hashes.hashed(body_chunks(size))
+    client = Client(server.port, token)
+    path = f"{IMAGES_PATH}/{image_id}/file"
+    headers = client.headers(
+        {"Content-Type": "application/octet-stream", "Content-Length": str(size)}
+    )
+    try:
+        with measured(server, interval) as figures:
+            try:
+                # An iterable body with a Content-Length is sent as it comes, not chunked.
+                client.conn.request("PUT", path, body=body, headers=headers)
+            except (BrokenPipeError, ConnectionResetError) as ex:
+                # The server may have refused the upload and closed: show its answer.
+                sent_error: OSError | None = ex
+            else:
+                sent_error = None
+            try:
+                resp = client.conn.getresponse()
+                answer = resp.read()
+            except (OSError, http.client.HTTPException) as ex:
+                raise BenchError(f"PUT {path}: {sent_error or ex}") from ex
+    finally:
+        client.close()
+    if resp.status != 204:
+        raise BenchError(f"PUT {path} answered {resp.status}: {answer[:300]!r}")
+    if hashes.size != size:
+        raise BenchError(f"the client sent {hashes.size} bytes instead of {size}")
+    figures["mb_s"] = size / figures["seconds"] / MB
+    figures["client_hash"] = client_hash
+    return figures, hashes.as_dict()
+
+
+def download(
+    server: launcher.Server,
+    token: str,
+    image_id: str,
+    expected: dict[str, Any],
+    *,
+    verify: bool,
+    interval: float,
+) -> dict[str, Any]:
+    """Read the image's data back once, into a reused buffer; return the figures.
+
+    :param verify: hash what arrives and compare it with *expected*;
+        otherwise only the byte count and the ``Content-MD5`` header are checked.
+    """
+    client = Client(server.port, token)
+    path = f"{IMAGES_PATH}/{image_id}/file"
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)  # slices of it hash without copying
+    hashes = Hashes() if verify else None
+    received = 0
+    try:
+        with measured(server, interval) as figures:
+            client.conn.request("GET", path, headers=client.headers())
+            resp = client.conn.getresponse()
+            if resp.status != 200:
+                raise BenchError(f"GET {path} answered {resp.status}: {resp.read()[:300]!r}")
+            while True:
+                count = resp.readinto(buffer)
+                if not count:
+                    break
+                if hashes is not None:
+                    hashes.update(view[:count])
+                received += count
+    finally:
+        client.close()
+    length = resp.getheader("Content-Length")
+    content_md5 = resp.getheader("Content-MD5")
+    problems = []
+    if received != expected["size"]:
+        problems.append(f"received {received} bytes instead of {expected['size']}")
+    if length != str(expected["size"]):
+        problems.append(f"Content-Length {length} instead of {expected['size']}")
+    if content_md5 != expected["md5"]:
+        problems.append(f"Content-MD5 {content_md5} instead of {expected['md5']}")
+    if hashes is not None:
+        got = hashes.as_dict()
+        for name in ("md5", "sha512"):
+            if got[name] != expected[name]:
+                problems.append(f"{name} of the data received is {got[name]}")
+    if problems:
+        raise BenchError(f"GET {path}: " + "; ".join(problems))
+    figures["mb_s"] = received / figures["seconds"] / MB
+    figures["client_hash"] = verify
+    return figures
+
+
+def check_image(record: dict[str, Any], expected: dict[str, Any]) -> None:
+    """Raise if the image record does not describe the data uploaded."""
+    wanted = {
+        "status": "active",
+        "size": expected["size"],
+        "checksum": expected["md5"],
+        "os_hash_algo": "sha512",
+        "os_hash_value": expected["sha512"],
+    }
+    wrong = {k: record.get(k) for k, v in wanted.items() if record.get(k) != v}
+    if wrong:
+        raise BenchError(f"image {record.get('id')} does not match the upload: {wrong}")
+
+
+# -- list latency -------------------------------------------------------------------
+
+
+def _percentile(ordered: Sequence[float], fraction: float) -> float:
+    """Nearest-rank percentile of sorted values (NaN when there are none)."""
+    if not ordered:
+        return math.nan
+    rank = max(1, math.ceil(fraction * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def create_images(port: int, token: str, count: int, concurrency: int) -> dict[str, Any]:
+    """Create *count* images with a few properties and tags; return how long it took."""
+    local = threading.local()
+    clients: list[Client] = []
+    lock = threading.Lock()
+
+    def create(number: int) -> None:
+        client = getattr(local, "client", None)
+        if client is None:
+            client = local.client = Client(port, token, timeout=120)
+            with lock:
+                clients.append(client)
+        group = f"group-{number % 10}"
+        body = {
+            "name": f"bench-{number:06d}",
+            "disk_format": "raw",
+            "container_format": "bare",
+            "tags": ["bench", group],
+            "bench_number": str(number),
+            "bench_group": group,
+        }
+        client.expect(201, "POST", IMAGES_PATH, body)
+
+    started = time.perf_counter()
+    pool = concurrent.futures.ThreadPoolExecutor(max_workers=concurrency)
+    try:
+        for future in [pool.submit(create, n) for n in range(count)]:
+            future.result()
+    finally:
+        # After a failure, do not send the thousands of requests still queued.
+        pool.shutdown(wait=True, cancel_futures=True)
+        for client in clients:
+            client.close()
+    elapsed = time.perf_counter() - started
+    return {"images": count, "seconds": elapsed, "per_s": count / elapsed if elapsed else 0.0}
+
+
+def measure_list(port: int, token: str, requests: int, page_size: int) -> dict[str, Any]:
+    """List images *requests* times, page after page; return latency percentiles.
+
+    The first request of each walk asks for the first page; the others
+    follow the ``next`` link (relative to the image root, ``/image``).
+    """
+    first = f"{IMAGES_PATH}?{urllib.parse.urlencode({'limit': page_size})}"
+    client = Client(port, token, timeout=120)
+    latencies: list[float] = []
+    first_pages: list[float] = []
+    later_pages: list[float] = []
+    walks: list[int] = []
+    seen: set[str] = set()
+    path = first
+    try:
+        # Warm up the connection and the server's caches.
+        for _ in range(3):
+            client.expect(200, "GET", first)
+        for _ in range(requests):
+            started = time.perf_counter()
+            status, _, body = client.call("GET", path)
+            latency = time.perf_counter() - started
+            if status != 200:
+                raise BenchError(f"GET {path} answered {status}: {body}")
+            latencies.append(latency)
+            (first_pages if path == first else later_pages).append(latency)
+            ids = [image["id"] for image in body["images"]]
+            if len(ids) > page_size or seen.intersection(ids):
+                raise BenchError(f"GET {path} gave {len(ids)} images, some seen before in the walk")
+            seen.update(ids)
+            if body.get("next"):
+                path = "/image" + body["next"]
+            else:
+                walks.append(len(seen))
+                seen = set()
+                path = first
+    finally:
+        client.close()
+
+    def stats(values: list[float]) -> dict[str, float]:
+        ordered = sorted(values)
+        return {
+            "n": len(ordered),
+            "p50_ms": _percentile(ordered, 0.50) * 1000,
+            "p90_ms": _percentile(ordered, 0.90) * 1000,
+            "p99_ms": _percentile(ordered, 0.99) * 1000,
+            "max_ms": ordered[-1] * 1000 if ordered else math.nan,
+        }
+
+    return {
+        "page_size": page_size,
+        **stats(latencies),
+        "first_page": stats(first_pages),
+        "next_pages": stats(later_pages),
+        "complete_walks": walks,
+    }
+
+
+# -- the report ---------------------------------------------------------------------
+
+
+def evaluate(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Return each target with the figure it is judged on and whether it is met."""
+    verdicts: dict[str, dict[str, Any]] = {}
+    dd = results.get("dd")
+    transfers = results.get("transfers")
+    if dd and transfers:
+        for name, key, reference in (
+            ("upload", "upload_vs_dd_write", dd["write"]),
+            ("download", "download_vs_dd_read", dd["read"]),
+        ):
+            floor = TARGETS[key] * reference["mb_s"]
+            value = transfers[name]["mb_s"]
+            verdicts[name] = {
+                "value": value,
+                "target": f">= {TARGETS[key]:.0%} of dd ({floor:.1f} MB/s)",
+                "share_of_dd": value / reference["mb_s"],
+                "met": value >= floor,
+            }
+        peaks = [transfers[k]["peak_rss_mb"] for k in ("upload", "download", "download_hashed")]
+        peak = max(p for p in peaks if p is not None)
+        verdicts["peak_rss"] = {
+            "value": peak,
+            "target": f"< {TARGETS['max_peak_rss_mb']:g} MB",
+            "met": peak < TARGETS["max_peak_rss_mb"],
+        }
+    listing = results.get("list")
+    if listing:
+        verdicts["list_p50"] = {
+            "value": listing["p50_ms"],
+            "target": f"< {TARGETS['max_list_p50_ms']:g} ms",
+            "met": listing["p50_ms"] < TARGETS["max_list_p50_ms"],
+        }
+    return verdicts
+
+
+def print_table(results: dict[str, Any], verdicts: dict[str, dict[str, Any]]) -> None:
+    """Print one line per figure, with its target and verdict where it has one."""
+    rows: list[tuple[str, str, str, str]] = []
+
+    def verdict(name: str) -> tuple[str, str]:
+        found = verdicts.get(name)
+        if not found:
+            return "", ""
+        return found["target"], "PASS" if found["met"] else "FAIL"
+
+    dd = results.get("dd")
+    if dd:
+        rows.append(("dd write, conv=fsync", f"{dd['write']['mb_s']:.1f} MB/s", "", ""))
+        label = "dd read (cold cache)" if dd["read"].get("cold") else "dd read (page cache)"
+        rows.append((label, f"{dd['read']['mb_s']:.1f} MB/s", "", ""))
+        if dd["read_direct"]:
+            rows.append(
+                ("dd read, O_DIRECT (info)", f"{dd['read_direct']['mb_s']:.1f} MB/s", "", "")
+            )
+    transfers = results.get("transfers")
+    if transfers:
+        up, down, hashed = transfers["upload"], transfers["download"], transfers["download_hashed"]
+        how = "hashed while sent" if up["client_hash"] == "inline" else "hashed beforehand"
+        rows.append(
+            (f"upload ({human_size(results['size'])}, {how})", f"{up['mb_s']:.1f} MB/s")
+            + verdict("upload")
+        )
+        rows.append(
+            ("download (no client hashing)", f"{down['mb_s']:.1f} MB/s") + verdict("download")
+        )
+        if hashed["mb_s"] is not None:
+            rows.append(("download + MD5/SHA-512 (info)", f"{hashed['mb_s']:.1f} MB/s", "", ""))
+        rows.append(("worker RSS before", f"{transfers['baseline_rss_mb']:.1f} MB", "", ""))
+        for key, label in (("upload", "upload"), ("download", "download")):
+            rows.append(
+                (f"worker peak RSS, {label}", f"{transfers[key]['peak_rss_mb']:.1f} MB", "", "")
+            )
+        rows.append(
+            ("worker peak RSS, all transfers", f"{verdicts['peak_rss']['value']:.1f} MB")
+            + verdict("peak_rss")
+        )
+        rows.append(("worker VmHWM after transfers", f"{transfers['hwm_mb']:.1f} MB", "", ""))
+    listing = results.get("list")
+    if listing:
+        created = results["create"]
+        rows.append(
+            (
+                f"create {created['images']} images",
+                f"{created['per_s']:.0f}/s ({created['seconds']:.1f} s)",
+                "",
+                "",
+            )
+        )
+        rows.append(
+            (f"list limit={listing['page_size']} p50", f"{listing['p50_ms']:.2f} ms")
+            + verdict("list_p50")
+        )
+        rows.append(("list p90", f"{listing['p90_ms']:.2f} ms", "", ""))
+        rows.append(("list p99", f"{listing['p99_ms']:.2f} ms", "", ""))
+        rows.append(
+            (
+                "list p50 first page / next pages",
+                " / ".join(
+                    "-" if math.isnan(part["p50_ms"]) else f"{part['p50_ms']:.2f}"
+                    for part in (listing["first_page"], listing["next_pages"])
+                )
+                + " ms",
+                "",
+                "",
+            )
+        )
+    if "hwm_mb_at_end" in results:
+        rows.append(
+            ("worker VmHWM at the end (info)", f"{results['hwm_mb_at_end']:.1f} MB", "", "")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(3)]
+    header = ("measurement", "value", "target", "result")
+    widths = [max(w, len(h)) for w, h in zip(widths, header, strict=False)]
+    line = "  ".join(f"{{:<{w}}}" for w in widths) + "  {}"
+    print(line.format(*header))
+    print("-" * (sum(widths) + 2 * len(widths) + 6))
+    for row in rows:
+        print(line.format(*row).rstrip())
+    if transfers:
+        for key in ("upload", "download", "download_hashed"):
+            figures = transfers[key]
+            if figures["mb_s"] is None:
+                continue
+            print(
+                f"CPU during {key.replace('_', ' ')}: client {figures['client_cpu_s']:.2f} s, "
+                f"server worker {figures['server_cpu_s']:.2f} s, "
+                f"over {figures['seconds']:.2f} s ({figures['rss_samples']} RSS samples)"
+            )
+
+
+# -- the benchmark -----------------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class Options:
+    """The benchmark's settings, from the command line."""
+
+    size: int
+    images: int
+    skip_list: bool
+    keep: bool
+    list_requests: int
+    page_size: int
+    concurrency: int
+    client_hash: str
+    verify_download: bool
+    sample_interval: float
+    directory: str | None
+    json_path: str | None
+    cold_reads: bool = True
+
+
+def parse_args(argv: Sequence[str] | None = None) -> Options:
+    """Parse the command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--size", type=parse_size, default=1 << 30, help="image size (default 1GiB; e.g. 2GiB)"
+    )
+    parser.add_argument("--images", type=int, default=10_000, help="images to list (10000)")
+    parser.add_argument("--skip-list", action="store_true", help="skip the list latency part")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the state directory (and its images)"
+    )
+    parser.add_argument("--list-requests", type=int, default=200, help="list requests timed")
+    parser.add_argument("--page-size", type=int, default=100, help="the list's limit")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="connections creating the images at once"
+    )
+    parser.add_argument(
+        "--client-hash",
+        choices=("before", "inline"),
+        default="before",
+        help="hash the upload before the clock starts (default) or while sending it (inline)",
+    )
+    parser.add_argument(
+        "--no-verify-download",
+        dest="verify_download",
+        action="store_false",
+        help="skip the second, hashed download",
+    )
+    parser.add_argument(
+        "--sample-interval", type=float, default=0.05, help="seconds between RSS samples"
+    )
+    parser.add_argument("--dir", help="where to make the temporary state directory")
+    parser.add_argument("--json", help="also write the JSON summary to this file")
+    parser.add_argument(
+        "--warm-reads",
+        action="store_true",
+        help="do not empty the page cache before dd's read and the download",
+    )
+    args = parser.parse_args(argv)
+    if args.images < 1 or args.list_requests < 1 or args.page_size < 1 or args.concurrency < 1:
+        parser.error("--images, --list-requests, --page-size and --concurrency must be positive")
+    return Options(
+        size=args.size,
+        images=args.images,
+        skip_list=args.skip_list,
+        keep=args.keep,
+        list_requests=args.list_requests,
+        page_size=args.page_size,
+        concurrency=args.concurrency,
+        client_hash=args.client_hash,
+        verify_download=args.verify_download,
+        sample_interval=max(0.005, args.sample_interval),
+        directory=args.dir,
+        json_path=args.json,
+        cold_reads=not args.warm_reads,
+    )
+
+
+def _step(text: str) -> None:
+    print(f"... {text}", flush=True)
+
+
+def bench_transfers(
+    opts: Options, server: launcher.Server, token: str, state: str
+) -> tuple[dict[str, Any], str]:
+    """Upload, check and download one image; return the figures and the image's id."""
+    client = Client(server.port, token)
+    try:
+        image = client.expect(
+            201,
+            "POST",
+            IMAGES_PATH,
+            {"name": "bench", "disk_format": "raw", "container_format": "bare"},
+        )
+    finally:
+        client.close()
+    image_id = image["id"]
+    baseline = server.worker_memory()
+    _step(f"upload of {human_size(opts.size)} to image {image_id}")
+    up, expected = upload(
+        server,
+        token,
+        image_id,
+        opts.size,
+        client_hash=opts.client_hash,
+        interval=opts.sample_interval,
+    )
+    client = Client(server.port, token)
+    try:
+        record = client.expect(200, "GET", f"{IMAGES_PATH}/{image_id}")
+    finally:
+        client.close()
+    check_image(record, expected)
+    images_dir = os.path.join(state, "images")
+    if os.path.isdir(images_dir) and os.stat(images_dir).st_dev != os.stat(state).st_dev:
+        print(f"warning: {images_dir} is on another file system than dd's file", file=sys.stderr)
+    _step("download")
+    if opts.cold_reads:
+        # Compared with dd's cold read: the store's file is read from the disk too.
+        drop_caches()
+    down = download(server, token, image_id, expected, verify=False, interval=opts.sample_interval)
+    hashed: dict[str, Any] = {"mb_s": None, "peak_rss_mb": None}
+    if opts.verify_download:
+        _step("download, hashed")
+        hashed = download(
+            server, token, image_id, expected, verify=True, interval=opts.sample_interval
+        )
+    final = server.worker_memory()
+    figures = {
+        "workers": sorted(final),
+        "baseline_rss_mb": max((m.rss for m in baseline.values()), default=0) / MB,
+        "hwm_mb": max((m.hwm for m in final.values()), default=0) / MB,
+        "upload": up,
+        "download": down,
+        "download_hashed": hashed,
+        "image": {k: record.get(k) for k in ("id", "status", "size", "checksum", "os_hash_algo")},
+    }
+    return figures, image_id
+
+
+def run(opts: Options, results: dict[str, Any]) -> None:
+    """Run every part of the benchmark, filling in *results* as it goes."""
+    with contextlib.ExitStack() as stack:
+        tmp = tempfile.mkdtemp(prefix="nimbus-image-bench-", dir=opts.directory)
+        if opts.keep:
+            stack.callback(print, f"kept {tmp} (nimbus up --state-dir {tmp}/state)")
+        else:
+            stack.callback(shutil.rmtree, tmp, ignore_errors=True)
+        state = os.path.join(tmp, "state")
+        needed = opts.size + 512 * MIB
+        free = shutil.disk_usage(tmp).free
+        if free < needed:
+            raise BenchError(f"{tmp} has {human_size(free)} free, {human_size(needed)} needed")
+        config = launcher.write_config(
+            os.path.join(tmp, "nimbus.conf"), {"DEFAULT": {"state_path": state}}
+        )
+        _step(f"nimbus up on {state}")
+        server = stack.enter_context(
+            launcher.nimbus_up(
+                state, log_path=os.path.join(tmp, "nimbus-up.log"), config_file=config
+            )
+        )
+        results["server"] = {"master": server.pid, "workers": server.worker_pids()}
+        discovery = server.get_status("/image/")
+        if discovery >= 400:
+            raise BenchError(f"GET /image/ answered {discovery}: is the image API served?")
+        with open(os.path.join(state, "admin-password"), encoding="utf-8") as f:
+            token = admin_token(server.port, f.read().strip())
+
+        _step(f"dd: write and read {human_size(opts.size)} in {state}")
+        results["dd"] = measure_dd(state, opts.size, cold=opts.cold_reads)
+
+        results["transfers"], image_id = bench_transfers(opts, server, token, state)
+        if not opts.keep:
+            client = Client(server.port, token)
+            try:
+                client.expect(204, "DELETE", f"{IMAGES_PATH}/{image_id}")
+            finally:
+                client.close()
+
+        if not opts.skip_list:
+            _step(f"create {opts.images} images ({opts.concurrency} connections)")
+            results["create"] = create_images(server.port, token, opts.images, opts.concurrency)
+            _step(f"list: {opts.list_requests} requests, limit={opts.page_size}")
+            results["list"] = measure_list(server.port, token, opts.list_requests, opts.page_size)
+            results["hwm_mb_at_end"] = (
+                max((m.hwm for m in server.worker_memory().values()), default=0) / MB
+            )
+
+
+def _jsonable(value: Any) -> Any:
+    """Return *value* with NaN as null and tuples as lists, for strict JSON."""
+    if isinstance(value, float):
+        return None if math.isnan(value) or math.isinf(value) else value
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def machine_busy(seconds: float = 1.0) -> float:
+    """Return the share of the machine's CPU time that was busy over *seconds*."""
+
+    def busy_total() -> tuple[float, float]:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+        return sum(fields) - idle, sum(fields)
+
+    try:
+        before = busy_total()
+        time.sleep(seconds)
+        after = busy_total()
+    except OSError:
+        return math.nan
+    return (after[0] - before[0]) / max(after[1] - before[1], 1)
+
+
+def _terminate(signum: int, _frame: Any) -> None:
+    # Turn SIGTERM into an exception so that every clean-up block runs.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmark; return the exit status (1 when a step or a check failed)."""
+    opts = parse_args(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    print(
+        f"nimbus image benchmark: {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"image of {human_size(opts.size)}, "
+        + ("no list part" if opts.skip_list else f"{opts.images} images listed")
+    )
+    results: dict[str, Any] = {
+        "started": time.time(),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "size": opts.size,
+        "options": dataclasses.asdict(opts),
+        "targets": TARGETS,
+    }
+    busy = results["machine_busy_before"] = machine_busy()
+    print(
+        f"machine {busy:.0%} busy before the benchmark started"
+        + (" (other processes: expect lower, noisier figures)" if busy > 0.1 else "")
+    )
+    status = 0
+    try:
+        run(opts, results)
+    except (BenchError, launcher.ServerError, OSError, http.client.HTTPException) as ex:
+        results["error"] = f"{type(ex).__name__}: {ex}"
+        print(f"\nerror: {results['error']}", file=sys.stderr)
+        status = 1
+    verdicts = evaluate(results)
+    results["verdicts"] = verdicts
+    print()
+    if verdicts or results.get("dd"):
+        print_table(results, verdicts)
+        print()
+    document = json.dumps(_jsonable(results), indent=2, allow_nan=False)
+    print(document)
+    if opts.json_path:
+        with open(opts.json_path, "w", encoding="utf-8") as f:
+            f.write(document + "\n")
+        print(f"\nresults written to {opts.json_path}")
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())
