@@ -17,11 +17,17 @@ ADD = {
     "required": ["member"],
     "additionalProperties": False,
 }
+# openstacksdk sends the whole member back (``member`` included); as in
+# Glance, only ``status`` counts.
 UPDATE = {
     "type": "object",
-    "properties": {"status": {"type": "string", "enum": list(schema.MEMBER_STATUSES)}},
+    "properties": {
+        "status": {"type": "string", "enum": list(schema.MEMBER_STATUSES)},
+        "member": {"type": "string"},
+        "member_id": {"type": "string"},
+        "image_id": {"type": "string"},
+    },
     "required": ["status"],
-    "additionalProperties": False,
 }
 
 
