@@ -52,6 +52,8 @@ class ServiceAPI:
         root) needs no token.
     :param streamed: tells whether a relative path has a streamed body
         that the JSON body middleware must not read.
+    :param accept_patch: the PATCH media types the service takes, named in
+        the ``Accept-Patch`` header of a 415 answer.
     """
 
     name: str
@@ -59,6 +61,7 @@ class ServiceAPI:
     routes: Callable[[Links], Sequence[tuple[str, Any]]]
     is_public: Callable[[str, str], bool]
     streamed: Callable[[str], bool] = lambda path: False
+    accept_patch: str | None = None
 
 
 class _Index:
@@ -115,6 +118,10 @@ def create_app(
         found = owner(path)
         return found is not None and found[0].streamed(found[1])
 
+    def accept_patch(path: str) -> str | None:
+        found = owner(path)
+        return found[0].accept_patch if found else None
+
     def error_format(path: str) -> errors.ErrorFormat:
         found = owner(path)
         return found[0].error_format if found else errors.FORMATS["keystone"]
@@ -122,7 +129,9 @@ def create_app(
     app = falcon.App(
         middleware=[
             middleware.RequestIdMiddleware(),
-            middleware.BodyMiddleware(max_body_size, streamed=[streamed]),
+            middleware.BodyMiddleware(
+                max_body_size, streamed=[streamed], accept_patch=accept_patch
+            ),
             middleware.AuthMiddleware(validator, is_public, auth_uri),
         ],
     )

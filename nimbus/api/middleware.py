@@ -110,13 +110,25 @@ class BodyMiddleware:
 
     :param max_size: the largest body accepted, in bytes.
     :param streamed: predicates on the path for bodies not to be read here.
+    :param accept_patch: the ``Accept-Patch`` value of a path's PATCH (sent
+        with a 415), or ``None``.
     """
 
-    _JSON_TYPES = ("application/json", "application/openstack-images-v2.1-json-patch")
+    _JSON_TYPES = (
+        "application/json",
+        "application/openstack-images-v2.1-json-patch",
+        "application/openstack-images-v2.0-json-patch",
+    )
 
-    def __init__(self, max_size: int, streamed: Iterable[Callable[[str], bool]] = ()) -> None:
+    def __init__(
+        self,
+        max_size: int,
+        streamed: Iterable[Callable[[str], bool]] = (),
+        accept_patch: Callable[[str], str | None] = lambda path: None,
+    ) -> None:
         self.max_size = max_size
         self.streamed = tuple(streamed)
+        self.accept_patch = accept_patch
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.json = None
@@ -131,8 +143,11 @@ class BodyMiddleware:
             return
         content_type = (req.content_type or "application/json").split(";")[0].strip().lower()
         if content_type not in self._JSON_TYPES and not content_type.endswith("+json"):
+            patch_types = self.accept_patch(req.path) if req.method == "PATCH" else None
             raise falcon.HTTPUnsupportedMediaType(
-                description=f"Content type {content_type!r} is not supported; send JSON."
+                description=f"Content type {content_type!r} is not supported; send "
+                f"{patch_types or 'JSON'}.",
+                headers={"Accept-Patch": patch_types} if patch_types else None,
             )
         try:
             document = json.loads(data, parse_constant=_refuse_constant)

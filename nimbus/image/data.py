@@ -124,7 +124,7 @@ class _Digests:
     ``_DEPTH`` each, so memory stays bounded.
     """
 
-    _DEPTH = 4
+    _DEPTH = 2
     _DONE = b""
 
     def __init__(self, algorithm: str, extra: set[str], *, threaded: bool) -> None:
@@ -178,7 +178,7 @@ class _Digests:
 _END = object()
 
 
-def _prefetched(items: Iterator[bytes], depth: int = 4) -> Iterator[bytes]:
+def _prefetched(items: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
     """Run *items* in a thread of its own, at most *depth* items ahead.
 
     The body is read from the socket while the store writes earlier chunks.
@@ -316,6 +316,10 @@ class ImageData:
         service = self.service
         row = service.load(session, ctx, image_id, lock=True)
         service.authorize(ctx, "upload_image", row)
+        if not row.disk_format or not row.container_format:
+            raise exception.BadRequest(
+                reason="Properties disk_format, container_format must be set prior to saving data."
+            )
         if row.status != "queued":
             raise exception.InvalidState(
                 reason=f"Image {image_id} is {row.status}: data can only be uploaded to a"

@@ -96,6 +96,9 @@ def _check_value(conf: cfg.ConfigOpts, name: str, value: Any) -> Any:
     if name == "tags":
         # Duplicates collapse, order kept.
         return list(dict.fromkeys(value))
+    if name in ("min_disk", "min_ram"):
+        # JSON Schema counts 512.0 as an integer; store and show 512.
+        return int(value)
     return value
 
 
@@ -142,6 +145,10 @@ def apply(
             if change.op == "replace" and name not in result:
                 raise exception.InvalidState(reason=f"Property {name} does not exist.")
         value = _check_value(conf, name, change.value)
+        if value is None and not core:
+            # A nullable property such as kernel_id: null means "not set".
+            result.pop(name, None)
+            continue
         if name in _FORMATS and status != "queued" and value != current.get(name):
             raise exception.Forbidden(
                 message=f"Attribute '{name}' can only be changed while the image is queued."

@@ -124,12 +124,12 @@ def _timestamp(name: str, raw: str) -> datetime.datetime:
         text = text[:-1] + "+00:00"
     try:
         value = datetime.datetime.fromisoformat(text)
-    except ValueError:
+        if value.tzinfo is not None:
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
         raise exception.BadRequest(
             reason=f"'{name}' must be an ISO 8601 time such as 2026-01-31T12:00:00Z, not {raw!r}."
         ) from None
-    if value.tzinfo is not None:
-        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
     return value
 
 

@@ -111,9 +111,12 @@ class ImageService:
     @staticmethod
     def target(row: models.Image) -> dict[str, Any]:
         """Return the policy target of an image."""
+        # An ownerless image (an admin may make one) must match no project,
+        # not the "None" a token without a project would render as.
+        owner = row.owner if row.owner is not None else ""
         return {
-            "project_id": row.owner,
-            "owner": row.owner,
+            "project_id": owner,
+            "owner": owner,
             "visibility": row.visibility,
             "image_id": row.id,
         }
@@ -225,6 +228,10 @@ class ImageService:
         values = dict(values)
         image_id = values.pop("id", None) or str(uuid.uuid4())
         owner = values.pop("owner", None) or ctx.project_id
+        if owner is None:
+            raise exception.Forbidden(
+                message="Images belong to projects: use a project-scoped token to create one."
+            )
         if owner != ctx.project_id and not ctx.is_admin:
             raise exception.Forbidden(
                 message=f"You are not permitted to create images owned by '{owner}'."
@@ -261,8 +268,8 @@ class ImageService:
                 owner=owner,
                 protected=bool(core.pop("protected", False)),
                 os_hidden=bool(core.pop("os_hidden", False)),
-                min_disk=core.pop("min_disk", 0),
-                min_ram=core.pop("min_ram", 0),
+                min_disk=int(core.pop("min_disk", 0)),
+                min_ram=int(core.pop("min_ram", 0)),
                 created_at=now,
                 updated_at=now,
                 **core,
@@ -324,8 +331,10 @@ class ImageService:
     def _list_clause(self, ctx: RequestContext, query: ImageQuery) -> Any:
         project = ctx.project_id
         status = None if query.member_status == "all" else query.member_status
-        member = self._member_exists(project, status)
-        owned = Image.owner == project
+        if project is None:
+            member, owned = sa.false(), sa.false()
+        else:
+            member, owned = self._member_exists(project, status), Image.owner == project
         visibility = query.visibility
         if visibility in ("public", "community"):
             return Image.visibility == visibility

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nimbus.api import errors
 from nimbus.api.app import ServiceAPI
 from nimbus.api.image import routes
-from nimbus.image import ImageData, ImageService
+from nimbus.image import ImageData, ImageService, patch
 
 __all__ = ["image_api"]
 
@@ -18,4 +18,5 @@ def image_api(service: ImageService, data: ImageData) -> ServiceAPI:
         routes=lambda links: routes.routes(service, data, links),
         is_public=routes.is_public,
         streamed=routes.is_streamed,
+        accept_patch=", ".join(patch.MEDIA_TYPES),
     )
