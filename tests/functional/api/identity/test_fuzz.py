@@ -22,7 +22,6 @@ import itertools
 import json
 import logging
 import re
-import string
 import unittest.mock
 from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
@@ -35,6 +34,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from nimbus import exception
 from nimbus.api.app import Links
 from nimbus.api.identity import routes
+from tests.functional.api._fuzz import HEADER_TEXT, JUNK_SEGMENTS, PRINTABLE
 
 if TYPE_CHECKING:
     from tests.functional.api.conftest import Identity, Member
@@ -238,41 +238,6 @@ WRONG = st.one_of(
     st.floats(),
     JSON,
 )
-#: Path segments that often confuse routers, path handling and SQL.
-_JUNK_SEGMENTS = [
-    "",
-    "..",
-    ".",
-    "%2e%2e",
-    "..%2f..",
-    "../../../etc/passwd",
-    "%2F",
-    "%00",
-    "%ff%fe",
-    "%",
-    "%zz",
-    "*",
-    "null",
-    "None",
-    "0",
-    "-1",
-    "%20",
-    "+",
-    ";",
-    "'%20OR%20'1'='1",
-    "%C3%A9t%C3%A9",
-    "%F0%9F%98%80",
-    "%E2%80%AE",
-    "$(project_id)s",
-    "%7Bproject_id%7D",
-    "default",
-    "admin",
-]
-_PRINTABLE = "".join(c for c in string.printable if c not in "\r\n\x0b\x0c")
-_HEADER_TEXT = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-    max_size=60,
-)
 _QUERY_NAMES = [
     "limit",
     "marker",
@@ -347,7 +312,7 @@ _RAW_BODIES = st.one_of(
             b"[" * 200 + b"]" * 200,
         ]
     ),
-    st.text(alphabet=_PRINTABLE, max_size=80).map(str.encode),
+    st.text(alphabet=PRINTABLE, max_size=80).map(str.encode),
 )
 
 
@@ -505,7 +470,7 @@ def _path_value(draw: st.DrawFn, pool: Pool, param: str) -> str:
     if kind == "real":
         return draw(st.sampled_from(pool.real_ids(param)))
     if kind == "junk":
-        return draw(st.sampled_from(_JUNK_SEGMENTS))
+        return draw(st.sampled_from(JUNK_SEGMENTS))
     if kind == "long":
         return "a" * draw(st.sampled_from([64, 65, 255, 256, 1024, 5000]))
     if kind == "uuid":
@@ -516,7 +481,7 @@ def _path_value(draw: st.DrawFn, pool: Pool, param: str) -> str:
 def _query(draw: st.DrawFn, pool: Pool) -> str:
     if draw(st.integers(0, 9)) == 0:
         # The simulator takes the query without its "?" (and "#" would end the URL).
-        return draw(st.text(alphabet=_PRINTABLE.replace("#", ""), max_size=40)).lstrip("?")
+        return draw(st.text(alphabet=PRINTABLE.replace("#", ""), max_size=40)).lstrip("?")
     ids = pool.real_ids("any")
     value = st.sampled_from(_QUERY_VALUES) | st.sampled_from(ids) | st.text(max_size=30)
     name = st.sampled_from(_QUERY_NAMES) | st.text(max_size=10)
@@ -539,24 +504,24 @@ def _headers(draw: st.DrawFn, pool: Pool, template: str) -> dict[str, str]:
     if choice in tokens:
         headers["X-Auth-Token"] = tokens[choice]
     elif choice == "junk":
-        headers["X-Auth-Token"] = draw(_HEADER_TEXT | st.sampled_from(["gAAAAA", "x" * 3000]))
+        headers["X-Auth-Token"] = draw(HEADER_TEXT | st.sampled_from(["gAAAAA", "x" * 3000]))
     elif choice == "empty":
         headers["X-Auth-Token"] = ""
     subject = draw(st.sampled_from(["subject", "member", "admin", "junk", "none"]))
     if subject in tokens:
         headers["X-Subject-Token"] = tokens[subject]
     elif subject == "junk":
-        headers["X-Subject-Token"] = draw(_HEADER_TEXT)
+        headers["X-Subject-Token"] = draw(HEADER_TEXT)
     kind = draw(st.integers(0, 9))
     if kind == 0:
-        headers["Content-Type"] = draw(_HEADER_TEXT)
+        headers["Content-Type"] = draw(HEADER_TEXT)
     elif kind == 1:
         headers["Content-Type"] = draw(st.sampled_from(_OTHER_TYPES))
     elif kind > 2:
         headers["Content-Type"] = draw(st.sampled_from(_JSON_TYPES))
     if draw(st.booleans()):
         headers["X-OpenStack-Request-ID"] = draw(
-            _HEADER_TEXT | st.just("req-00000000-0000-0000-0000-000000000000")
+            HEADER_TEXT | st.just("req-00000000-0000-0000-0000-000000000000")
         )
     return headers
 

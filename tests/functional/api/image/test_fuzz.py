@@ -26,7 +26,6 @@ import hashlib
 import json
 import logging
 import re
-import string
 import struct
 import unittest.mock
 import uuid
@@ -45,6 +44,7 @@ from nimbus.api.image import routes
 from nimbus.conf import new_config
 from nimbus.db import models
 from nimbus.image import query, schema
+from tests.functional.api._fuzz import HEADER_TEXT, JUNK_SEGMENTS, PRINTABLE
 
 if TYPE_CHECKING:
     from tests.functional.api.conftest import Member
@@ -362,38 +362,6 @@ def near_json(draw: st.DrawFn, document: dict[str, Any]) -> Any:
     return draw(JSON)
 
 
-#: Path segments that often confuse routers, path handling and SQL.
-_JUNK_SEGMENTS = [
-    "",
-    "..",
-    ".",
-    "%2e%2e",
-    "..%2f..",
-    "%2F",
-    "%00",
-    "%ff%fe",
-    "%",
-    "%zz",
-    "*",
-    "null",
-    "None",
-    "0",
-    "-1",
-    "%20",
-    "+",
-    ";",
-    "'%20OR%20'1'='1",
-    "%C3%A9t%C3%A9",
-    "%F0%9F%98%80",
-    "%E2%80%AE",
-    ".hidden",
-    "00000000-0000-0000-0000-000000000000",
-]
-_PRINTABLE = "".join(c for c in string.printable if c not in "\r\n\x0b\x0c")
-_HEADER_TEXT = st.text(
-    alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xFF, exclude_characters="\x7f"),
-    max_size=60,
-)
 #: Every list filter and paging parameter, and custom-property filters.
 _QUERY_NAMES = [
     "limit",
@@ -473,7 +441,7 @@ def _path_value(draw: st.DrawFn, pool: Pool, param: str) -> str:
             return draw(st.sampled_from(["t", "u", "new"]))
         return draw(st.sampled_from(pool.image_ids()))
     if kind == "junk":
-        return draw(st.sampled_from(_JUNK_SEGMENTS))
+        return draw(st.sampled_from(JUNK_SEGMENTS))
     if kind == "long":
         return draw(st.sampled_from(["a", "%C3%A9"])) * draw(
             st.sampled_from([200, 255, 256, 1024, 5000])
@@ -495,7 +463,7 @@ _QUERY_TEXT = st.text(
 def _query(draw: st.DrawFn, pool: Pool) -> str:
     if not draw(st.integers(0, 9)):
         # The simulator takes the query without its "?" (and "#" would end the URL).
-        return draw(st.text(alphabet=_PRINTABLE.replace("#", ""), max_size=40)).lstrip("?")
+        return draw(st.text(alphabet=PRINTABLE.replace("#", ""), max_size=40)).lstrip("?")
     value = (
         st.sampled_from(_QUERY_VALUES)
         | st.sampled_from(pool.image_ids() + pool.project_ids())
@@ -528,10 +496,10 @@ def _headers(draw: st.DrawFn, pool: Pool, fitting: str) -> dict[str, str]:
     if caller in pool.tokens:
         headers["X-Auth-Token"] = pool.tokens[caller]
     elif caller == "junk":
-        headers["X-Auth-Token"] = draw(_HEADER_TEXT | st.sampled_from(["", "gAAAAA" + "x" * 300]))
+        headers["X-Auth-Token"] = draw(HEADER_TEXT | st.sampled_from(["", "gAAAAA" + "x" * 300]))
     kind = draw(st.integers(0, 9))
     if kind == 0:
-        headers["Content-Type"] = draw(_HEADER_TEXT)
+        headers["Content-Type"] = draw(HEADER_TEXT)
     elif kind < 3:
         headers["Content-Type"] = draw(st.sampled_from(_CONTENT_TYPES))
     else:
@@ -540,17 +508,17 @@ def _headers(draw: st.DrawFn, pool: Pool, fitting: str) -> dict[str, str]:
         first = draw(st.integers(-5, 200) | st.none())
         last = draw(st.integers(-5, 200) | st.none())
         spec = f"bytes={'' if first is None else first}-{'' if last is None else last}"
-        headers["Range"] = draw(st.sampled_from([spec, spec, spec + ",0-1"]) | _HEADER_TEXT)
+        headers["Range"] = draw(st.sampled_from([spec, spec, spec + ",0-1"]) | HEADER_TEXT)
     if not draw(st.integers(0, 4)):
         digest = hashlib.md5(DATA, usedforsecurity=False)
         headers["Content-MD5"] = draw(
             st.sampled_from([digest.hexdigest(), base64.b64encode(digest.digest()).decode()])
             | st.binary(min_size=16, max_size=16).map(lambda b: b.hex())
-            | _HEADER_TEXT
+            | HEADER_TEXT
         )
     if not draw(st.integers(0, 4)):
         headers["X-OpenStack-Request-ID"] = draw(
-            _HEADER_TEXT | st.just("req-00000000-0000-0000-0000-000000000000")
+            HEADER_TEXT | st.just("req-00000000-0000-0000-0000-000000000000")
         )
     return headers
 
@@ -575,7 +543,7 @@ _RAW_BODIES = st.one_of(
             b'{"min_disk": ' + b"9" * 5000 + b"}",
         ]
     ),
-    st.text(alphabet=_PRINTABLE, max_size=80).map(str.encode),
+    st.text(alphabet=PRINTABLE, max_size=80).map(str.encode),
 )
 #: Bodies for image data: bytes, and disk formats the inspector knows.
 _DATA_BODIES = st.one_of(
