@@ -58,6 +58,8 @@ import urllib.parse
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import _stats
+
 from nimbus.testing import server as launcher
 
 HOST = launcher.HOST
@@ -290,21 +292,6 @@ class Hashes:
         return {"size": self.size, "md5": self.md5.hexdigest(), "sha512": self.sha512.hexdigest()}
 
 
-def _cpu_seconds(pids: Sequence[int]) -> float:
-    """Return the user + system CPU seconds the processes *pids* used so far."""
-    tick = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
-        try:
-            with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-                # The command name may hold spaces; the fields after it do not.
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / tick
-    return total
-
-
 @contextlib.contextmanager
 def measured(server: launcher.Server, interval: float) -> Iterator[dict[str, Any]]:
     """Time the block, sample the workers' memory, and count client and server CPU.
@@ -313,7 +300,7 @@ def measured(server: launcher.Server, interval: float) -> Iterator[dict[str, Any
     """
     figures: dict[str, Any] = {}
     workers = server.worker_pids()
-    server_cpu = _cpu_seconds(workers)
+    server_cpu = sum(_stats.cpu_seconds(workers))
     client_cpu = time.process_time()
     with launcher.MemorySampler(server, interval=interval) as sampler:
         started = time.perf_counter()
@@ -322,7 +309,7 @@ def measured(server: launcher.Server, interval: float) -> Iterator[dict[str, Any
     figures.update(
         seconds=elapsed,
         client_cpu_s=time.process_time() - client_cpu,
-        server_cpu_s=_cpu_seconds(workers) - server_cpu,
+        server_cpu_s=sum(_stats.cpu_seconds(workers)) - server_cpu,
         peak_rss_mb=sampler.peak_rss / MB,
         hwm_mb=sampler.hwm / MB,
         rss_samples=len(sampler.samples),
@@ -450,14 +437,6 @@ def check_image(record: dict[str, Any], expected: dict[str, Any]) -> None:
 # -- list latency -------------------------------------------------------------------
 
 
-def _percentile(ordered: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values (NaN when there are none)."""
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
 def create_images(port: int, token: str, count: int, concurrency: int) -> dict[str, Any]:
     """Create *count* images with a few properties and tags; return how long it took."""
     local = threading.local()
@@ -538,9 +517,9 @@ def measure_list(port: int, token: str, requests: int, page_size: int) -> dict[s
         ordered = sorted(values)
         return {
             "n": len(ordered),
-            "p50_ms": _percentile(ordered, 0.50) * 1000,
-            "p90_ms": _percentile(ordered, 0.90) * 1000,
-            "p99_ms": _percentile(ordered, 0.99) * 1000,
+            "p50_ms": _stats.percentile(ordered, 0.50) * 1000,
+            "p90_ms": _stats.percentile(ordered, 0.90) * 1000,
+            "p99_ms": _stats.percentile(ordered, 0.99) * 1000,
             "max_ms": ordered[-1] * 1000 if ordered else math.nan,
         }
 
@@ -878,33 +857,13 @@ def run(opts: Options, results: dict[str, Any]) -> None:
             )
 
 
-def _jsonable(value: Any) -> Any:
-    """Return *value* with NaN as null and tuples as lists, for strict JSON."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def machine_busy(seconds: float = 1.0) -> float:
     """Return the share of the machine's CPU time that was busy over *seconds*."""
-
-    def busy_total() -> tuple[float, float]:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-        idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-        return sum(fields) - idle, sum(fields)
-
-    try:
-        before = busy_total()
-        time.sleep(seconds)
-        after = busy_total()
-    except OSError:
-        return math.nan
-    return (after[0] - before[0]) / max(after[1] - before[1], 1)
+    before = _stats.machine_cpu_seconds()
+    time.sleep(seconds)
+    after = _stats.machine_cpu_seconds()
+    total = after[1] - before[1]
+    return (after[0] - before[0]) / total if total > 0 else 0.0
 
 
 def _terminate(signum: int, _frame: Any) -> None:
@@ -947,7 +906,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if verdicts or results.get("dd"):
         print_table(results, verdicts)
         print()
-    document = json.dumps(_jsonable(results), indent=2, allow_nan=False)
+    document = json.dumps(_stats.jsonable(results), indent=2, allow_nan=False)
     print(document)
     if opts.json_path:
         with open(opts.json_path, "w", encoding="utf-8") as f:

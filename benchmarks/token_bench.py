@@ -44,6 +44,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+import _stats
+
 from nimbus.testing import server as launcher
 
 HOST = launcher.HOST
@@ -168,43 +170,10 @@ def _client_main(spec: LoadSpec, index: int, barrier: Any, results: Any) -> None
         results.put((index, ClientResult(latencies, errors, first_error, elapsed, cpu)))
 
 
-def _percentile(ordered: Sequence[float], fraction: float) -> float:
-    """Nearest-rank percentile of sorted values (NaN when there are none)."""
-    if not ordered:
-        return math.nan
-    rank = max(1, math.ceil(fraction * len(ordered)))
-    return ordered[min(rank, len(ordered)) - 1]
-
-
-def _cpu_seconds(pid: int) -> tuple[float, float]:
+def _server_cpu(pid: int | None) -> tuple[float, float]:
     """Return the user and system CPU seconds of *pid*'s children (the gunicorn workers)."""
-    tick = os.sysconf("SC_CLK_TCK")
-    user = system = 0.0
-    children = launcher.child_pids(pid)
-    if not children:
-        return math.nan, math.nan
-    for child in children:
-        try:
-            with open(f"/proc/{child}/stat", encoding="ascii") as f:
-                # The command name may hold spaces; the fields after it do not.
-                fields = f.read().rpartition(")")[2].split()
-        except OSError:
-            continue
-        user += int(fields[11]) / tick
-        system += int(fields[12]) / tick
-    return user, system
-
-
-def _machine_busy() -> tuple[float, float]:
-    """Return the machine's busy and total CPU seconds since boot (from /proc/stat)."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [int(v) for v in f.readline().split()[1:]]
-    except OSError:
-        return math.nan, math.nan
-    tick = os.sysconf("SC_CLK_TCK")
-    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
-    return (sum(fields) - idle) / tick, sum(fields) / tick
+    children = launcher.child_pids(pid) if pid else []
+    return _stats.cpu_seconds(children) if children else (math.nan, math.nan)
 
 
 def run_load(spec: LoadSpec, clients: int, server_pid: int | None = None) -> dict[str, Any]:
@@ -224,15 +193,15 @@ def run_load(spec: LoadSpec, clients: int, server_pid: int | None = None) -> dic
         for proc in procs:
             proc.start()
         barrier.wait(timeout=spec.warmup + spec.request_timeout + 60)
-        cpu_before = _cpu_seconds(server_pid) if server_pid else (math.nan, math.nan)
-        machine_before = _machine_busy()
+        cpu_before = _server_cpu(server_pid)
+        machine_before = _stats.machine_cpu_seconds()
         # A client stops at its deadline, after at most one more request.
         give_up = time.monotonic() + spec.duration + spec.request_timeout + 30
         while len(collected) < clients:
             index, result = results.get(timeout=max(1.0, give_up - time.monotonic()))
             collected[index] = result
-        cpu_after = _cpu_seconds(server_pid) if server_pid else (math.nan, math.nan)
-        machine_after = _machine_busy()
+        cpu_after = _server_cpu(server_pid)
+        machine_after = _stats.machine_cpu_seconds()
     finally:
         for proc in procs:
             proc.join(timeout=10)
@@ -252,9 +221,9 @@ def run_load(spec: LoadSpec, clients: int, server_pid: int | None = None) -> dic
         "errors": errors,
         "first_error": first_error,
         "rate": rate,
-        "p50_ms": _percentile(latencies, 0.50) * 1000,
-        "p90_ms": _percentile(latencies, 0.90) * 1000,
-        "p99_ms": _percentile(latencies, 0.99) * 1000,
+        "p50_ms": _stats.percentile(latencies, 0.50) * 1000,
+        "p90_ms": _stats.percentile(latencies, 0.90) * 1000,
+        "p99_ms": _stats.percentile(latencies, 0.99) * 1000,
         "max_ms": (latencies[-1] * 1000) if latencies else math.nan,
         "window_s": window,
         "client_cpu_s": sum(r.cpu for r in collected.values()),
@@ -685,17 +654,6 @@ def _without_password(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=netloc))
 
 
-def _jsonable(value: Any) -> Any:
-    """Return *value* with NaN as null and tuples as lists, for strict JSON."""
-    if isinstance(value, float):
-        return None if math.isnan(value) or math.isinf(value) else value
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    return value
-
-
 def _terminate(signum: int, _frame: Any) -> None:
     # Turn SIGTERM into an exception so that every clean-up block runs.
     raise SystemExit(128 + signum)
@@ -718,9 +676,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     rows: list[dict[str, Any]] = []
     started = time.time()
-    before = _machine_busy()
+    before = _stats.machine_cpu_seconds()
     time.sleep(1.0)
-    after = _machine_busy()
+    after = _stats.machine_cpu_seconds()
     background = (after[0] - before[0]) / max(after[1] - before[1], 1e-9)
     print(
         f"machine {background:.0%} busy before the benchmark started"
@@ -759,7 +717,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             "results": rows,
         }
         with open(json_path, "w", encoding="utf-8") as f:
-            json.dump(_jsonable(document), f, indent=2, allow_nan=False)
+            json.dump(_stats.jsonable(document), f, indent=2, allow_nan=False)
             f.write("\n")
         print(f"\nresults written to {json_path}")
     return 0
