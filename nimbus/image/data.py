@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import hashlib
 import logging
 import queue
@@ -107,7 +108,6 @@ class Download:
 @dataclasses.dataclass
 class _Claim:
     upload_id: str
-    owner: str | None
     disk_format: str | None
     declared: dict[str, str]
     remaining: int | None
@@ -349,7 +349,7 @@ class ImageData:
         row.status = "saving"
         row.upload_id = upload_id
         row.updated_at = utcnow()
-        return _Claim(upload_id, row.owner, row.disk_format, declared, remaining, used)
+        return _Claim(upload_id, row.disk_format, declared, remaining, used)
 
     def _chunks(
         self,
@@ -451,8 +451,6 @@ class ImageData:
         :param older_than: seconds since the upload's last progress.
         :returns: how many images were recovered.
         """
-        import datetime
-
         cutoff = utcnow() - datetime.timedelta(seconds=older_than)
 
         def write(session: orm.Session) -> int:

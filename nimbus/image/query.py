@@ -99,6 +99,15 @@ def _many(params: Mapping[str, Any], name: str) -> list[str]:
     return value if isinstance(value, list) else [value]
 
 
+def _choice(params: Mapping[str, Any], name: str, allowed: tuple[str, ...]) -> str | None:
+    value = _one(params, name)
+    if value is not None and value not in allowed:
+        raise exception.BadRequest(
+            reason=f"Invalid {name} {value!r}; use one of {', '.join(allowed)}."
+        )
+    return value
+
+
 def _bool(name: str, raw: str) -> bool:
     lowered = raw.strip().lower()
     if lowered in ("true", "1", "yes", "on"):
@@ -209,22 +218,10 @@ def parse(params: Mapping[str, Any], *, default_limit: int, max_limit: int) -> I
     query = ImageQuery(limit=min(limit, max_limit), marker=_one(params, "marker"))
     query.sort = _sort(params)
 
-    visibility = _one(params, "visibility")
-    if visibility is not None:
-        if visibility not in (*schema.VISIBILITIES, "all"):
-            raise exception.BadRequest(
-                reason=f"Invalid visibility {visibility!r}; use one of "
-                f"{', '.join((*schema.VISIBILITIES, 'all'))}."
-            )
-        query.visibility = visibility
-    member_status = _one(params, "member_status")
-    if member_status is not None:
-        if member_status not in (*schema.MEMBER_STATUSES, "all"):
-            raise exception.BadRequest(
-                reason=f"Invalid member_status {member_status!r}; use one of "
-                f"{', '.join((*schema.MEMBER_STATUSES, 'all'))}."
-            )
-        query.member_status = member_status
+    query.visibility = _choice(params, "visibility", (*schema.VISIBILITIES, "all"))
+    query.member_status = (
+        _choice(params, "member_status", (*schema.MEMBER_STATUSES, "all")) or query.member_status
+    )
 
     for name in _IN_FIELDS:
         raw = _one(params, name)

@@ -216,6 +216,16 @@ class ImageService:
     def _over(limit: int, count: int) -> bool:
         return limit >= 0 and count > limit
 
+    def _check_one_more(
+        self, session: orm.Session, model: Any, image_id: str, resource: str, limit: int
+    ) -> None:
+        """Raise QuotaExceeded unless an image may hold one more row of *model*."""
+        count = session.execute(
+            sa.select(sa.func.count()).select_from(model).where(model.image_id == image_id)
+        ).scalar_one()
+        if self._over(limit, count + 1):
+            raise exception.QuotaExceeded(resource=resource, requested=1, used=count, limit=limit)
+
     # -- images --------------------------------------------------------------
 
     def create(self, ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
@@ -316,11 +326,6 @@ class ImageService:
             row = self.load(session, ctx, image_id)
             self.authorize(ctx, "get_image", row)
             return self.view_one(session, row)
-
-    def get_record(self, ctx: RequestContext, image_id: str) -> models.Image:
-        """Return the database row of an image the caller can see (for data transfers)."""
-        with self.db.reader() as session:
-            return self.load(session, ctx, image_id)
 
     def _sort_column(self, key: str) -> Any:
         column = getattr(Image, key)
@@ -558,16 +563,9 @@ class ImageService:
             self.authorize(ctx, "modify_image", row)
             if session.get(models.ImageTag, (row.id, tag)) is not None:
                 return
-            count = session.execute(
-                sa.select(sa.func.count())
-                .select_from(models.ImageTag)
-                .where(models.ImageTag.image_id == row.id)
-            ).scalar_one()
-            limit = self.conf.image.image_tag_quota
-            if self._over(limit, count + 1):
-                raise exception.QuotaExceeded(
-                    resource="image tags", requested=1, used=count, limit=limit
-                )
+            self._check_one_more(
+                session, models.ImageTag, row.id, "image tags", self.conf.image.image_tag_quota
+            )
             session.add(models.ImageTag(image_id=row.id, value=tag))
             row.updated_at = utcnow()
 
@@ -627,16 +625,13 @@ class ImageService:
                 raise exception.Conflict(
                     message=f"Project {member_id} is already a member of image {image_id}."
                 )
-            count = session.execute(
-                sa.select(sa.func.count())
-                .select_from(models.ImageMember)
-                .where(models.ImageMember.image_id == row.id)
-            ).scalar_one()
-            limit = self.conf.image.image_member_quota
-            if self._over(limit, count + 1):
-                raise exception.QuotaExceeded(
-                    resource="image members", requested=1, used=count, limit=limit
-                )
+            self._check_one_more(
+                session,
+                models.ImageMember,
+                row.id,
+                "image members",
+                self.conf.image.image_member_quota,
+            )
             now = utcnow()
             member = models.ImageMember(
                 image_id=row.id, member=member_id, status="pending", created_at=now, updated_at=now
