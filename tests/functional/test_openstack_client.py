@@ -8,63 +8,22 @@ python-openstackclient.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from nimbus.testing.server import Server, nimbus_up
-
-BIN = Path(sys.executable).parent
-
-
-def _openstack() -> str:
-    found = shutil.which("openstack", path=str(BIN)) or shutil.which("openstack")
-    if found is None:
-        pytest.fail("python-openstackclient is not installed (install the 'client' extra)")
-    return found
+from tests.functional._openstack import OpenStackCLI
 
 
-class Cloud:
+class Cloud(OpenStackCLI):
     """A running ``nimbus up`` and a way to call the client against it."""
 
     def __init__(self, server: Server) -> None:
-        self.server = server
+        super().__init__(server)
         self.port = server.port
-        self.admin_env = server.openrc()
-
-    def run(self, *args: str, env: dict[str, str] | None = None, check: bool = True):
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        full_env.update(env or self.admin_env)
-        result = subprocess.run(
-            [_openstack(), *args],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"openstack {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
-            )
-        return result
-
-    def json(self, *args: str, env: dict[str, str] | None = None):
-        return json.loads(self.run(*args, "-f", "json", env=env).stdout)
-
-    def as_user(self, name: str, password: str, project: str) -> dict[str, str]:
-        return {
-            **self.admin_env,
-            "OS_USERNAME": name,
-            "OS_PASSWORD": password,
-            "OS_PROJECT_NAME": project,
-        }
 
     def http(self, method: str, path: str, token: str | None = None):
         req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", method=method)

@@ -33,8 +33,8 @@ import pytest
 
 from nimbus.testing import services
 from nimbus.testing.server import MemorySampler, Server, nimbus_up, write_config
+from tests.functional._openstack import OpenStackCLI
 
-BIN = Path(sys.executable).parent
 MiB = 1024 * 1024
 IMAGES = "/image/v2/images"
 OCTET = "application/octet-stream"
@@ -54,13 +54,6 @@ for _ in range(int(send) // len(block)):
 print("sent", flush=True)
 sys.stdin.read()
 """
-
-
-def _openstack() -> str:
-    found = shutil.which("openstack", path=str(BIN)) or shutil.which("openstack")
-    if found is None:
-        pytest.fail("python-openstackclient is not installed (install the 'client' extra)")
-    return found
 
 
 def _qemu_img(*args: str) -> str:
@@ -94,38 +87,16 @@ def _pattern(size: int, digest: Any) -> Iterator[bytes]:
         yield chunk
 
 
-class Cloud:
+class Cloud(OpenStackCLI):
     """A running ``nimbus up``, the client against it, and raw HTTP to its image API."""
 
     def __init__(self, server: Server) -> None:
-        self.server = server
-        self.admin_env = server.openrc()
+        super().__init__(server)
         assert server.state_dir is not None
         self.datadir = server.state_dir / "images"
         self._token: str | None = None
 
     # -- the client --------------------------------------------------------------------
-
-    def run(
-        self, *args: str, env: dict[str, str] | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
-        full_env = {k: v for k, v in os.environ.items() if not k.startswith("OS_")}
-        full_env.update(env or self.admin_env)
-        result = subprocess.run(
-            [_openstack(), *args],
-            env=full_env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if check and result.returncode != 0:
-            raise AssertionError(
-                f"openstack {' '.join(args)} failed ({result.returncode}):\n{result.stderr}"
-            )
-        return result
-
-    def json(self, *args: str, env: dict[str, str] | None = None) -> Any:
-        return json.loads(self.run(*args, "-f", "json", env=env).stdout)
 
     def run_all(
         self, *commands: Iterable[str], env: dict[str, str] | None = None
@@ -138,14 +109,6 @@ class Cloud:
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             futures = [pool.submit(self.run, *args, env=env, check=False) for args in commands]
             return [future.result() for future in futures]
-
-    def as_user(self, name: str, password: str, project: str) -> dict[str, str]:
-        return {
-            **self.admin_env,
-            "OS_USERNAME": name,
-            "OS_PASSWORD": password,
-            "OS_PROJECT_NAME": project,
-        }
 
     # -- raw HTTP, as the admin --------------------------------------------------------
 

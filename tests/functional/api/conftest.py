@@ -34,8 +34,8 @@ ADMIN = object()
 NO_BODY = object()
 
 
-def assert_error(result: falcon.testing.Result, code: int, *, has_body: bool = True) -> str:
-    """Check a Keystone-shaped error response and return its message.
+def error_body(result: falcon.testing.Result, code: int, *, has_body: bool = True) -> Any:
+    """Check what every error answer has and return its parsed body (None without one).
 
     :param code: the status expected.
     :param has_body: false for HEAD, whose answer carries headers only.
@@ -45,8 +45,15 @@ def assert_error(result: falcon.testing.Result, code: int, *, has_body: bool = T
     assert result.headers.get("x-openstack-request-id", "").startswith("req-"), result.headers
     if not has_body:
         assert result.content == b""
+        return None
+    return json.loads(result.text)
+
+
+def assert_error(result: falcon.testing.Result, code: int, *, has_body: bool = True) -> str:
+    """Check a Keystone-shaped error response and return its message (see :func:`error_body`)."""
+    body = error_body(result, code, has_body=has_body)
+    if body is None:
         return ""
-    body = json.loads(result.text)
     assert set(body) == {"error"}, body
     error = body["error"]
     assert error["code"] == code

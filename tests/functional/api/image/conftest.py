@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 import falcon.testing
 import pytest
 
+from tests.functional.api.conftest import error_body
+
 if TYPE_CHECKING:
     from tests.functional.api.conftest import Identity, Member
 
@@ -33,18 +35,10 @@ NO_BODY = object()
 
 
 def assert_glance_error(result: falcon.testing.Result, code: int, *, has_body: bool = True) -> str:
-    """Check a Glance-shaped error response and return its message.
-
-    :param code: the status expected.
-    :param has_body: false for HEAD, whose answer carries headers only.
-    """
-    assert result.status_code == code, f"{result.status}: {result.text[:500]}"
-    assert result.headers.get("content-type", "").startswith("application/json"), result.headers
-    assert result.headers.get("x-openstack-request-id", "").startswith("req-"), result.headers
-    if not has_body:
-        assert result.content == b""
+    """Check a Glance-shaped error response and return its message (see :func:`error_body`)."""
+    body = error_body(result, code, has_body=has_body)
+    if body is None:
         return ""
-    body = json.loads(result.text)
     assert isinstance(body, dict) and set(body) == {"message", "code", "title"}, body
     assert isinstance(body["title"], str) and body["title"].strip(), body
     assert body["code"] == f"{code} {body['title']}", body

@@ -114,6 +114,17 @@ def _store_files(services: nimbus.wsgi.Services) -> list[str]:
     return sorted(os.listdir(datadir)) if datadir.exists() else []
 
 
+def _stuck_in_saving(services: nimbus.wsgi.Services, image_id: str) -> None:
+    """Leave an image in ``saving`` as a server that stopped mid-upload would."""
+    services.database.write(
+        lambda s: s.execute(
+            nimbus.db.models.Image.__table__.update()
+            .where(nimbus.db.models.Image.id == image_id)
+            .values(status="saving", upload_id="crashed")
+        )
+    )
+
+
 def _qcow2(virtual_size: int, *, backing: bool = False) -> bytes:
     """Return the first cluster of a qcow2 v3 image of *virtual_size* bytes."""
     header = struct.pack(
@@ -455,13 +466,7 @@ def test_recover_puts_stuck_uploads_back_to_queued(
     services: nimbus.wsgi.Services, admin_ctx: RequestContext, admin: Images
 ) -> None:
     image = admin.create(name="stuck")
-    services.database.write(
-        lambda s: s.execute(
-            nimbus.db.models.Image.__table__.update()
-            .where(nimbus.db.models.Image.id == image["id"])
-            .values(status="saving", upload_id="x")
-        )
-    )
+    _stuck_in_saving(services, image["id"])
     assert services.image_data.recover(older_than=0) == 1
     assert admin.get(image["id"])["status"] == "queued"
 
@@ -627,13 +632,7 @@ def test_nimbus_up_recovers_uploads_cut_by_a_stop(
     services: nimbus.wsgi.Services, admin: Images
 ) -> None:
     image = admin.create(name="cut-by-a-crash")
-    services.database.write(
-        lambda s: s.execute(
-            nimbus.db.models.Image.__table__.update()
-            .where(nimbus.db.models.Image.id == image["id"])
-            .values(status="saving", upload_id="crashed")
-        )
-    )
+    _stuck_in_saving(services, image["id"])
     datadir = Path(services.conf.image_file_store.datadir)
     partial = datadir / f".{image['id']}.0123456789abcdef.partial"
     partial.write_bytes(b"half an upload")
