@@ -55,6 +55,8 @@ class _Queue:
         self.messages: collections.deque[_Delivery] = collections.deque()
         self.consumers: list[_Consumer] = []
         self.next_consumer = 0
+        #: Dropping notifications since it last had room (warned about once).
+        self.overflowing = False
 
 
 class _ReplyWaiter:
@@ -133,9 +135,19 @@ class MemoryBroker:
             self._pools[topic].add(self._queue(default_queue))
             queues = self._pools[topic]
             for queue in queues:
-                if len(queue.messages) >= self.max_queued_notifications:
-                    queue.messages.popleft()
-                    LOG.warning("Notification queue %s is full; dropped its oldest", queue.name)
+                if len(queue.messages) < self.max_queued_notifications:
+                    queue.overflowing = False
+                    continue
+                queue.messages.popleft()
+                if not queue.overflowing:
+                    # Once per overflow, not per notification: with nobody
+                    # listening, every event of a busy service would log.
+                    queue.overflowing = True
+                    LOG.warning(
+                        "Notification queue %s is full (%d); dropping its oldest until it has room",
+                        queue.name,
+                        self.max_queued_notifications,
+                    )
             self._publish(set(queues), body, None)
 
     def expect_reply(self) -> tuple[str, _ReplyWaiter]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 import uuid
@@ -137,10 +138,13 @@ def test_listen_needs_a_server(transport):
         transport.listen(Target("t"), lambda message: None)
 
 
-def test_unconsumed_notifications_are_bounded(conf):
+def test_unconsumed_notifications_are_bounded(conf, caplog):
     transport = MemoryTransport(conf, broker=MemoryBroker(max_queued_notifications=3))
     notifier = Notifier(transport, "api", topic="t")
-    for n in range(5):
-        notifier.info(RequestContext(), "e", {"n": n})
+    with caplog.at_level(logging.WARNING, logger="nimbus.messaging.memory"):
+        for n in range(5):
+            notifier.info(RequestContext(), "e", {"n": n})
     (queue,) = transport.broker._queues.values()
     assert [json.loads(d.body)["payload"]["n"] for d in queue.messages] == [2, 3, 4]
+    # Two notifications dropped, one warning.
+    assert len([r for r in caplog.records if "is full" in r.getMessage()]) == 1
