@@ -90,19 +90,18 @@ def _md5_hex(value: str) -> str:
 
 @dataclasses.dataclass
 class Download:
-    """What a download request gets: the image and a reader of the bytes asked for.
+    """What a download request gets: the data's MD5 and a reader of the bytes asked for.
 
     ``reader`` is ``None`` for an image without data; ``partial`` tells a
     range answer (206) from a whole one.
     """
 
-    image: dict[str, Any]
+    checksum: str | None
     reader: DataReader | None
     offset: int = 0
     length: int = 0
     size: int = 0
     partial: bool = False
-    sendfile: bool = False
 
 
 @dataclasses.dataclass
@@ -483,24 +482,22 @@ class ImageData:
         with self.db.reader() as session:
             row = service.load(session, ctx, image_id)
             service.authorize(ctx, "download_image", row)
-            image = service.view_one(session, row)
         if row.status == "deactivated" and not ctx.is_admin:
             raise exception.Forbidden(
                 message="The requested image has been deactivated. Image data download is"
                 " prohibited."
             )
         if row.status not in ("active", "deactivated") or not row.location:
-            return Download(image, None)
+            return Download(row.checksum, None)
         size = row.size or 0
         window = parse_range(range_header, size)
         offset, length = window if window is not None else (0, size)
         reader = self.store.get(row.location, offset=offset, length=length)
         return Download(
-            image,
+            row.checksum,
             reader,
             offset=offset,
             length=length,
             size=size,
             partial=window is not None,
-            sendfile=Capability.SENDFILE in self.store.capabilities,
         )

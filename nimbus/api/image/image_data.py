@@ -56,6 +56,6 @@ class ImageFile(Resource):
             resp.status = falcon.HTTP_206
             last = download.offset + download.length - 1
             resp.set_header("Content-Range", f"bytes {download.offset}-{last}/{download.size}")
-        elif download.image.get("checksum"):
-            resp.set_header("Content-MD5", download.image["checksum"])
+        elif download.checksum:
+            resp.set_header("Content-MD5", download.checksum)
         resp.stream = download.reader
