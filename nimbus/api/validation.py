@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
-import jsonschema
 
 from nimbus import exception
+from nimbus.common.validation import validate
 from nimbus.identity.common import Page
 
 __all__ = [
@@ -34,47 +34,6 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if isinstance(types, str):
         types = [types]
     return {**schema, "type": sorted({*(types or []), "null"})}
-
-
-_VALIDATORS: dict[int, Any] = {}
-
-
-def validate(schema: dict[str, Any], document: Any, root: str) -> None:
-    """Check *document* against *schema*.
-
-    :param root: the name of the document's top-level key, used in messages.
-    :raises ValidationError: naming the first offending field.
-    """
-    validator = _VALIDATORS.get(id(schema))
-    if validator is None:
-        cls = jsonschema.validators.validator_for(schema)
-        validator = _VALIDATORS[id(schema)] = cls(schema)
-    error = jsonschema.exceptions.best_match(validator.iter_errors(document))
-    if error is None:
-        return
-    path = "/".join(str(p) for p in (root, *error.absolute_path))
-    if error.validator == "additionalProperties":
-        reason = "Additional properties are not allowed: " + error.message.split("(", 1)[-1].rstrip(
-            ")"
-        )
-    elif error.validator == "required":
-        reason = error.message
-    else:
-        reason = f"{_describe(error)}"
-    raise exception.ValidationError(field=path, reason=reason)
-
-
-def _describe(error: jsonschema.ValidationError) -> str:
-    value = error.instance
-    shown = repr(value) if len(repr(value)) <= 60 else repr(value)[:57] + "..."
-    if error.validator == "type":
-        return f"{shown} is not of type {error.validator_value}"
-    if error.validator in ("minLength", "maxLength"):
-        bound = "at least" if error.validator == "minLength" else "at most"
-        return f"length must be {bound} {error.validator_value}"
-    if error.validator == "enum":
-        return f"{shown} is not one of {error.validator_value}"
-    return error.message if len(error.message) < 200 else error.message[:197] + "..."
 
 
 def body(req: falcon.Request, key: str, schema: dict[str, Any]) -> dict[str, Any]:

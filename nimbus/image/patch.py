@@ -16,7 +16,7 @@ from typing import Any
 from oslo_config import cfg
 
 from nimbus import exception
-from nimbus.api import validation
+from nimbus.common import validation
 from nimbus.image import schema
 
 __all__ = ["Change", "MEDIA_TYPES", "apply", "parse"]

@@ -7,6 +7,7 @@ as ``/v2/schemas/image`` for clients that read them.
 from __future__ import annotations
 
 import copy
+import functools
 from typing import Any
 
 from oslo_config import cfg
@@ -120,10 +121,27 @@ def _with_formats(conf: cfg.ConfigOpts) -> dict[str, dict[str, Any]]:
     return properties
 
 
+@functools.lru_cache(maxsize=8)
+def _format_schemas(
+    disk_formats: tuple[str, ...], container_formats: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    # One object per configured list: validators are cached per schema object.
+    return {
+        "disk_format": {**BASE_PROPERTIES["disk_format"], "enum": [None, *disk_formats]},
+        "container_format": {
+            **BASE_PROPERTIES["container_format"],
+            "enum": [None, *container_formats],
+        },
+    }
+
+
 def property_schema(conf: cfg.ConfigOpts, name: str) -> dict[str, Any]:
     """Return the schema a value of attribute *name* must match."""
     if name in ("disk_format", "container_format"):
-        return _with_formats(conf)[name]
+        formats = _format_schemas(
+            tuple(conf.image.disk_formats), tuple(conf.image.container_formats)
+        )
+        return formats[name]
     return BASE_PROPERTIES.get(name, _CUSTOM)
 
 
