@@ -132,6 +132,17 @@ Turn off only on throw-away clouds: a crash could then lose data of
 images reported ``active``.
 """,
     ),
+    cfg.BoolOpt(
+        "direct_io",
+        default=True,
+        help="""Write uploads with ``O_DIRECT``, past the page cache.
+
+An upload then costs no page-cache copy and does not push other data out
+of the cache.  Where the file system refuses ``O_DIRECT`` (some network
+and in-memory file systems), the store writes through the page cache
+instead, with the same result on disk.
+""",
+    ),
 ]
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import errno
+import fcntl
 import os
+import random
 import re
 import stat
 from collections.abc import Callable, Iterator
@@ -17,6 +19,7 @@ from nimbus.drivers.image.file import FileStore
 from nimbus.testing.image_store import ChunkSourceError, FakeTime, ImageStoreContract
 
 IMAGE_ID = "0b8e2a3c-8d6f-4f4e-9a57-3c0b2f1d9e10"
+MIB = 1024 * 1024
 
 
 def _hidden(store: FileStore) -> set[str]:
@@ -29,8 +32,11 @@ def _read(store: FileStore, location: str) -> bytes:
 
 
 class TestFileStore(ImageStoreContract):
-    @pytest.fixture
-    def store(self, conf: cfg.ConfigOpts, clock: FakeTime) -> FileStore:
+    @pytest.fixture(params=[True, False], ids=["direct", "buffered"])
+    def store(
+        self, request: pytest.FixtureRequest, conf: cfg.ConfigOpts, clock: FakeTime
+    ) -> FileStore:
+        conf.set_override("direct_io", request.param, group="image_file_store")
         return FileStore(conf, now=clock)
 
     @pytest.fixture
@@ -38,8 +44,9 @@ class TestFileStore(ImageStoreContract):
         return lambda: _hidden(store)
 
 
-@pytest.fixture
-def store(conf: cfg.ConfigOpts) -> FileStore:
+@pytest.fixture(params=[True, False], ids=["direct", "buffered"])
+def store(request: pytest.FixtureRequest, conf: cfg.ConfigOpts) -> FileStore:
+    conf.set_override("direct_io", request.param, group="image_file_store")
     return FileStore(conf)
 
 
@@ -160,6 +167,154 @@ def test_open_reader_keeps_reading_the_replaced_data(store: FileStore) -> None:
     assert _read(store, old.location) == b"new data"
 
 
+# -- direct writes ----------------------------------------------------------------
+
+O_DIRECT = getattr(os, "O_DIRECT", 0)
+
+
+def _supports_direct(directory: str) -> bool:
+    """Tell whether *directory*'s file system accepts O_DIRECT files."""
+    path = os.path.join(directory, "probe")
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | O_DIRECT, 0o600)
+    except OSError as ex:
+        if ex.errno != errno.EINVAL:
+            raise
+        return False
+    os.close(fd)
+    os.unlink(path)
+    return True
+
+
+def _partial_flags(store: FileStore) -> int:
+    """Return the open flags of the upload file this process is writing."""
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(store.datadir + "/.") and target.endswith(".partial"):
+            return fcntl.fcntl(int(fd), fcntl.F_GETFL)
+    raise AssertionError("no upload file is open")
+
+
+def _watched(store: FileStore, data: bytes, flags: list[int], *, seed: int = 0) -> Iterator[bytes]:
+    """Yield *data* in uneven chunks, noting the upload file's flags after each."""
+    rng = random.Random(seed)
+    offset = 0
+    while offset < len(data):
+        step = rng.randint(1, 300_000)
+        yield data[offset : offset + step]
+        offset += step
+        flags.append(_partial_flags(store))
+
+
+@pytest.mark.parametrize(
+    "size",
+    [1, 4095, 4096, 4097, MIB - 1, MIB, MIB + 1, 3 * MIB + 4096 + 3],
+)
+def test_direct_upload_skips_the_page_cache_and_keeps_every_byte(
+    conf: cfg.ConfigOpts, size: int
+) -> None:
+    store = FileStore(conf)
+    direct = _supports_direct(store.datadir)
+    data = random.Random(size).randbytes(size)
+    flags: list[int] = []
+    stored = store.add(IMAGE_ID, _watched(store, data, flags, seed=size))
+    assert stored.size == size
+    assert os.path.getsize(store.datadir + "/" + IMAGE_ID) == size
+    assert _read(store, stored.location) == data
+    # Direct while the data streams in, unless the file system refuses it.
+    assert [bool(f & O_DIRECT) for f in flags[:-1]] == [direct] * (len(flags) - 1)
+
+
+def test_direct_io_off_writes_through_the_page_cache(conf: cfg.ConfigOpts) -> None:
+    conf.set_override("direct_io", False, group="image_file_store")
+    store = FileStore(conf)
+    flags: list[int] = []
+    data = random.Random(1).randbytes(2 * MIB)
+    stored = store.add(IMAGE_ID, _watched(store, data, flags))
+    assert _read(store, stored.location) == data
+    assert flags and not any(f & O_DIRECT for f in flags)
+
+
+def test_file_system_refusing_o_direct_gets_buffered_writes(
+    conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real_open = os.open
+
+    def open_(path: str, flags: int, mode: int = 0o777) -> int:
+        if flags & O_DIRECT:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_open(path, flags, mode)
+
+    store = FileStore(conf)
+    monkeypatch.setattr(os, "open", open_)
+    flags: list[int] = []
+    data = random.Random(2).randbytes(2 * MIB + 5)
+    stored = store.add(IMAGE_ID, _watched(store, data, flags))
+    monkeypatch.undo()
+    assert _read(store, stored.location) == data
+    assert flags and not any(f & O_DIRECT for f in flags)
+
+
+def test_other_open_errors_are_not_retried(
+    conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = []
+
+    def open_(path: str, flags: int, mode: int = 0o777) -> int:
+        calls.append(flags)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    store = FileStore(conf)
+    monkeypatch.setattr(os, "open", open_)
+    with pytest.raises(exception.StorageFull):
+        store.add(IMAGE_ID, [b"data"])
+    monkeypatch.undo()
+    assert len(calls) == 1
+    assert os.listdir(store.datadir) == []
+
+
+def _write_refusing_direct(real_write: Callable[[int, bytes], int]) -> Callable[[int, bytes], int]:
+    def write(fd: int, data: bytes) -> int:
+        if fcntl.fcntl(fd, fcntl.F_GETFL) & O_DIRECT:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_write(fd, data)
+
+    return write
+
+
+def _short_first_write(real_write: Callable[[int, bytes], int]) -> Callable[[int, bytes], int]:
+    calls = []
+
+    def write(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, memoryview(data)[: len(data) // 3])
+        # An unaligned offset: the store must have left O_DIRECT by now.
+        assert not fcntl.fcntl(fd, fcntl.F_GETFL) & O_DIRECT
+        return real_write(fd, data)
+
+    return write
+
+
+@pytest.mark.parametrize("fault", [_write_refusing_direct, _short_first_write])
+def test_direct_write_trouble_falls_back_to_buffered_writes(
+    conf: cfg.ConfigOpts,
+    monkeypatch: pytest.MonkeyPatch,
+    fault: Callable[[Callable[[int, bytes], int]], Callable[[int, bytes], int]],
+) -> None:
+    store = FileStore(conf)
+    monkeypatch.setattr(os, "write", fault(os.write))
+    data = random.Random(3).randbytes(3 * MIB + 77)
+    stored = store.add(IMAGE_ID, _watched(store, data, []))
+    monkeypatch.undo()
+    assert stored.size == len(data)
+    assert _read(store, stored.location) == data
+    assert _hidden(store) == set()
+
+
 # -- fsync ------------------------------------------------------------------------
 
 
@@ -210,9 +365,10 @@ def test_full_disk_while_writing_is_storage_full(
 
     monkeypatch.setattr(os, "write", write)
     with pytest.raises(exception.StorageFull) as info:
-        store.add(IMAGE_ID, [b"first chunk", b"second chunk", b"third"])
+        # Whole blocks, so buffered and direct writes both write them one by one.
+        store.add(IMAGE_ID, [b"a" * MIB, b"b" * MIB, b"third"])
     monkeypatch.undo()
-    assert writes == [len(b"first chunk"), len(b"second chunk")]
+    assert writes == [MIB, MIB]
     assert info.value.kwargs["store"] == "file"
     assert isinstance(info.value.__cause__, OSError)
     assert info.value.__cause__.errno == code
