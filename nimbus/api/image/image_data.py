@@ -47,7 +47,7 @@ class ImageFile(Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         download = self.data.download(self.ctx(req), image_id, req.get_header("Range"))
-        if download.reader is None:
+        if download.body is None:
             resp.status = falcon.HTTP_204
             return
         resp.content_type = _OCTET
@@ -58,4 +58,4 @@ class ImageFile(Resource):
             resp.set_header("Content-Range", f"bytes {download.offset}-{last}/{download.size}")
         elif download.checksum:
             resp.set_header("Content-MD5", download.checksum)
-        resp.stream = download.reader
+        resp.stream = download.body

@@ -21,6 +21,7 @@ import pytest
 
 import nimbus.cmd.up
 import nimbus.db.models
+import nimbus.image.data
 import nimbus.wsgi
 from nimbus import exception
 from nimbus.context import RequestContext
@@ -289,6 +290,43 @@ def test_range_requests(admin: Images, header: str, start: int, end: int) -> Non
     assert result.content == data[start : end + 1]
     assert result.headers["content-range"] == f"bytes {start}-{end}/1000"
     assert "content-md5" not in result.headers
+
+
+@pytest.mark.parametrize("header", [None, "bytes=5000-", "bytes=100-70000", "bytes=-40000"])
+def test_large_downloads_are_read_ahead_and_whole(
+    admin: Images,
+    services: nimbus.wsgi.Services,
+    monkeypatch: pytest.MonkeyPatch,
+    header: str | None,
+) -> None:
+    # Eight chunks or more are read ahead in a thread; with 4 KiB chunks this is one.
+    services.conf.set_override("chunk_size", 4096, group="image")
+    closed = []
+
+    class Recorded(nimbus.image.data.ReadAhead):
+        def close(self) -> None:
+            closed.append(self)
+            super().close()
+
+    monkeypatch.setattr(nimbus.image.data, "ReadAhead", Recorded)
+    data = os.urandom(100_003)
+    image = admin.create(name="big")
+    assert admin.upload(image["id"], data).status_code == 204
+    headers = {"Range": header} if header else {}
+    result = admin.request("GET", f"/images/{image['id']}/file", headers=headers)
+    window = (
+        slice(None)
+        if header is None
+        else {
+            "bytes=5000-": slice(5000, None),
+            "bytes=100-70000": slice(100, 70001),
+            "bytes=-40000": slice(-40000, None),
+        }[header]
+    )
+    assert result.status_code == (200 if header is None else 206)
+    assert result.content == data[window]
+    assert int(result.headers["content-length"]) == len(data[window])
+    assert len(closed) == 1
 
 
 def test_a_second_upload_conflicts(admin: Images) -> None:
