@@ -6,14 +6,17 @@ fresh temporary state directory (SQLite; the ``file`` store writes to
 ``<state>/images``) and measures, one after the other:
 
 * ``dd``: a write of ``--size`` bytes with ``conv=fsync`` to a file in the
-  state directory (the store's file system) and a read of it back, as the
-  reference the transfers are compared with;
+  state directory (the store's file system), the upload's reference, and
+  one with ``oflag=direct`` for information;
 * upload: ``PUT /image/v2/images/{id}/file`` of ``--size`` bytes streamed from
   a generator of 1 MiB chunks (never the whole image in memory), then the
   image record's ``status``, ``size``, ``checksum`` and ``os_hash_value``
   checked against the client's own MD5 and SHA-512 of what it sent;
 * download: ``GET /image/v2/images/{id}/file`` read into one reused buffer
-  and thrown away, without hashing, for the transfer rate; then (unless
+  and thrown away, without hashing, for the transfer rate, in turns with dd
+  reading the stored image file, the page cache emptied before each
+  (``--read-rounds`` of each; the medians are compared, see
+  :func:`compare_reads` for why); then (unless
   ``--no-verify-download``) once more with MD5 and SHA-512 computed on the
   bytes received, to check them (its rate is reported, not judged);
 * the gunicorn worker's ``VmRSS``, sampled from ``/proc`` every
@@ -55,7 +58,7 @@ import tempfile
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import _stats
@@ -221,30 +224,81 @@ def drop_caches() -> bool:
     return True
 
 
-def measure_dd(directory: str, size: int, *, cold: bool = True) -> dict[str, Any]:
-    """Write *size* bytes (rounded up to MiB) to *directory* with dd, read them back, delete.
+def measure_dd_write(directory: str, size: int) -> dict[str, Any]:
+    """Write *size* bytes (rounded up to MiB) to *directory* with dd, buffered and direct.
 
-    With *cold*, the read is cold (the page cache emptied first) when this
-    process may empty it; the read's ``cold`` says which.
+    The buffered write (``conv=fsync``) is the reference; the ``oflag=direct``
+    one, the disk's own speed past the page cache, is for information.
     """
     path = os.path.join(directory, "dd.bin")
     count = str(max(1, math.ceil(size / MIB)))
     try:
         write = run_dd("if=/dev/zero", f"of={path}", "bs=1M", f"count={count}", "conv=fsync")
-        cold = cold and drop_caches()
-        read = run_dd(f"if={path}", "of=/dev/null", "bs=1M")
-        read["cold"] = cold
+        os.unlink(path)
         try:
-            # For information only: the same read past the page cache.
             direct: dict[str, Any] | None = run_dd(
-                f"if={path}", "of=/dev/null", "bs=1M", "iflag=direct"
+                "if=/dev/zero",
+                f"of={path}",
+                "bs=1M",
+                f"count={count}",
+                "conv=fsync",
+                "oflag=direct",
             )
         except BenchError:
             direct = None  # tmpfs and some others refuse O_DIRECT
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(path)
-    return {"write": write, "read": read, "read_direct": direct}
+    return {"write": write, "write_direct": direct}
+
+
+def compare_reads(
+    path: str, download_once: Callable[[], dict[str, Any]], *, rounds: int, cold: bool
+) -> dict[str, Any]:
+    """Time dd reading the stored image file *path* and the API's download of it, in turns.
+
+    With *cold*, the page cache is emptied before every read (when this
+    process may), so both read from the disk.  On a virtual machine, how
+    fast the kernel gets memory for the cache depends on what was freed just
+    before: memory freed moments ago is quick to reuse, memory left free
+    for a while may have gone back to the host and is slow to touch again
+    (seen here: a cold dd read at 1.8 GB/s right after emptying the cache of
+    a 1 GiB file, 0.45 GB/s after 15 s of waiting).  So the file is read
+    once, untimed, first, and every timed read, dd's and the download,
+    follows the emptying of the same amount of just-used cache.  The
+    medians are compared.
+    """
+    cold = cold and drop_caches()
+    run_dd(f"if={path}", "of=/dev/null", "bs=1M")  # untimed: see above
+    dd_reads: list[dict[str, Any]] = []
+    downloads: list[dict[str, Any]] = []
+    for _ in range(rounds):
+        if cold:
+            drop_caches()
+        dd_reads.append(run_dd(f"if={path}", "of=/dev/null", "bs=1M"))
+        if cold:
+            drop_caches()
+        downloads.append(download_once())
+    try:
+        # For information only: the same read past the page cache.
+        direct: dict[str, Any] | None = run_dd(
+            f"if={path}", "of=/dev/null", "bs=1M", "iflag=direct"
+        )
+    except BenchError:
+        direct = None
+    read = dict(_median_by_rate(dd_reads), cold=cold, rounds=[r["mb_s"] for r in dd_reads])
+    download = dict(
+        _median_by_rate(downloads),
+        rounds=[d["mb_s"] for d in downloads],
+        peak_rss_mb=max(d["peak_rss_mb"] for d in downloads),
+    )
+    return {"read": read, "read_direct": direct, "download": download}
+
+
+def _median_by_rate(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Return the run whose ``mb_s`` is the median (the lower middle one of an even count)."""
+    ordered = sorted(runs, key=lambda run: run["mb_s"])
+    return ordered[(len(ordered) - 1) // 2]
 
 
 # -- the image data ---------------------------------------------------------------
@@ -570,6 +624,12 @@ def evaluate(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return verdicts
 
 
+def _rates(median: dict[str, Any]) -> str:
+    """Return the median run's rate, with every round's in brackets."""
+    every = ", ".join(f"{rate:.0f}" for rate in median["rounds"])
+    return f"{median['mb_s']:.1f} MB/s [{every}]"
+
+
 def print_table(results: dict[str, Any], verdicts: dict[str, dict[str, Any]]) -> None:
     """Print one line per figure, with its target and verdict where it has one."""
     rows: list[tuple[str, str, str, str]] = []
@@ -583,9 +643,14 @@ def print_table(results: dict[str, Any], verdicts: dict[str, dict[str, Any]]) ->
     dd = results.get("dd")
     if dd:
         rows.append(("dd write, conv=fsync", f"{dd['write']['mb_s']:.1f} MB/s", "", ""))
-        label = "dd read (cold cache)" if dd["read"].get("cold") else "dd read (page cache)"
-        rows.append((label, f"{dd['read']['mb_s']:.1f} MB/s", "", ""))
-        if dd["read_direct"]:
+        if dd["write_direct"]:
+            rows.append(
+                ("dd write, O_DIRECT (info)", f"{dd['write_direct']['mb_s']:.1f} MB/s", "", "")
+            )
+        if "read" in dd:
+            label = "dd read, cold cache" if dd["read"]["cold"] else "dd read, page cache"
+            rows.append((f"{label} (median)", _rates(dd["read"]), "", ""))
+        if dd.get("read_direct"):
             rows.append(
                 ("dd read, O_DIRECT (info)", f"{dd['read_direct']['mb_s']:.1f} MB/s", "", "")
             )
@@ -597,9 +662,7 @@ def print_table(results: dict[str, Any], verdicts: dict[str, dict[str, Any]]) ->
             (f"upload ({human_size(results['size'])}, {how})", f"{up['mb_s']:.1f} MB/s")
             + verdict("upload")
         )
-        rows.append(
-            ("download (no client hashing)", f"{down['mb_s']:.1f} MB/s") + verdict("download")
-        )
+        rows.append(("download, no client hashing (median)", _rates(down)) + verdict("download"))
         if hashed["mb_s"] is not None:
             rows.append(("download + MD5/SHA-512 (info)", f"{hashed['mb_s']:.1f} MB/s", "", ""))
         rows.append(("worker RSS before", f"{transfers['baseline_rss_mb']:.1f} MB", "", ""))
@@ -685,6 +748,7 @@ class Options:
     directory: str | None
     json_path: str | None
     cold_reads: bool = True
+    read_rounds: int = 5
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -723,11 +787,20 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument(
         "--warm-reads",
         action="store_true",
-        help="do not empty the page cache before dd's read and the download",
+        help="do not empty the page cache before dd's reads and the downloads",
+    )
+    parser.add_argument(
+        "--read-rounds",
+        type=int,
+        default=5,
+        help="dd reads and downloads timed, in turns; their medians are compared (5)",
     )
     args = parser.parse_args(argv)
-    if args.images < 1 or args.list_requests < 1 or args.page_size < 1 or args.concurrency < 1:
-        parser.error("--images, --list-requests, --page-size and --concurrency must be positive")
+    if min(args.images, args.list_requests, args.page_size, args.concurrency, args.read_rounds) < 1:
+        parser.error(
+            "--images, --list-requests, --page-size, --concurrency and --read-rounds must be"
+            " positive"
+        )
     return Options(
         size=args.size,
         images=args.images,
@@ -742,6 +815,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         directory=args.dir,
         json_path=args.json,
         cold_reads=not args.warm_reads,
+        read_rounds=args.read_rounds,
     )
 
 
@@ -750,9 +824,13 @@ def _step(text: str) -> None:
 
 
 def bench_transfers(
-    opts: Options, server: launcher.Server, token: str, state: str
+    opts: Options, server: launcher.Server, token: str, state: str, dd: dict[str, Any]
 ) -> tuple[dict[str, Any], str]:
-    """Upload, check and download one image; return the figures and the image's id."""
+    """Upload, check and download one image; return the figures and the image's id.
+
+    dd's reads of the stored file, timed in turns with the downloads, are
+    added to *dd*.
+    """
     client = Client(server.port, token)
     try:
         image = client.expect(
@@ -781,13 +859,22 @@ def bench_transfers(
         client.close()
     check_image(record, expected)
     images_dir = os.path.join(state, "images")
-    if os.path.isdir(images_dir) and os.stat(images_dir).st_dev != os.stat(state).st_dev:
+    stored = os.path.join(images_dir, image_id)
+    if not os.path.isfile(stored):
+        raise BenchError(f"the file store's file {stored} is missing: is the store 'file'?")
+    if os.stat(images_dir).st_dev != os.stat(state).st_dev:
         print(f"warning: {images_dir} is on another file system than dd's file", file=sys.stderr)
-    _step("download")
-    if opts.cold_reads:
-        # Compared with dd's cold read: the store's file is read from the disk too.
-        drop_caches()
-    down = download(server, token, image_id, expected, verify=False, interval=opts.sample_interval)
+    _step(f"dd read and download of the image, {opts.read_rounds} times each, in turns")
+    reads = compare_reads(
+        stored,
+        lambda: download(
+            server, token, image_id, expected, verify=False, interval=opts.sample_interval
+        ),
+        rounds=opts.read_rounds,
+        cold=opts.cold_reads,
+    )
+    dd.update(read=reads["read"], read_direct=reads["read_direct"])
+    down = reads["download"]
     hashed: dict[str, Any] = {"mb_s": None, "peak_rss_mb": None}
     if opts.verify_download:
         _step("download, hashed")
@@ -836,10 +923,10 @@ def run(opts: Options, results: dict[str, Any]) -> None:
         with open(os.path.join(state, "admin-password"), encoding="utf-8") as f:
             token = admin_token(server.port, f.read().strip())
 
-        _step(f"dd: write and read {human_size(opts.size)} in {state}")
-        results["dd"] = measure_dd(state, opts.size, cold=opts.cold_reads)
+        _step(f"dd: write {human_size(opts.size)} in {state}")
+        results["dd"] = measure_dd_write(state, opts.size)
 
-        results["transfers"], image_id = bench_transfers(opts, server, token, state)
+        results["transfers"], image_id = bench_transfers(opts, server, token, state, results["dd"])
         if not opts.keep:
             client = Client(server.port, token)
             try:
