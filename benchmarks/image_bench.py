@@ -231,19 +231,12 @@ def measure_dd_write(directory: str, size: int) -> dict[str, Any]:
     one, the disk's own speed past the page cache, is for information.
     """
     path = os.path.join(directory, "dd.bin")
-    count = str(max(1, math.ceil(size / MIB)))
+    args = ("if=/dev/zero", f"of={path}", "bs=1M", f"count={max(1, math.ceil(size / MIB))}")
     try:
-        write = run_dd("if=/dev/zero", f"of={path}", "bs=1M", f"count={count}", "conv=fsync")
+        write = run_dd(*args, "conv=fsync")
         os.unlink(path)
         try:
-            direct: dict[str, Any] | None = run_dd(
-                "if=/dev/zero",
-                f"of={path}",
-                "bs=1M",
-                f"count={count}",
-                "conv=fsync",
-                "oflag=direct",
-            )
+            direct: dict[str, Any] | None = run_dd(*args, "conv=fsync", "oflag=direct")
         except BenchError:
             direct = None  # tmpfs and some others refuse O_DIRECT
     finally:
@@ -268,22 +261,21 @@ def compare_reads(
     follows the emptying of the same amount of just-used cache.  The
     medians are compared.
     """
+    args = (f"if={path}", "of=/dev/null", "bs=1M")
     cold = cold and drop_caches()
-    run_dd(f"if={path}", "of=/dev/null", "bs=1M")  # untimed: see above
+    run_dd(*args)  # untimed: see above
     dd_reads: list[dict[str, Any]] = []
     downloads: list[dict[str, Any]] = []
     for _ in range(rounds):
         if cold:
             drop_caches()
-        dd_reads.append(run_dd(f"if={path}", "of=/dev/null", "bs=1M"))
+        dd_reads.append(run_dd(*args))
         if cold:
             drop_caches()
         downloads.append(download_once())
     try:
         # For information only: the same read past the page cache.
-        direct: dict[str, Any] | None = run_dd(
-            f"if={path}", "of=/dev/null", "bs=1M", "iflag=direct"
-        )
+        direct: dict[str, Any] | None = run_dd(*args, "iflag=direct")
     except BenchError:
         direct = None
     read = dict(_median_by_rate(dd_reads), cold=cold, rounds=[r["mb_s"] for r in dd_reads])

@@ -49,12 +49,6 @@ _DIRECT_ALIGN = 4096
 _DIRECT_BUFFER = 1024 * 1024
 
 
-def _buffered(fd: int) -> bool:
-    """Turn ``O_DIRECT`` off on *fd*; return False (it is no longer direct)."""
-    fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
-    return False
-
-
 class _FileReader:
     """A range of one open file; ``fileno`` is there for ``sendfile``.
 
@@ -189,6 +183,14 @@ class FileStore(ImageStore):
                 LOG.debug("%s refuses O_DIRECT; writing through the page cache", self.datadir)
         return os.open(path, _CREATE_FLAGS, 0o600), False
 
+    def _leave_direct(self, fd: int) -> bool:
+        """Turn ``O_DIRECT`` off on *fd*; return False (it is no longer direct)."""
+        try:
+            fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_O_DIRECT)
+        except OSError as ex:
+            raise self._error(ex, "cannot write the image data") from ex
+        return False
+
     def _write(self, fd: int, view: memoryview, direct: bool) -> bool:
         """Write all of *view* to *fd*; return whether *fd* is still direct.
 
@@ -203,11 +205,11 @@ class FileStore(ImageStore):
                 except OSError as ex:
                     if not (direct and ex.errno == errno.EINVAL):
                         raise
-                    direct = _buffered(fd)
+                    direct = self._leave_direct(fd)
                     continue
                 view = view[written:]
                 if view and direct:
-                    direct = _buffered(fd)
+                    direct = self._leave_direct(fd)
         except OSError as ex:
             raise self._error(ex, "cannot write the image data") from ex
         return direct
@@ -256,10 +258,7 @@ class FileStore(ImageStore):
             direct = self._write(fd, block[:aligned], direct)
         if aligned < filled:
             if direct:
-                try:
-                    _buffered(fd)
-                except OSError as ex:
-                    raise self._error(ex, "cannot write the image data") from ex
+                self._leave_direct(fd)
             self._write(fd, block[aligned:filled], False)
         return size
 
