@@ -38,6 +38,10 @@ __all__ = ["Download", "ImageData", "ReadAhead", "parse_range"]
 
 LOG = logging.getLogger(__name__)
 
+#: Transfers of this many chunks or more get a thread that reads ahead
+#: (and, for uploads, hashing threads); smaller ones are not worth the threads.
+_THREADED_CHUNKS = 8
+
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 #: Properties the openstack client fills with the file's hashes when it knows them.
 _DECLARED = {"owner_specified.openstack.md5": "md5", "owner_specified.openstack.sha256": "sha256"}
@@ -298,7 +302,7 @@ class ImageData:
         claim = self.db.write(lambda session: self._claim(session, ctx, image_id, content_length))
         stored: StoredData | None = None
         try:
-            large = content_length is None or content_length >= 8 * conf.chunk_size
+            large = content_length is None or content_length >= _THREADED_CHUNKS * conf.chunk_size
             digests = _Digests(
                 conf.hashing_algorithm,
                 {name for name in claim.declared if name != "md5"},
@@ -528,7 +532,10 @@ class ImageData:
         offset, length = window if window is not None else (0, size)
         reader = self.store.get(row.location, offset=offset, length=length)
         chunk_size = self.conf.image.chunk_size
-        body = reader if length < 8 * chunk_size else ReadAhead(reader, chunk_size)
+        if length < _THREADED_CHUNKS * chunk_size:
+            body: DataReader | ReadAhead = reader
+        else:
+            body = ReadAhead(reader, chunk_size)
         return Download(
             row.checksum,
             body,
