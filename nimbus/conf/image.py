@@ -143,6 +143,21 @@ and in-memory file systems), the store writes through the page cache
 instead, with the same result on disk.
 """,
     ),
+    cfg.IntOpt(
+        "read_ahead",
+        default=32 * 1024 * 1024,
+        min=0,
+        help="""Bytes of a download the store pulls into the page cache ahead of the client.
+
+Reading a long range starts a thread that keeps up to this much of the
+file on its way from the disk ahead of what the download has sent (it
+``sendfile``s the file to ``/dev/null``, so it copies nothing).  The disk
+then works on two streams of requests at once and the download finds its
+data in memory.  The data sits in the page cache, not in the server's
+memory, and never more than this far ahead of a slow client.  0 leaves
+read-ahead to the kernel alone.
+""",
+    ),
 ]
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import secrets
 import stat
+import threading
 import time
 from collections.abc import Callable, Iterable
 from types import TracebackType
@@ -47,24 +48,128 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 # block, which 4096 is on every disk in use.
 _DIRECT_ALIGN = 4096
 _DIRECT_BUFFER = 1024 * 1024
+# The prefetch thread pulls this much into the page cache per call, and
+# gives up after this many seconds without the reader moving.
+_PREFETCH_STEP = 4 * 1024 * 1024
+_PREFETCH_IDLE = 60.0
+
+
+class _Prefetcher:
+    """Pull a byte range of a file into the page cache ahead of its reader, in a thread.
+
+    The thread ``sendfile``s the file to ``/dev/null``: the kernel reads the
+    pages from the disk (with its usual large requests) and copies nothing.
+    Through a file description of its own, so its read-ahead state is not
+    the reader's, it stays at most *window* bytes ahead of the last
+    :meth:`advance`.  The disk then works on the thread's requests and the
+    reader's at once, and the reader mostly finds its data in memory.  It is
+    only a hint: any error ends the thread and nothing else, and so does a
+    reader that stops moving for ``_PREFETCH_IDLE`` seconds.
+    """
+
+    def __init__(self, source: int, start: int, end: int, window: int) -> None:
+        self._source = source
+        self._sink = -1
+        self._end = end
+        self._window = window
+        self._position = start
+        self._stopped = False
+        self._moved = threading.Condition()
+        self._thread = threading.Thread(
+            target=self._run, args=(start,), name="image-prefetch", daemon=True
+        )
+
+    @classmethod
+    def start(cls, fd: int, start: int, end: int, window: int) -> _Prefetcher | None:
+        """Start prefetching *fd*'s bytes [*start*, *end*); ``None`` if this system cannot."""
+        try:
+            source = os.open(f"/proc/self/fd/{fd}", os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        prefetcher = cls(source, start, end, window)
+        try:
+            prefetcher._sink = os.open(os.devnull, os.O_WRONLY | os.O_CLOEXEC)
+            prefetcher._thread.start()
+        except (OSError, RuntimeError):
+            prefetcher._close_files()
+            return None
+        return prefetcher
+
+    def advance(self, position: int) -> None:
+        """Tell the thread the reader got to *position*."""
+        with self._moved:
+            self._position = position
+            self._moved.notify()
+
+    def close(self) -> None:
+        """Stop the thread and wait for it (at most one step of reading)."""
+        with self._moved:
+            self._stopped = True
+            self._moved.notify()
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def _close_files(self) -> None:
+        for fd in (self._source, self._sink):
+            if fd >= 0:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+
+    def _run(self, done: int) -> None:
+        try:
+            while done < self._end:
+                with self._moved:
+                    while not self._stopped and done - self._position >= self._window:
+                        if not self._moved.wait(_PREFETCH_IDLE):
+                            return
+                    if self._stopped:
+                        return
+                    done = max(done, self._position)
+                    count = min(
+                        _PREFETCH_STEP, self._end - done, self._position + self._window - done
+                    )
+                if count <= 0:
+                    return
+                sent = os.sendfile(self._sink, self._source, done, count)
+                if sent <= 0:
+                    return  # the file got shorter
+                done += sent
+        except OSError:
+            return
+        finally:
+            self._close_files()
 
 
 class _FileReader:
     """A range of one open file; ``fileno`` is there for ``sendfile``.
 
     The descriptor's position is always the next byte to return, which is
-    where gunicorn's ``sendfile`` starts.
+    where gunicorn's ``sendfile`` starts.  With *read_ahead*, the first
+    ``read`` of a range longer than two prefetch steps starts a
+    :class:`_Prefetcher` that keeps up to that many bytes ahead of the
+    position; ``close`` stops it.
     """
 
-    def __init__(self, file: io.FileIO, remaining: int, driver: str) -> None:
+    def __init__(
+        self, file: io.FileIO, start: int, remaining: int, driver: str, *, read_ahead: int = 0
+    ) -> None:
         self._file = file
+        self._position = start
         self._remaining = remaining
         self._driver = driver
+        self._read_ahead = read_ahead
+        self._prefetcher: _Prefetcher | None = None
 
     def read(self, size: int = -1, /) -> bytes:
         want = self._remaining if size < 0 else min(size, self._remaining)
         if self._file.closed:
             raise ValueError("read of a closed reader")
+        if self._read_ahead and self._remaining > 2 * _PREFETCH_STEP:
+            end = self._position + self._remaining
+            self._prefetcher = _Prefetcher.start(
+                self._file.fileno(), self._position, end, self._read_ahead
+            )
+            self._read_ahead = 0  # started, or this system cannot: once per reader
         parts = []
         try:
             while want > 0:
@@ -75,15 +180,23 @@ class _FileReader:
                 parts.append(data)
                 want -= len(data)
                 self._remaining -= len(data)
+                self._position += len(data)
         except OSError as ex:
             raise exception.DriverError(driver=self._driver, reason=f"read failed: {ex}") from ex
+        if self._prefetcher is not None:
+            self._prefetcher.advance(self._position)
         return b"".join(parts)
 
     def fileno(self) -> int:
         return self._file.fileno()
 
     def close(self) -> None:
-        self._file.close()
+        prefetcher, self._prefetcher = self._prefetcher, None
+        try:
+            if prefetcher is not None:
+                prefetcher.close()
+        finally:
+            self._file.close()
 
     @property
     def closed(self) -> bool:
@@ -111,7 +224,9 @@ class FileStore(ImageStore):
     complete, so readers see the old data or the new, never a part.  With
     ``[image_file_store] direct_io``, uploads are written with ``O_DIRECT``
     from a page-aligned buffer: no copy into the page cache, which on a
-    virtual machine can cost as much CPU as hashing the data.
+    virtual machine can cost as much CPU as hashing the data.  A reader of a
+    long range keeps up to ``[image_file_store] read_ahead`` bytes of the
+    file coming into the page cache ahead of it (see :class:`_Prefetcher`).
     :attr:`datadir` is the directory, as an absolute path.
 
     :param now: returns the current time in seconds since the epoch;
@@ -135,6 +250,7 @@ class FileStore(ImageStore):
         self.datadir = os.path.abspath(os.path.expanduser(options.datadir))
         self._sync = options.fsync
         self._direct_io = options.direct_io
+        self._read_ahead = options.read_ahead
         self._now = now
         self._fsync = fsync
         try:
@@ -275,8 +391,8 @@ class FileStore(ImageStore):
         finally:
             os.close(fd)
 
-    def _seek(self, fd: int, path: str, offset: int, length: int | None) -> int:
-        """Move *fd* to *offset*; return how many bytes the range holds."""
+    def _seek(self, fd: int, path: str, offset: int, length: int | None) -> tuple[int, int]:
+        """Move *fd* to *offset* (at most the end); return it and the range's length."""
         try:
             info = os.fstat(fd)
             if not stat.S_ISREG(info.st_mode):
@@ -286,7 +402,7 @@ class FileStore(ImageStore):
         except OSError as ex:
             raise self._error(ex, f"cannot read {path}") from ex
         remaining = info.st_size - start
-        return remaining if length is None else min(remaining, length)
+        return start, remaining if length is None else min(remaining, length)
 
     @staticmethod
     def _remove(path: str) -> None:
@@ -359,11 +475,13 @@ class FileStore(ImageStore):
         except OSError as ex:
             raise self._error(ex, f"cannot open {path}") from ex
         try:
-            remaining = self._seek(fd, path, offset, length)
+            start, remaining = self._seek(fd, path, offset, length)
         except BaseException:
             os.close(fd)
             raise
-        return _FileReader(io.FileIO(fd, "r"), remaining, self.name)
+        return _FileReader(
+            io.FileIO(fd, "r"), start, remaining, self.name, read_ahead=self._read_ahead
+        )
 
     def delete(self, location: str) -> None:
         """Remove the file at *location*.

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
+import mmap
 import os
 import random
 import re
 import stat
+import threading
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -15,6 +19,7 @@ from oslo_config import cfg
 
 from nimbus import exception, registry
 from nimbus.drivers.image import Capability, ImageStore
+from nimbus.drivers.image import file as file_store
 from nimbus.drivers.image.file import FileStore
 from nimbus.testing.image_store import ChunkSourceError, FakeTime, ImageStoreContract
 
@@ -582,6 +587,187 @@ def test_reader_stops_at_a_file_truncated_behind_it(store: FileStore) -> None:
     with store.get(location, offset=2) as reader:
         os.truncate(os.path.join(store.datadir, IMAGE_ID), 5)
         assert reader.read() == b"234"
+
+
+# -- prefetching ahead of a reader -------------------------------------------------------
+
+
+def _prefetch_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "image-prefetch"]
+
+
+def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.005)
+    return True
+
+
+@pytest.fixture
+def small_steps(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Prefetch in 4 KiB steps, so that small files get a prefetch thread."""
+    monkeypatch.setattr(file_store, "_PREFETCH_STEP", 4096)
+    return 4096
+
+
+@pytest.fixture
+def prefetching(conf: cfg.ConfigOpts, small_steps: int) -> FileStore:
+    conf.set_override("read_ahead", 64 * 1024, group="image_file_store")
+    return FileStore(conf)
+
+
+@pytest.mark.parametrize("size", [1, 4095, 4096, 65536, MIB])
+@pytest.mark.parametrize(("offset", "length"), [(0, None), (3, None), (9000, 100_000), (0, 5)])
+def test_prefetching_reader_returns_exactly_the_range(
+    prefetching: FileStore, size: int, offset: int, length: int | None
+) -> None:
+    data = random.Random(size).randbytes(300_000)
+    location = prefetching.add(IMAGE_ID, [data]).location
+    end = len(data) if length is None else offset + length
+    got = []
+    with prefetching.get(location, offset=offset, length=length) as reader:
+        while chunk := reader.read(size):
+            got.append(chunk)
+    assert b"".join(got) == data[offset:end]
+    assert _wait_for(lambda: not _prefetch_threads())
+
+
+def test_prefetch_thread_runs_only_for_long_ranges_and_stops_on_close(
+    prefetching: FileStore, small_steps: int
+) -> None:
+    location = prefetching.add(IMAGE_ID, [bytes(10 * small_steps)]).location
+    with prefetching.get(location, length=2 * small_steps) as reader:
+        reader.read(1)
+        assert not _prefetch_threads()  # two steps or less: nothing to win
+    reader = prefetching.get(location)
+    reader.read(1)
+    assert len(_prefetch_threads()) == 1
+    reader.close()
+    assert not _prefetch_threads()
+
+
+def test_read_ahead_zero_starts_no_thread(conf: cfg.ConfigOpts, small_steps: int) -> None:
+    conf.set_override("read_ahead", 0, group="image_file_store")
+    store = FileStore(conf)
+    location = store.add(IMAGE_ID, [bytes(100 * small_steps)]).location
+    with store.get(location) as reader:
+        reader.read(small_steps)
+        assert not _prefetch_threads()
+
+
+def test_reader_reads_on_when_prefetching_cannot_start(
+    prefetching: FileStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = random.Random(7).randbytes(200_000)
+    location = prefetching.add(IMAGE_ID, [data]).location
+    real_open = os.open
+
+    def no_proc(path: str, *args: int, **kwargs: int) -> int:
+        if str(path).startswith("/proc/self/fd/"):
+            raise FileNotFoundError(errno.ENOENT, "no /proc here", path)
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", no_proc)
+    with prefetching.get(location) as reader:
+        assert reader.read(1000) + reader.read() == data
+        assert not _prefetch_threads()
+
+
+def test_prefetch_stays_within_its_window_of_the_reader(
+    prefetching: FileStore, small_steps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    window = 64 * 1024  # the fixture's read_ahead
+    location = prefetching.add(IMAGE_ID, [bytes(100 * small_steps)]).location
+    pulled: list[tuple[int, int]] = []
+    real_sendfile = os.sendfile
+
+    def recording(out_fd: int, in_fd: int, offset: int | None, count: int) -> int:
+        pulled.append((offset or 0, count))
+        return real_sendfile(out_fd, in_fd, offset, count)
+
+    monkeypatch.setattr(os, "sendfile", recording)
+
+    def furthest() -> int:
+        return max((offset + count for offset, count in pulled), default=0)
+
+    with prefetching.get(location, offset=1000) as reader:
+        reader.read(10)  # at 1010
+        assert _wait_for(lambda: furthest() == 1010 + window)
+        time.sleep(0.05)
+        assert furthest() == 1010 + window  # and no further while the reader waits
+        assert all(count <= small_steps for _, count in pulled)
+        reader.read(3 * small_steps)
+        position = 1010 + 3 * small_steps
+        assert _wait_for(lambda: furthest() == position + window)
+    assert not _prefetch_threads()
+    starts = [offset for offset, _ in pulled]
+    assert starts == sorted(starts) and starts[0] == 1000
+
+
+def test_idle_prefetch_thread_ends_by_itself(
+    prefetching: FileStore, small_steps: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(file_store, "_PREFETCH_IDLE", 0.05)
+    location = prefetching.add(IMAGE_ID, [bytes(100 * small_steps)]).location
+    with prefetching.get(location) as reader:
+        reader.read(1)
+        # Nothing more is read: the thread waits for the reader, then gives up.
+        assert _wait_for(lambda: not _prefetch_threads(), timeout=5.0)
+        assert len(reader.read()) == 100 * small_steps - 1
+
+
+def _cached(fd: int, offset: int) -> bool:
+    """Whether the page at *offset* of *fd* is in the page cache (``mincore``, no read)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mmap.restype = ctypes.c_void_p
+    libc.mmap.argtypes = [
+        ctypes.c_void_p,
+        ctypes.c_size_t,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_int,
+        ctypes.c_long,
+    ]
+    libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
+    libc.mincore.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_void_p]
+    page = mmap.PAGESIZE
+    start = offset - offset % page
+    address = libc.mmap(None, page, mmap.PROT_READ, mmap.MAP_SHARED, fd, start)
+    if address in (None, ctypes.c_void_p(-1).value):
+        raise OSError(ctypes.get_errno(), "mmap failed")
+    try:
+        vector = (ctypes.c_ubyte * 1)()
+        if libc.mincore(address, page, vector) != 0:
+            raise OSError(ctypes.get_errno(), "mincore failed")
+        return bool(vector[0] & 1)
+    finally:
+        libc.munmap(address, page)
+
+
+@pytest.mark.parametrize("read_ahead", [0, 16 * MIB])
+def test_prefetch_brings_the_data_ahead_into_the_page_cache(
+    conf: cfg.ConfigOpts, read_ahead: int
+) -> None:
+    conf.set_override("read_ahead", read_ahead, group="image_file_store")
+    store = FileStore(conf)
+    location = store.add(IMAGE_ID, [os.urandom(MIB) for _ in range(32)]).location
+    with store.get(location) as reader:
+        fd = reader.fileno()
+        os.fsync(fd)
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        if _cached(fd, 12 * MIB):
+            pytest.skip("this file system keeps file data in memory (tmpfs?)")
+        # The reader's own file description reads no more than asked for, so
+        # whatever else is in the cache came from the prefetch thread.
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
+        reader.read(4096)
+        if read_ahead:
+            assert _wait_for(lambda: _cached(fd, 12 * MIB))
+        else:
+            time.sleep(0.1)
+            assert not _cached(fd, 12 * MIB)
 
 
 # -- space and clean-up ----------------------------------------------------------------
