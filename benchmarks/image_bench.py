@@ -7,7 +7,8 @@ fresh temporary state directory (SQLite; the ``file`` store writes to
 
 * ``dd``: a write of ``--size`` bytes with ``conv=fsync`` to a file in the
   state directory (the store's file system), the upload's reference, and
-  one with ``oflag=direct`` for information;
+  one with ``oflag=direct`` for information, and MD5 and SHA-512 on one
+  core in this process (every upload computes both: they bound it);
 * upload: ``PUT /image/v2/images/{id}/file`` of ``--size`` bytes streamed from
   a generator of 1 MiB chunks (never the whole image in memory), then the
   image record's ``status``, ``size``, ``checksum`` and ``os_hash_value``
@@ -25,6 +26,11 @@ fresh temporary state directory (SQLite; the ``file`` store writes to
   keep-alive connections), then ``GET /image/v2/images?limit=100`` repeated
   ``--list-requests`` times, following the ``next`` links page after page and
   starting over at the end.
+
+Cold reads on a virtual machine are noisy when its kernel reports free
+memory to the host (see :func:`page_reporting_order`; the header line says
+whether it does): ``--hold-free-memory`` (root) stops that for the run and
+puts the setting back afterwards.
 
 The client runs on the same cores as the server, so it hashes the upload's
 bytes before the clock starts (``--client-hash before``, the default: the
@@ -224,6 +230,57 @@ def drop_caches() -> bool:
     return True
 
 
+_REPORTING_ORDER = "/sys/module/page_reporting/parameters/page_reporting_order"
+
+
+def page_reporting_order() -> int | None:
+    """Return the smallest order of free memory block the guest reports to its host.
+
+    A virtual machine with free page reporting (a virtio-balloon feature)
+    hands blocks of free memory of at least this order back to the host,
+    which takes the memory away; the next page-cache pages placed there are
+    slow to touch while the host gives it back.  That is much of the noise in
+    cold-read figures here.  ``None``: no such kernel module parameter.
+    """
+    try:
+        with open(_REPORTING_ORDER, encoding="ascii") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return None
+
+
+@contextlib.contextmanager
+def free_memory_held(results: dict[str, Any]) -> Iterator[None]:
+    """Raise the reporting order past the largest block the kernel has, then put it back.
+
+    What was done goes into ``results["page_reporting"]``; when the order
+    cannot be changed (not root, no such parameter, a kernel that refuses
+    the value), the benchmark runs as it is and says so.
+    """
+    before = page_reporting_order()
+    state: dict[str, Any] = {"order": before, "held": False}
+    results["page_reporting"] = state
+    if before is None:
+        yield
+        return
+    with open("/proc/buddyinfo", encoding="ascii") as f:
+        # "Node 0, zone Normal" and then one count per order.
+        orders = max(len(line.split()) - 4 for line in f if line.strip())
+    try:
+        with open(_REPORTING_ORDER, "w", encoding="ascii") as f:
+            f.write(f"{orders}\n")
+    except OSError as ex:
+        state["error"] = str(ex)
+        yield
+        return
+    state.update(held=True, order_during=orders)
+    try:
+        yield
+    finally:
+        with open(_REPORTING_ORDER, "w", encoding="ascii") as f:
+            f.write(f"{before}\n")
+
+
 def measure_dd_write(directory: str, size: int) -> dict[str, Any]:
     """Write *size* bytes (rounded up to MiB) to *directory* with dd, buffered and direct.
 
@@ -251,15 +308,15 @@ def compare_reads(
     """Time dd reading the stored image file *path* and the API's download of it, in turns.
 
     With *cold*, the page cache is emptied before every read (when this
-    process may), so both read from the disk.  On a virtual machine, how
-    fast the kernel gets memory for the cache depends on what was freed just
-    before: memory freed moments ago is quick to reuse, memory left free
-    for a while may have gone back to the host and is slow to touch again
-    (seen here: a cold dd read at 1.8 GB/s right after emptying the cache of
-    a 1 GiB file, 0.45 GB/s after 15 s of waiting).  So the file is read
-    once, untimed, first, and every timed read, dd's and the download,
-    follows the emptying of the same amount of just-used cache.  The
-    medians are compared.
+    process may), so both read from the disk.  On a virtual machine that
+    reports free memory to its host, how fast the kernel gets memory for the
+    cache depends on what was freed just before: memory freed moments ago is
+    quick to reuse, memory reported in the meantime has gone back to the
+    host and is slow to touch again (seen here: a cold dd read at 1.8 GB/s
+    right after emptying the cache of a 1 GiB file, 0.45 GB/s after 15 s of
+    waiting).  So the file is read once, untimed, first, and every timed
+    read, dd's and the download, follows the emptying of the same amount of
+    just-used cache.  The medians are compared.
     """
     args = (f"if={path}", "of=/dev/null", "bs=1M")
     cold = cold and drop_caches()
@@ -291,6 +348,23 @@ def _median_by_rate(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """Return the run whose ``mb_s`` is the median (the lower middle one of an even count)."""
     ordered = sorted(runs, key=lambda run: run["mb_s"])
     return ordered[(len(ordered) - 1) // 2]
+
+
+def hash_rates(amount: int = 256 * MIB) -> dict[str, float]:
+    """Return MB/s of MD5 and SHA-512 on one core, over *amount* bytes in 1 MiB pieces.
+
+    Every upload computes both (Glance's ``checksum`` and ``os_hash_value``),
+    so these bound the upload's rate: for information next to dd's.
+    """
+    piece = random.Random(0).randbytes(MIB)
+    rates = {}
+    for name in ("md5", "sha512"):
+        digest = hashlib.new(name)
+        start = time.perf_counter()
+        for _ in range(max(1, amount // MIB)):
+            digest.update(piece)
+        rates[name] = max(1, amount // MIB) * MIB / (time.perf_counter() - start) / MB
+    return rates
 
 
 # -- the image data ---------------------------------------------------------------
@@ -646,6 +720,16 @@ def print_table(results: dict[str, Any], verdicts: dict[str, dict[str, Any]]) ->
             rows.append(
                 ("dd read, O_DIRECT (info)", f"{dd['read_direct']['mb_s']:.1f} MB/s", "", "")
             )
+    hashes = results.get("hash_mb_s")
+    if hashes:
+        rows.append(
+            (
+                "MD5 / SHA-512 on one core (info)",
+                f"{hashes['md5']:.1f} / {hashes['sha512']:.1f} MB/s",
+                "",
+                "",
+            )
+        )
     transfers = results.get("transfers")
     if transfers:
         up, down, hashed = transfers["upload"], transfers["download"], transfers["download_hashed"]
@@ -741,6 +825,7 @@ class Options:
     json_path: str | None
     cold_reads: bool = True
     read_rounds: int = 5
+    hold_free_memory: bool = False
 
 
 def parse_args(argv: Sequence[str] | None = None) -> Options:
@@ -787,6 +872,12 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         default=5,
         help="dd reads and downloads timed, in turns; their medians are compared (5)",
     )
+    parser.add_argument(
+        "--hold-free-memory",
+        action="store_true",
+        help="keep this (virtual) machine from handing free memory back to its host while"
+        " the benchmark runs (free page reporting; root only): steadier read figures",
+    )
     args = parser.parse_args(argv)
     if min(args.images, args.list_requests, args.page_size, args.concurrency, args.read_rounds) < 1:
         parser.error(
@@ -808,6 +899,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         json_path=args.json,
         cold_reads=not args.warm_reads,
         read_rounds=args.read_rounds,
+        hold_free_memory=args.hold_free_memory,
     )
 
 
@@ -917,6 +1009,7 @@ def run(opts: Options, results: dict[str, Any]) -> None:
 
         _step(f"dd: write {human_size(opts.size)} in {state}")
         results["dd"] = measure_dd_write(state, opts.size)
+        results["hash_mb_s"] = hash_rates()
 
         results["transfers"], image_id = bench_transfers(opts, server, token, state, results["dd"])
         if not opts.keep:
@@ -972,9 +1065,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"machine {busy:.0%} busy before the benchmark started"
         + (" (other processes: expect lower, noisier figures)" if busy > 0.1 else "")
     )
+    order = page_reporting_order()
+    if order is not None:
+        print(
+            f"free page reporting to the host: blocks of order {order} and up"
+            + (", held off during the run" if opts.hold_free_memory else "")
+        )
     status = 0
     try:
-        run(opts, results)
+        with free_memory_held(results) if opts.hold_free_memory else contextlib.nullcontext():
+            if results.get("page_reporting", {}).get("error"):
+                print(f"warning: free memory not held: {results['page_reporting']['error']}")
+            run(opts, results)
     except (BenchError, launcher.ServerError, OSError, http.client.HTTPException) as ex:
         results["error"] = f"{type(ex).__name__}: {ex}"
         print(f"\nerror: {results['error']}", file=sys.stderr)
