@@ -22,6 +22,7 @@ from nimbus.context import RequestContext
 from nimbus.messaging import RPCClient, RPCServer, get_transport
 from nimbus.messaging.rabbit import RabbitTransport
 from nimbus.testing.messaging import Journal, Recorder, TransportContractTests
+from nimbus.testing.waiting import wait_until
 
 pytestmark = pytest.mark.services
 
@@ -181,15 +182,6 @@ def _ctx() -> RequestContext:
     return RequestContext(user_id="u", project_id="p")
 
 
-def _wait_until(predicate, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return predicate()
-
-
 # nimbus.registry passes stevedore an option that stevedore >= 5.5 deprecates.
 @pytest.mark.filterwarnings("ignore:The warn_on_missing_entrypoint option:DeprecationWarning")
 def test_get_transport_loads_rabbit(conf, rabbit_url):
@@ -233,7 +225,7 @@ def test_no_cast_is_lost_when_connections_drop(proxied_transport, proxy):
         assert not sender.is_alive()
         assert sent == list(range(total))
         handled = lambda: {e[2] for e in journal.events("record")}  # noqa: E731
-        assert _wait_until(lambda: handled() == set(range(total)), 20), (
+        assert wait_until(lambda: handled() == set(range(total)), 20, interval=0.02), (
             f"lost: {sorted(set(range(total)) - handled())}"
         )
     finally:

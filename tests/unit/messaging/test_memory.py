@@ -14,6 +14,7 @@ from nimbus.context import RequestContext
 from nimbus.messaging import Notifier, RPCClient, RPCServer, Target
 from nimbus.messaging.memory import MemoryBroker, MemoryTransport
 from nimbus.testing.messaging import Journal, Recorder, TransportContractTests
+from nimbus.testing.waiting import wait_until
 
 
 class TestMemoryTransport(TransportContractTests):
@@ -82,9 +83,7 @@ def test_prefetch_limits_concurrent_handlers(transport):
     client = RPCClient(transport, "t")
     for _ in range(6):
         client.cast(RequestContext(), "work")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline and transport.broker._queues["t"].messages:
-        time.sleep(0.01)
+    wait_until(lambda: not transport.broker._queues["t"].messages, 5)
     server.stop(timeout=5)
     assert peak == 2
 
@@ -101,9 +100,7 @@ def test_stop_timeout_requeues_unfinished_messages(transport):
     server = RPCServer(transport, "t", "h", [Endpoint()])
     server.start()
     RPCClient(transport, "t").cast(RequestContext(), "work")
-    deadline = time.monotonic() + 5
-    while not calls and time.monotonic() < deadline:
-        time.sleep(0.01)
+    wait_until(lambda: calls, 5)
     start = time.monotonic()
     server.stop(timeout=0.1)
     assert time.monotonic() - start < 1

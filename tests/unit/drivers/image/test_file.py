@@ -22,6 +22,7 @@ from nimbus.drivers.image import Capability, ImageStore
 from nimbus.drivers.image import file as file_store
 from nimbus.drivers.image.file import FileStore
 from nimbus.testing.image_store import ChunkSourceError, FakeTime, ImageStoreContract
+from nimbus.testing.waiting import wait_until
 
 IMAGE_ID = "0b8e2a3c-8d6f-4f4e-9a57-3c0b2f1d9e10"
 MIB = 1024 * 1024
@@ -596,15 +597,6 @@ def _prefetch_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "image-prefetch"]
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.005)
-    return True
-
-
 @pytest.fixture
 def small_steps(monkeypatch: pytest.MonkeyPatch) -> int:
     """Prefetch in 4 KiB steps, so that small files get a prefetch thread."""
@@ -631,7 +623,7 @@ def test_prefetching_reader_returns_exactly_the_range(
         while chunk := reader.read(size):
             got.append(chunk)
     assert b"".join(got) == data[offset:end]
-    assert _wait_for(lambda: not _prefetch_threads())
+    assert wait_until(lambda: not _prefetch_threads(), 10)
 
 
 def test_prefetch_thread_runs_only_for_long_ranges_and_stops_on_close(
@@ -694,13 +686,13 @@ def test_prefetch_stays_within_its_window_of_the_reader(
 
     with prefetching.get(location, offset=1000) as reader:
         reader.read(10)  # at 1010
-        assert _wait_for(lambda: furthest() == 1010 + window)
+        assert wait_until(lambda: furthest() == 1010 + window, 10)
         time.sleep(0.05)
         assert furthest() == 1010 + window  # and no further while the reader waits
         assert all(count <= small_steps for _, count in pulled)
         reader.read(3 * small_steps)
         position = 1010 + 3 * small_steps
-        assert _wait_for(lambda: furthest() == position + window)
+        assert wait_until(lambda: furthest() == position + window, 10)
     assert not _prefetch_threads()
     starts = [offset for offset, _ in pulled]
     assert starts == sorted(starts) and starts[0] == 1000
@@ -714,7 +706,7 @@ def test_idle_prefetch_thread_ends_by_itself(
     with prefetching.get(location) as reader:
         reader.read(1)
         # Nothing more is read: the thread waits for the reader, then gives up.
-        assert _wait_for(lambda: not _prefetch_threads(), timeout=5.0)
+        assert wait_until(lambda: not _prefetch_threads(), 5)
         assert len(reader.read()) == 100 * small_steps - 1
 
 
@@ -764,7 +756,7 @@ def test_prefetch_brings_the_data_ahead_into_the_page_cache(
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_RANDOM)
         reader.read(4096)
         if read_ahead:
-            assert _wait_for(lambda: _cached(fd, 12 * MIB))
+            assert wait_until(lambda: _cached(fd, 12 * MIB), 10)
         else:
             time.sleep(0.1)
             assert not _cached(fd, 12 * MIB)
