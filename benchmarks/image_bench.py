@@ -250,16 +250,14 @@ def page_reporting_order() -> int | None:
 
 
 @contextlib.contextmanager
-def free_memory_held(results: dict[str, Any]) -> Iterator[None]:
+def free_memory_held(state: dict[str, Any]) -> Iterator[None]:
     """Raise the reporting order past the largest block the kernel has, then put it back.
 
-    What was done goes into ``results["page_reporting"]``; when the order
-    cannot be changed (not root, no such parameter, a kernel that refuses
-    the value), the benchmark runs as it is and says so.
+    *state* holds the ``order`` :func:`page_reporting_order` read; this sets
+    ``held``, or ``error`` when the order cannot be changed (not root, a
+    kernel that refuses the value), and the benchmark then runs as it is.
     """
-    before = page_reporting_order()
-    state: dict[str, Any] = {"order": before, "held": False}
-    results["page_reporting"] = state
+    before = state["order"]
     if before is None:
         yield
         return
@@ -357,13 +355,14 @@ def hash_rates(amount: int = 256 * MIB) -> dict[str, float]:
     so these bound the upload's rate: for information next to dd's.
     """
     piece = random.Random(0).randbytes(MIB)
+    pieces = max(1, amount // MIB)
     rates = {}
     for name in ("md5", "sha512"):
         digest = hashlib.new(name)
         start = time.perf_counter()
-        for _ in range(max(1, amount // MIB)):
+        for _ in range(pieces):
             digest.update(piece)
-        rates[name] = max(1, amount // MIB) * MIB / (time.perf_counter() - start) / MB
+        rates[name] = pieces * MIB / (time.perf_counter() - start) / MB
     return rates
 
 
@@ -1065,17 +1064,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"machine {busy:.0%} busy before the benchmark started"
         + (" (other processes: expect lower, noisier figures)" if busy > 0.1 else "")
     )
-    order = page_reporting_order()
-    if order is not None:
-        print(
-            f"free page reporting to the host: blocks of order {order} and up"
-            + (", held off during the run" if opts.hold_free_memory else "")
-        )
+    reporting = results["page_reporting"] = {"order": page_reporting_order(), "held": False}
     status = 0
     try:
-        with free_memory_held(results) if opts.hold_free_memory else contextlib.nullcontext():
-            if results.get("page_reporting", {}).get("error"):
-                print(f"warning: free memory not held: {results['page_reporting']['error']}")
+        with free_memory_held(reporting) if opts.hold_free_memory else contextlib.nullcontext():
+            if reporting["order"] is not None:
+                print(
+                    f"free page reporting to the host: blocks of order {reporting['order']} and up"
+                    + (", held off during the run" if reporting["held"] else "")
+                )
+            if "error" in reporting:
+                print(f"warning: free memory not held: {reporting['error']}")
             run(opts, results)
     except (BenchError, launcher.ServerError, OSError, http.client.HTTPException) as ex:
         results["error"] = f"{type(ex).__name__}: {ex}"
