@@ -42,6 +42,8 @@ NAMESPACES: dict[str, str] = {
     "nimbus.weighers.compute": "compute scheduler weighers",
     "nimbus.filters.volume": "volume scheduler filters",
     "nimbus.weighers.volume": "volume scheduler weighers",
+    "nimbus.services": "service descriptors (APIs, options, policies, migrations)",
+    "nimbus.db.migrations": "database migration branches of SQL-backed drivers",
 }
 
 

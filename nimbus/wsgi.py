@@ -3,116 +3,79 @@
 Use them with gunicorn's factory syntax::
 
     gunicorn 'nimbus.wsgi:all_services()'     # every API on one port, /identity/v3 ...
-    gunicorn 'nimbus.wsgi:identity()'         # the identity API alone, at /v3
-    gunicorn 'nimbus.wsgi:image()'            # the image API alone, at /v2
+    gunicorn 'nimbus.wsgi:service("image")'   # one service's API alone, at the root
+    gunicorn 'nimbus.wsgi:image()'            # the same, by the service's name
+
+Every installed service descriptor (:mod:`nimbus.descriptor`) has a target
+of its name, so ``nimbus.wsgi:identity()`` serves the identity API alone at
+``/v3`` and builds nothing else.
 
 The configuration comes from ``NIMBUS_CONFIG_FILE`` (a path, or several
 separated by commas) or from the usual places (``/etc/nimbus/nimbus.conf``,
 ``~/.nimbus/nimbus.conf``).  The schema must already be upgraded
-(``nimbus db upgrade``) and the key repository set up (``nimbus fernet setup``).
+(``nimbus db sync``) and each service set up (``nimbus bootstrap``).
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
+from collections.abc import Callable, Iterable
 
 import falcon
 from oslo_config import cfg
 
-from nimbus import messaging, registry
+from nimbus import descriptor
 from nimbus.api import app as app_module
-from nimbus.api.identity import identity_api
-from nimbus.api.image import image_api
-from nimbus.api.policy import Enforcer
 from nimbus.conf import load_config
-from nimbus.db import Database
-from nimbus.drivers.image import ImageStore
-from nimbus.identity.bootstrap import CatalogEntry
-from nimbus.identity.service import IdentityService
-from nimbus.image import ImageData, ImageService
+from nimbus.descriptor import CatalogEntry, Cloud, catalog_entries, public_url
 
 __all__ = [
+    "CatalogEntry",
     "Services",
     "all_services",
     "build_app",
     "build_services",
     "catalog_entries",
-    "identity",
-    "image",
     "public_url",
+    "service",
 ]
 
-
-@dataclasses.dataclass
-class Services:
-    """The collaborators every API app is composed from."""
-
-    conf: cfg.ConfigOpts
-    database: Database
-    identity: IdentityService
-    enforcer: Enforcer
-    image: ImageService
-    image_data: ImageData
+#: The built collaborators of an app (the name the tests and tools know).
+Services = Cloud
 
 
-def public_url(conf: cfg.ConfigOpts) -> str:
-    """Return the base URL clients reach this cloud at."""
-    if conf.api.public_endpoint:
-        return conf.api.public_endpoint.rstrip("/")
-    host = conf.api.bind_host
-    if host in ("0.0.0.0", "::", ""):
-        host = "127.0.0.1"
-    if ":" in host:
-        host = f"[{host}]"
-    return f"http://{host}:{conf.api.bind_port}"
+def build_services(conf: cfg.ConfigOpts, names: Iterable[str] | None = None) -> Cloud:
+    """Build the services *names* (all installed ones by default) from *conf*."""
+    return Cloud(conf, names)
 
 
-def catalog_entries(conf: cfg.ConfigOpts) -> list[CatalogEntry]:
-    """Return the catalog entries of every service this nimbus offers (all-in-one layout)."""
-    base = public_url(conf)
-    return [
-        CatalogEntry(
-            "identity", "keystone", f"{base}/identity/v3", "nimbus identity (Keystone v3)"
-        ),
-        # Unversioned: the client discovers v2 at the root.
-        CatalogEntry("image", "glance", f"{base}/image", "nimbus image service (Glance v2)"),
-    ]
+def _auth_uri(cloud: Cloud, base: str, served: set[str], mounted: bool) -> str:
+    configured = cloud.conf.api.auth_uri
+    if configured:
+        return str(configured).rstrip("/")
+    for item in cloud.descriptors:
+        root = f"{base}/{item.name}" if mounted else base
+        uri = item.auth_uri(cloud, root, served=item.name in served)
+        if uri:
+            return uri
+    return base
 
 
-def build_services(conf: cfg.ConfigOpts) -> Services:
-    """Connect to the database and build every service from *conf*."""
-    database = Database(conf)
-    database.wait_for_connection()
-    identity_service = IdentityService(conf, database)
-    enforcer = Enforcer(conf)
-    store = registry.load_driver("nimbus.image.stores", conf.image.store, conf, expected=ImageStore)
-    notifier = messaging.Notifier(messaging.get_transport(conf), f"image.{conf.host}")
-    image_service = ImageService(conf, database, store, enforcer, notifier=notifier)
-    return Services(
-        conf, database, identity_service, enforcer, image_service, ImageData(image_service)
-    )
-
-
-def build_app(services: Services, *, mounted: bool = True, only: str | None = None) -> falcon.App:
-    """Compose the WSGI app.
+def build_app(cloud: Cloud, *, mounted: bool = True, only: str | None = None) -> falcon.App:
+    """Compose the WSGI app of the services built in *cloud*.
 
     :param mounted: every service under its prefix (``/identity/v3``).
     :param only: serve this one service (by name) at the root.
     """
-    apis = [
-        identity_api(services.identity, services.enforcer),
-        image_api(services.image, services.image_data),
-    ]
-    if only is not None:
-        apis = [api for api in apis if api.name == only]
-    base = public_url(services.conf)
+    served = [d for d in cloud.descriptors if only is None or d.name == only]
+    apis = [api for api in (d.api(cloud) for d in served) if api is not None]
+    base = public_url(cloud.conf)
     return app_module.create_app(
         apis,
-        validator=services.identity,
-        auth_uri=f"{base}/identity/v3" if mounted else f"{base}/v3",
-        max_body_size=services.conf.api.max_request_body_size,
-        public_endpoint=services.conf.api.public_endpoint,
+        validator=cloud.token_validator(),
+        auth_uri=_auth_uri(cloud, base, {d.name for d in served}, mounted),
+        max_body_size=cloud.conf.api.max_request_body_size,
+        public_endpoint=cloud.conf.api.public_endpoint,
         mounted=mounted,
     )
 
@@ -127,11 +90,22 @@ def all_services() -> falcon.App:
     return build_app(build_services(_conf()))
 
 
-def identity() -> falcon.App:
-    """gunicorn target: the identity API alone, at the root (``/v3``)."""
-    return build_app(build_services(_conf()), mounted=False, only="identity")
+def service(name: str) -> falcon.App:
+    """gunicorn target: the API of the service *name* alone, at the root.
+
+    :raises PluginNotFound: no service of that name is installed.
+    """
+    return build_app(build_services(_conf(), [name]), mounted=False, only=name)
 
 
-def image() -> falcon.App:
-    """gunicorn target: the image API alone, at the root (``/v2``)."""
-    return build_app(build_services(_conf()), mounted=False, only="image")
+def __getattr__(name: str) -> Callable[[], falcon.App]:
+    # ``nimbus.wsgi:image()``: one target per installed service descriptor.
+    if name.startswith("_") or name not in {d.name for d in descriptor.descriptors()}:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+    def target() -> falcon.App:
+        return service(name)
+
+    target.__name__ = name
+    target.__doc__ = f"gunicorn target: the {name} API alone, at the root."
+    return target

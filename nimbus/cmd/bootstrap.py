@@ -33,25 +33,17 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run bootstrap with the configured database."""
-    from nimbus.db import migration
-    from nimbus.identity.bootstrap import bootstrap
-    from nimbus.identity.token.keys import KeyRepository
-    from nimbus.wsgi import build_services, catalog_entries
+    """Migrate the schema and run every installed service's set-up."""
+    from nimbus.cmd.up import setup_services
 
     conf = load_config(config_argv(args))
     password = args.bootstrap_password or os.environ.get("OS_BOOTSTRAP_PASSWORD")
-    services = build_services(conf)
-    migration.upgrade(services.database)
-    KeyRepository.from_conf(conf).initialize()
     if password is None and sys.stdin.isatty():
         password = getpass.getpass("Password for the admin user: ") or None
-    result = bootstrap(
-        services.identity,
-        admin_password=password,
-        catalog=catalog_entries(conf),
-        region_id=args.region_id or conf.region_name,
+    results = setup_services(
+        conf, password, embedded=False, region_id=args.region_id or conf.region_name
     )
-    print(f"admin user {result.user_id} in project {result.project_id} (domain {result.domain_id})")
-    services.database.dispose()
+    for said in results:
+        if said is not None:
+            print(said)
     return 0

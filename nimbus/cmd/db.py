@@ -1,6 +1,7 @@
 """``nimbus db``: create, inspect and migrate the database schema.
 
-``nimbus db upgrade [--revision R]`` brings the schema to the newest (or the
+``nimbus db sync`` (or ``upgrade [--revision R]``) brings every installed
+branch (each service's and each SQL-backed driver's) to its newest (or the
 given) revision, ``nimbus db current`` says which revision the database is at
 and whether that is the newest this code ships, and ``nimbus db downgrade R``
 takes it back (``base`` drops every nimbus table).  Output names the database
@@ -43,6 +44,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="revision to upgrade to (default: the newest)",
     )
     upgrade.set_defaults(func=_run(_upgrade))
+
+    sync = actions.add_parser(
+        "sync",
+        help="bring every installed branch up to date",
+        description=(
+            "Apply the pending migrations of every installed service and SQL-backed driver."
+        ),
+    )
+    sync.set_defaults(func=_run(_upgrade), revision="heads")
 
     current = actions.add_parser(
         "current",

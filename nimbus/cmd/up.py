@@ -61,49 +61,43 @@ def _admin_password(conf: cfg.ConfigOpts, given: str | None) -> str:
 
 def openrc_lines(conf: cfg.ConfigOpts, password: str) -> list[str]:
     """Return the ``export OS_...`` lines for the admin."""
-    from nimbus.wsgi import public_url
+    from nimbus import descriptor
 
-    values = {
-        "OS_AUTH_URL": f"{public_url(conf)}/identity/v3",
-        "OS_IDENTITY_API_VERSION": "3",
-        "OS_AUTH_TYPE": "password",
-        "OS_USERNAME": "admin",
-        "OS_PASSWORD": password,
-        "OS_PROJECT_NAME": conf.identity.admin_project_name,
-        "OS_USER_DOMAIN_NAME": conf.identity.admin_project_domain_name,
-        "OS_PROJECT_DOMAIN_NAME": conf.identity.admin_project_domain_name,
-        "OS_REGION_NAME": conf.region_name,
-        "OS_INTERFACE": "public",
-    }
+    base = descriptor.public_url(conf)
+    values: dict[str, str] = {}
+    for service in descriptor.descriptors():
+        values.update(service.client_environment(conf, f"{base}/{service.name}", password))
+    values.update(OS_REGION_NAME=conf.region_name, OS_INTERFACE="public")
     return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
+
+
+def setup_services(
+    conf: cfg.ConfigOpts, admin_password: str | None, *, embedded: bool, region_id: str
+) -> list[Any]:
+    """Migrate the schema and run every installed service's set-up; return what each said."""
+    from nimbus.db import migration
+    from nimbus.descriptor import SetupOptions
+    from nimbus.wsgi import build_services, catalog_entries
+
+    cloud = build_services(conf)
+    try:
+        migration.upgrade(cloud.database)
+        options = SetupOptions(
+            admin_password=admin_password,
+            catalog=catalog_entries(conf),
+            region_id=region_id,
+            embedded=embedded,
+        )
+        return cloud.each(lambda service: service.setup(cloud, options))
+    finally:
+        cloud.close()
 
 
 def prepare(conf: cfg.ConfigOpts, admin_password: str | None = None) -> str:
     """Create or upgrade everything the embedded cloud needs; return the openrc path."""
-    from nimbus.db import migration
-    from nimbus.identity.bootstrap import bootstrap
-    from nimbus.identity.token.keys import KeyRepository
-    from nimbus.wsgi import build_services, catalog_entries
-
     os.makedirs(state_path(conf), mode=0o700, exist_ok=True)
-    services = build_services(conf)
-    try:
-        migration.upgrade(services.database)
-        KeyRepository.from_conf(conf).initialize()
-        password = _admin_password(conf, admin_password)
-        bootstrap(
-            services.identity,
-            admin_password=password,
-            catalog=catalog_entries(conf),
-            region_id=conf.region_name,
-        )
-        # Events older than any token that could still be accepted are dead weight.
-        services.identity.revocations.prune()
-        # Nothing uploads before the server starts: an image still "saving"
-        # was being uploaded when an earlier run stopped.
-        services.image_data.recover(older_than=0)
-    finally:
-        services.database.dispose()
+    password = _admin_password(conf, admin_password)
+    setup_services(conf, password, embedded=True, region_id=conf.region_name)
     openrc = state_path(conf, "openrc")
     fd = os.open(openrc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:

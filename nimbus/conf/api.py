@@ -31,6 +31,19 @@ The catalog advertises each service under this URL (``<url>/identity/v3``,
 ...).  When unset, ``http://<bind_host>:<bind_port>`` is used.
 """,
     ),
+    cfg.URIOpt(
+        "auth_uri",
+        schemes=["http", "https"],
+        help="""Identity endpoint that 401 answers send clients to.
+
+It is named in the ``WWW-Authenticate: Keystone uri="..."`` challenge.  When
+unset, an app serving the identity API names its own, and an app serving
+other APIs alone names the public identity endpoint of the catalog.
+
+Related options:
+* public_endpoint
+""",
+    ),
     cfg.IntOpt(
         "max_request_body_size",
         default=114688,

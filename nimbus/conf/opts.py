@@ -1,24 +1,32 @@
-"""The option aggregator: registration and the ``oslo.config.opts`` hook."""
+"""The option aggregator: registration and the ``oslo.config.opts`` hook.
+
+nimbus's own groups are listed here; each installed service adds its groups
+through its descriptor (:attr:`nimbus.descriptor.ServiceDescriptor.option_modules`).
+"""
 
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from oslo_config import cfg
 
-#: Option modules; each has ``register_opts(conf)`` and ``list_opts()``.
-_MODULES = (
+#: Option modules of the core; each has ``register_opts(conf)`` and ``list_opts()``.
+_CORE = (
     "nimbus.conf.default",
     "nimbus.conf.api",
     "nimbus.conf.database",
-    "nimbus.conf.identity",
     "nimbus.conf.messaging",
-    "nimbus.conf.image",
 )
 
 
-def _modules() -> list:
-    return [importlib.import_module(name) for name in _MODULES]
+def _modules() -> list[Any]:
+    from nimbus import descriptor
+
+    names = list(_CORE)
+    for service in descriptor.descriptors():
+        names.extend(service.option_modules)
+    return [importlib.import_module(name) for name in dict.fromkeys(names)]
 
 
 def register_all(conf: cfg.ConfigOpts) -> None:

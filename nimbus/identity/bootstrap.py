@@ -11,6 +11,7 @@ import dataclasses
 import logging
 
 from nimbus import exception
+from nimbus.descriptor import CatalogEntry
 from nimbus.identity.assignment import Grant
 from nimbus.identity.catalog import INTERFACES
 from nimbus.identity.service import IdentityService
@@ -21,16 +22,6 @@ LOG = logging.getLogger(__name__)
 
 #: Roles created at bootstrap, each implying the next.
 DEFAULT_ROLES = ("admin", "member", "reader")
-
-
-@dataclasses.dataclass(frozen=True)
-class CatalogEntry:
-    """A service to advertise: its type, name and public URL."""
-
-    type: str
-    name: str
-    url: str
-    description: str = ""
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,8 @@
 """Policy defaults defined in code, overridable from a policy file.
 
+The shared rules are in :mod:`nimbus.policies.base`; each installed service
+adds its own through its descriptor
+(:attr:`nimbus.descriptor.ServiceDescriptor.policy_module`).
 ``oslo-policy-sample-generator --namespace nimbus`` prints them all.
 """
 
@@ -7,11 +10,16 @@ from __future__ import annotations
 
 from oslo_policy import policy
 
-from nimbus.policies import base, identity, image
+from nimbus.policies import base
 
 __all__ = ["list_rules"]
 
 
 def list_rules() -> list[policy.RuleDefault]:
     """Return every nimbus policy default."""
-    return [*base.list_rules(), *identity.list_rules(), *image.list_rules()]
+    from nimbus import descriptor
+
+    rules = list(base.list_rules())
+    for service in descriptor.descriptors():
+        rules.extend(service.policies())
+    return rules

@@ -7,10 +7,9 @@ from typing import Any
 from alembic import context
 from alembic.util import CommandError
 
-from nimbus.db import models
-from nimbus.drivers.identity.sql import models as identity_sql_models
+from nimbus.db import migration
 
-target_metadata = [models.Base.metadata, identity_sql_models.Base.metadata]
+target_metadata = migration.target_metadata()
 
 
 def _sqlite_pragma(connection: Any, pragma: str) -> None:

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config
 from alembic.util import CommandError
 from oslo_config import cfg
 from sqlalchemy import exc
@@ -41,19 +38,14 @@ def db(conf: cfg.ConfigOpts) -> Iterator[Database]:
     database.dispose()
 
 
-def _scripts_with(tmp_path: Path, database: Database, upgrade_body: str) -> Config:
-    """Return an alembic config of nimbus's migrations plus a revision "test" on top."""
-    location = tmp_path / "migrations"
-    shutil.copytree(
-        migration._SCRIPT_LOCATION, location, ignore=shutil.ignore_patterns("__pycache__")
-    )
+def _scripts_with(tmp_path: Path, upgrade_body: str) -> list[str]:
+    """Return an extra version location with a revision "test" on the identity branch."""
+    location = tmp_path / "extra"
+    location.mkdir()
     header = 'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "test"\n'
-    header += f'down_revision = "{migration.head()}"\nbranch_labels = None\ndepends_on = None\n'
-    (location / "versions" / "9999_test.py").write_text(header + textwrap.dedent(upgrade_body))
-    config = Config()
-    config.set_main_option("script_location", str(location))
-    config.attributes["database"] = database
-    return config
+    header += 'down_revision = "identity_0001"\nbranch_labels = None\ndepends_on = None\n'
+    (location / "9999_test.py").write_text(header + textwrap.dedent(upgrade_body))
+    return [str(location)]
 
 
 def _count(database: Database, table: str) -> int:
@@ -61,13 +53,48 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
+HEADS = "identity_0001,identity_sql_0001,image_0001"
+
+
 def test_head_and_current(db: Database) -> None:
-    assert migration.head() == "0002"
+    assert migration.head() == HEADS
     assert migration.current(db) is None
 
     migration.upgrade(db)
 
-    assert migration.current(db) == "0002"
+    assert migration.current(db) == HEADS
+
+
+def test_every_service_and_driver_branch_is_found() -> None:
+    packages = {module.__name__ for module in migration.branches()}
+
+    assert packages == {
+        "nimbus.identity.migrations",
+        "nimbus.image.migrations",
+        "nimbus.drivers.identity.sql.migrations",
+    }
+
+
+@pytest.mark.parametrize(
+    ("legacy", "tables"),
+    [("0001", {"users", "domains"}), ("0002", {"users", "domains", "images"})],
+)
+def test_a_database_of_the_single_history_moves_onto_the_branches(
+    db: Database, legacy: str, tables: set[str]
+) -> None:
+    # What the pre-branch revision 0001 (identity) or 0002 (identity + image) left.
+    migration.upgrade(db, "identity@head,identity_sql@head")
+    if legacy == "0002":
+        migration.upgrade(db, "image@head")
+    with db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM alembic_version"))
+        conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": legacy})
+
+    migration.upgrade(db)
+
+    assert migration.current(db) == HEADS
+    with db.engine.connect() as conn:
+        assert tables <= set(sa.inspect(conn).get_table_names())
 
 
 def test_foreign_keys_are_back_on_after_migrating(conf: cfg.ConfigOpts) -> None:
@@ -104,8 +131,8 @@ def test_migrations_take_the_write_lock_up_front(db: Database) -> None:
 def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) -> None:
     # Batch mode copies "roles" and drops the original: with foreign keys on,
     # that DROP would delete every assignment and implied role (ON DELETE CASCADE).
-    config = _scripts_with(tmp_path, db, _BATCH_ALTER_ROLES)
-    command.upgrade(config, migration.head())
+    extra = _scripts_with(tmp_path, _BATCH_ALTER_ROLES)
+    migration.upgrade(db)
     with db.writer() as session:
         session.execute(sa.text("INSERT INTO roles (id, name, extra) VALUES ('r1', 'a', '{}')"))
         session.execute(sa.text("INSERT INTO roles (id, name, extra) VALUES ('r2', 'b', '{}')"))
@@ -117,19 +144,19 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
             )
         )
 
-    command.upgrade(config, "test")
+    migration.upgrade(db, extra=extra)
 
-    assert migration.current(db) == "test"
+    assert migration.current(db) == "identity_sql_0001,image_0001,test"
     assert _count(db, "assignments") == 1
     assert _count(db, "implied_roles") == 1
 
 
 def test_migration_leaving_dangling_references_is_rolled_back(db: Database, tmp_path: Path) -> None:
-    config = _scripts_with(tmp_path, db, _DANGLING_REFERENCE)
-    command.upgrade(config, migration.head())
+    extra = _scripts_with(tmp_path, _DANGLING_REFERENCE)
+    migration.upgrade(db)
 
     with pytest.raises(CommandError, match="dangling foreign keys"):
-        command.upgrade(config, "test")
+        migration.upgrade(db, extra=extra)
 
-    assert migration.current(db) == "0002"
+    assert migration.current(db) == HEADS
     assert _count(db, "implied_roles") == 0

@@ -1,7 +1,7 @@
 """Image service: images, their custom properties, tags and members.
 
-Revision ID: 0002
-Revises: 0001
+Revision ID: image_0001
+Revises:
 Create Date: 2026-11-21
 """
 
@@ -9,9 +9,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0002"
-down_revision = "0001"
-branch_labels = None
+revision = "image_0001"
+down_revision = None
+branch_labels = ("image",)
 depends_on = None
 
 ID = sa.String(64)

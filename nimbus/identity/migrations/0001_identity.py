@@ -1,6 +1,8 @@
-"""Identity: domains, projects, users, groups, roles, assignments, catalog, revocations.
+"""Identity: domains, projects, roles, assignments, catalog, revocation events.
 
-Revision ID: 0001
+The users and groups of the ``sql`` back-end are that driver's own branch.
+
+Revision ID: identity_0001
 Revises:
 Create Date: 2026-11-21
 """
@@ -9,9 +11,9 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
-revision = "0001"
+revision = "identity_0001"
 down_revision = None
-branch_labels = None
+branch_labels = ("identity",)
 depends_on = None
 
 ID = sa.String(64)
@@ -117,51 +119,10 @@ def upgrade() -> None:
         sa.Column("issued_before", TIMESTAMP, nullable=False, index=True),
         sa.Column("revoked_at", TIMESTAMP, nullable=False, index=True),
     )
-    # Tables of the sql identity back-end.
-    op.create_table(
-        "users",
-        sa.Column("id", ID, primary_key=True),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("domain_id", ID, nullable=False, index=True),
-        _bool("enabled", True),
-        sa.Column("default_project_id", ID),
-        sa.Column("description", sa.Text),
-        sa.Column("email", sa.String(255)),
-        sa.Column("extra", sa.JSON, nullable=False),
-        sa.Column("password_hash", sa.String(255)),
-        sa.Column("password_created_at", TIMESTAMP),
-        sa.Column("failed_auth_count", sa.Integer, nullable=False, server_default="0"),
-        sa.Column("failed_auth_at", TIMESTAMP),
-        sa.Column("created_at", TIMESTAMP, nullable=False),
-        sa.UniqueConstraint("domain_id", "name", name="uq_users_domain_name"),
-    )
-    op.create_table(
-        "groups",
-        sa.Column("id", ID, primary_key=True),
-        sa.Column("name", sa.String(255), nullable=False),
-        sa.Column("domain_id", ID, nullable=False, index=True),
-        sa.Column("description", sa.Text),
-        sa.Column("extra", sa.JSON, nullable=False),
-        sa.UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),
-    )
-    op.create_table(
-        "user_group_membership",
-        sa.Column("user_id", ID, sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-        sa.Column(
-            "group_id",
-            ID,
-            sa.ForeignKey("groups.id", ondelete="CASCADE"),
-            primary_key=True,
-            index=True,
-        ),
-    )
 
 
 def downgrade() -> None:
     for table in (
-        "user_group_membership",
-        "groups",
-        "users",
         "revocation_events",
         "endpoints",
         "services",

@@ -1,0 +1,8 @@
+"""Migrations of the identity service's tables (alembic branch ``identity``)."""
+
+
+def metadata() -> object:
+    """Return the SQLAlchemy metadata these migrations build."""
+    from nimbus.db import models
+
+    return models.Base.metadata

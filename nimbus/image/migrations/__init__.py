@@ -1,0 +1,8 @@
+"""Migrations of the image service's tables (alembic branch ``image``)."""
+
+
+def metadata() -> object:
+    """Return the SQLAlchemy metadata these migrations build."""
+    from nimbus.db import models
+
+    return models.Base.metadata
