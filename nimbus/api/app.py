@@ -50,18 +50,16 @@ class ServiceAPI:
         root, resource) given the service's :class:`Links`.
     :param is_public: tells whether (method, path relative to the service
         root) needs no token.
-    :param streamed: tells whether a relative path has a streamed body
-        that the JSON body middleware must not read.
-    :param accept_patch: the PATCH media types the service takes, named in
-        the ``Accept-Patch`` header of a 415 answer.
+
+    What a request body may be (JSON media types, streamed data, size) is
+    declared by the resources themselves: see
+    :class:`~nimbus.api.middleware.BodyMiddleware`.
     """
 
     name: str
     error_format: errors.ErrorFormat
     routes: Callable[[Links], Sequence[tuple[str, Any]]]
     is_public: Callable[[str, str], bool]
-    streamed: Callable[[str], bool] = lambda path: False
-    accept_patch: str | None = None
 
 
 class _Index:
@@ -114,14 +112,6 @@ def create_app(
             return True
         return found[0].is_public(method, found[1])
 
-    def streamed(path: str) -> bool:
-        found = owner(path)
-        return found is not None and found[0].streamed(found[1])
-
-    def accept_patch(path: str) -> str | None:
-        found = owner(path)
-        return found[0].accept_patch if found else None
-
     def error_format(path: str) -> errors.ErrorFormat:
         found = owner(path)
         return found[0].error_format if found else errors.FORMATS["keystone"]
@@ -129,9 +119,7 @@ def create_app(
     app = falcon.App(
         middleware=[
             middleware.RequestIdMiddleware(),
-            middleware.BodyMiddleware(
-                max_body_size, streamed=[streamed], accept_patch=accept_patch
-            ),
+            middleware.BodyMiddleware(max_body_size),
             middleware.AuthMiddleware(validator, is_public, auth_uri),
         ],
     )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import falcon
@@ -105,45 +105,43 @@ class BodyMiddleware:
     """Read and parse JSON request bodies, refusing oversized ones with 413.
 
     The parsed document is ``req.context.json`` (``None`` for an empty body).
-    Requests whose path a service marks as streamed (image uploads) are left
-    alone.
+    What a body may be is the routed resource's to say, through attributes
+    its API's resource base sets:
+
+    * ``streamed``: the body is data, not JSON, and is left unread (image
+      uploads);
+    * ``media_types``: the media types taken as JSON (``application/json``
+      and any ``+json`` type by default; Glance adds its JSON-patch types);
+    * ``accept_patch``: the PATCH types named in a 415's ``Accept-Patch``;
+    * ``max_body_size``: a limit of its own instead of *max_size*.
 
     :param max_size: the largest body accepted, in bytes.
-    :param streamed: predicates on the path for bodies not to be read here.
-    :param accept_patch: the ``Accept-Patch`` value of a path's PATCH (sent
-        with a 415), or ``None``.
     """
 
-    _JSON_TYPES = (
-        "application/json",
-        "application/openstack-images-v2.1-json-patch",
-        "application/openstack-images-v2.0-json-patch",
-    )
+    DEFAULT_MEDIA_TYPES: tuple[str, ...] = ("application/json",)
 
-    def __init__(
-        self,
-        max_size: int,
-        streamed: Iterable[Callable[[str], bool]] = (),
-        accept_patch: Callable[[str], str | None] = lambda path: None,
-    ) -> None:
+    def __init__(self, max_size: int) -> None:
         self.max_size = max_size
-        self.streamed = tuple(streamed)
-        self.accept_patch = accept_patch
 
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.json = None
         if "\x00" in req.path or "%00" in req.query_string:
             raise exception.BadRequest(reason="NUL characters are not allowed in URLs.")
-        if req.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
+
+    def process_resource(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, params: dict
+    ) -> None:
+        if resource is None or req.method in ("GET", "HEAD", "DELETE", "OPTIONS"):
             return
-        if any(check(req.path) for check in self.streamed):
+        if getattr(resource, "streamed", False):
             return
-        data = _read_bounded(req, self.max_size)
+        data = _read_bounded(req, getattr(resource, "max_body_size", None) or self.max_size)
         if not data.strip():
             return
+        types = getattr(resource, "media_types", self.DEFAULT_MEDIA_TYPES)
         content_type = (req.content_type or "application/json").split(";")[0].strip().lower()
-        if content_type not in self._JSON_TYPES and not content_type.endswith("+json"):
-            patch_types = self.accept_patch(req.path) if req.method == "PATCH" else None
+        if content_type not in types and not content_type.endswith("+json"):
+            patch_types = getattr(resource, "accept_patch", None) if req.method == "PATCH" else None
             raise falcon.HTTPUnsupportedMediaType(
                 description=f"Content type {content_type!r} is not supported; send "
                 f"{patch_types or 'JSON'}.",

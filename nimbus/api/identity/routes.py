@@ -16,6 +16,7 @@ from nimbus.api.identity import (
     versions,
 )
 from nimbus.api.policy import Enforcer
+from nimbus.api.versions import VersionDocument, Versions
 from nimbus.identity.service import IdentityService
 
 _P = "/v3/projects/{project_id}"
@@ -35,8 +36,8 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
     (dul, du), (dgl, dg) = grants("domain", "user"), grants("domain", "group")
     (iul, iu), (igl, ig) = grants("domain", "user", True), grants("domain", "group", True)
     return [
-        ("/", versions.Root(links)),
-        ("/v3", versions.V3(links)),
+        ("/", Versions(links, [versions.V3], wrapped=True)),
+        ("/v3", VersionDocument(links, versions.V3)),
         ("/v3/auth/tokens", auth.Tokens(*deps)),
         ("/v3/auth/catalog", auth.Catalog(*deps)),
         ("/v3/auth/projects", auth.Projects(*deps)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from nimbus.api import errors
 from nimbus.api.app import ServiceAPI
 from nimbus.api.image import routes
-from nimbus.image import ImageData, ImageService, patch
+from nimbus.image import ImageData, ImageService
 
 __all__ = ["image_api"]
 
@@ -17,6 +17,4 @@ def image_api(service: ImageService, data: ImageData) -> ServiceAPI:
         error_format=errors.FORMATS["glance"],
         routes=lambda links: routes.routes(service, data, links),
         is_public=routes.is_public,
-        streamed=routes.is_streamed,
-        accept_patch=", ".join(patch.MEDIA_TYPES),
     )

@@ -8,7 +8,7 @@ import falcon
 
 from nimbus.api.app import Links
 from nimbus.context import RequestContext
-from nimbus.image import ImageService
+from nimbus.image import ImageService, patch
 
 __all__ = ["Resource", "with_links"]
 
@@ -25,6 +25,10 @@ class Resource:
     :param service: the image service.
     :param links: builds URLs under the image root.
     """
+
+    #: JSON bodies come as JSON or as Glance's JSON-patch documents.
+    media_types = ("application/json", *patch.MEDIA_TYPES)
+    accept_patch = ", ".join(patch.MEDIA_TYPES)
 
     def __init__(self, service: ImageService, links: Links) -> None:
         self.service = service

@@ -14,6 +14,9 @@ _OCTET = "application/octet-stream"
 class ImageFile(Resource):
     """Image data: ``PUT`` stores it (204), ``GET`` streams it (200, or 206 for a range)."""
 
+    #: The body is image data, read by the service as it streams.
+    streamed = True
+
     def __init__(self, service: ImageService, data: ImageData, links: Links) -> None:
         super().__init__(service, links)
         self.data = data

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from nimbus.api.app import Links
 from nimbus.api.image import image_data, images, members, schemas, versions
+from nimbus.api.versions import Versions
 from nimbus.image import ImageData, ImageService
 
 _I = "/v2/images/{image_id}"
-_STREAMED = re.compile(r"^/v2/images/[^/]+/(file|stage)$")
 
 
 def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the image root."""
     deps = (service, links)
     return [
-        ("/", versions.Versions(links)),
-        ("/versions", versions.Versions(links)),
+        ("/", Versions(links, versions.VERSIONS)),
+        ("/versions", Versions(links, versions.VERSIONS)),
         ("/v2/images", images.ImageCollection(*deps)),
         (_I, images.ImageItem(*deps)),
         (_I + "/file", image_data.ImageFile(service, data, links)),
@@ -37,8 +36,3 @@ def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[s
 def is_public(method: str, path: str) -> bool:
     """Tell whether a route needs no token: version discovery only."""
     return path in ("/", "/versions")
-
-
-def is_streamed(path: str) -> bool:
-    """Tell whether a path carries image data rather than JSON."""
-    return _STREAMED.match(path) is not None

@@ -1,0 +1,80 @@
+"""The gunicorn targets build what they serve, and nothing else."""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import falcon.testing
+import pytest
+from oslo_config import cfg
+
+import nimbus.wsgi
+from nimbus import exception
+from nimbus.cmd import up
+
+
+@pytest.fixture
+def prepared(conf: cfg.ConfigOpts) -> cfg.ConfigOpts:
+    """A config whose state ``nimbus up`` has set up (schema, keys, admin, catalog)."""
+    up.prepare(conf, "secret")
+    return conf
+
+
+def test_identity_alone_builds_no_image_store_and_opens_no_bus(prepared: cfg.ConfigOpts) -> None:
+    datadir = prepared.image_file_store.datadir
+    shutil.rmtree(datadir)
+
+    cloud = nimbus.wsgi.build_services(prepared, ["identity"])
+    try:
+        app = nimbus.wsgi.build_app(cloud, mounted=False, only="identity")
+        assert falcon.testing.TestClient(app).simulate_get("/v3").status_code == 200
+        assert cloud.names() == ["identity"]
+        assert not hasattr(cloud, "image")
+        assert cloud._transport is None
+        assert not os.path.exists(datadir)
+    finally:
+        cloud.close()
+
+
+def test_image_alone_challenges_with_the_catalogs_identity_endpoint(
+    prepared: cfg.ConfigOpts,
+) -> None:
+    cloud = nimbus.wsgi.build_services(prepared, ["image"])
+    try:
+        client = falcon.testing.TestClient(
+            nimbus.wsgi.build_app(cloud, mounted=False, only="image")
+        )
+        answer = client.simulate_get("/v2/images")
+        assert answer.status_code == 401
+        identity = f"{nimbus.wsgi.public_url(prepared)}/identity/v3"
+        assert answer.headers["WWW-Authenticate"] == f'Keystone uri="{identity}"'
+        # Its own port has no /v3: pointing there would send clients to a 404.
+        assert client.simulate_get("/v3").status_code == 404
+    finally:
+        cloud.close()
+
+
+def test_the_configured_auth_uri_wins(prepared: cfg.ConfigOpts) -> None:
+    prepared.set_override("auth_uri", "https://keystone.example.org/v3", group="api")
+    cloud = nimbus.wsgi.build_services(prepared, ["image"])
+    try:
+        client = falcon.testing.TestClient(
+            nimbus.wsgi.build_app(cloud, mounted=False, only="image")
+        )
+        challenge = client.simulate_get("/v2/images").headers["WWW-Authenticate"]
+        assert challenge == 'Keystone uri="https://keystone.example.org/v3"'
+    finally:
+        cloud.close()
+
+
+def test_every_installed_service_has_a_target_of_its_name() -> None:
+    assert callable(nimbus.wsgi.identity)
+    assert callable(nimbus.wsgi.image)
+    with pytest.raises(AttributeError):
+        nimbus.wsgi.compute  # noqa: B018 - not installed (yet)
+
+
+def test_an_unknown_service_is_refused_with_the_installed_names(conf: cfg.ConfigOpts) -> None:
+    with pytest.raises(exception.PluginNotFound, match="installed: identity, image"):
+        nimbus.wsgi.build_services(conf, ["compute"])
