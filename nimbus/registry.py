@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.metadata
 from collections.abc import Sequence
+from importlib.metadata import EntryPoint
 from typing import Any
 
 from stevedore import driver, named
@@ -58,7 +59,7 @@ class PluginInfo:
     summary: str
 
 
-def _entry_points(namespace: str) -> list[importlib.metadata.EntryPoint]:
+def _entry_points(namespace: str) -> list[EntryPoint]:
     return sorted(importlib.metadata.entry_points(group=namespace), key=lambda ep: ep.name)
 
 
@@ -105,13 +106,13 @@ def load_driver(
     :raises PluginLoadError: the plugin failed to import, to construct, or
         is not a subclass of *expected*.
     """
-    failures: list[Exception] = []
+    failures: list[BaseException] = []
 
-    def _on_failure(_manager: Any, entrypoint: Any, ex: Exception) -> None:
+    def _on_failure(_manager: Any, _entrypoint: EntryPoint, ex: BaseException) -> None:
         failures.append(ex)
 
     try:
-        manager = driver.DriverManager(
+        manager: driver.DriverManager[Any] = driver.DriverManager(
             namespace,
             name,
             invoke_on_load=False,
@@ -159,12 +160,12 @@ def load_ordered(
     for name in names:
         if name not in installed:
             raise _not_found(namespace, name)
-    failures: dict[str, Exception] = {}
+    failures: dict[str, BaseException] = {}
 
-    def _on_failure(_manager: Any, entrypoint: Any, ex: Exception) -> None:
+    def _on_failure(_manager: Any, entrypoint: EntryPoint, ex: BaseException) -> None:
         failures[entrypoint.name] = ex
 
-    manager = named.NamedExtensionManager(
+    manager: named.NamedExtensionManager[Any] = named.NamedExtensionManager(
         namespace,
         names=list(names),
         name_order=True,

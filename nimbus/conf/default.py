@@ -7,7 +7,7 @@ import socket
 
 from oslo_config import cfg
 
-OPTS = [
+OPTS: list[cfg.Opt] = [
     cfg.StrOpt(
         "state_path",
         default=os.path.join(os.path.expanduser("~"), ".nimbus", "state"),

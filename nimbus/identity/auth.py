@@ -159,7 +159,7 @@ class AuthManager:
         now = self.now()
         if expires_at is None:
             expires_at = now + datetime.timedelta(seconds=self.conf.token.expiration)
-        audit_ids = (token_formatter.new_audit_id(),)
+        audit_ids: tuple[str, ...] = (token_formatter.new_audit_id(),)
         if parent_audit is not None:
             audit_ids += (parent_audit,)
         scope = self._scope(user, auth.get("scope"))

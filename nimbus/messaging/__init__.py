@@ -16,6 +16,8 @@ least once: their handlers must be idempotent.
 
 from __future__ import annotations
 
+from typing import Any
+
 from oslo_config import cfg
 
 from nimbus import registry
@@ -54,7 +56,7 @@ __all__ = [
 NAMESPACE = "nimbus.messaging.transports"
 
 
-def get_transport(conf: cfg.ConfigOpts, **injected_deps: object) -> Transport:
+def get_transport(conf: cfg.ConfigOpts, **injected_deps: Any) -> Transport:
     """Load the transport named by ``[messaging] transport``.
 
     :param conf: the nimbus config.

@@ -263,7 +263,7 @@ class _RabbitListener(Listener):
         if method.consumer_tag not in session.counted_here:
             # Quorum queues add the header from the first redelivery on.
             returns = (properties.headers or {}).get("x-delivery-count", 0)
-            return int(returns) + 1, None
+            return (returns if isinstance(returns, int) else 0) + 1, None
         key = properties.message_id or ""
         return self._local_failures.get(key, 0) + 1, key
 
@@ -345,10 +345,10 @@ class _RabbitListener(Listener):
         for tag in tags:
             # pika nacks (requeues) what arrived but was not dispatched yet.
             channel.basic_cancel(tag)
-        for tag, future in list(session.pending.items()):
+        for delivery_tag, future in list(session.pending.items()):
             if future.cancel():
-                session.pending.pop(tag, None)
-                channel.basic_nack(tag, requeue=True)
+                session.pending.pop(delivery_tag, None)
+                channel.basic_nack(delivery_tag, requeue=True)
         clock = self.transport._clock
         while session.pending:
             if self._drain_deadline is not None and clock() >= self._drain_deadline:
@@ -827,7 +827,7 @@ class RabbitTransport(Transport):
     def listen(self, target: Target, handler: Handler) -> Listener:
         if target.server is None or target.fanout:
             raise ValueError("a server listens on a topic and a server name")
-        declarers = [
+        declarers: list[_Declarer] = [
             functools.partial(self._rpc_queue, routing_key=target.topic),
             functools.partial(self._rpc_queue, routing_key=self._routing_key(target)),
             functools.partial(self._fanout_queue, target=target),
@@ -837,7 +837,9 @@ class RabbitTransport(Transport):
     def listen_notifications(
         self, topic: str, handler: Handler, *, pool: str | None = None
     ) -> Listener:
-        declarers = [functools.partial(self._notification_queue, topic=topic, pool=pool)]
+        declarers: list[_Declarer] = [
+            functools.partial(self._notification_queue, topic=topic, pool=pool)
+        ]
         return self._start_listener(declarers, f"notifications:{topic}:{pool or ''}", handler)
 
     def close(self) -> None:
@@ -860,11 +862,11 @@ class RabbitTransport(Transport):
             connection = self._connect("dead-letters")
             channel = connection.channel()
             self._declare_dead_letter(channel)
-            letters = []
+            letters: list[DeadLetter] = []
             last_tag = None
             while len(letters) < limit:
                 method, properties, body = channel.basic_get(self.dead_letter_queue)
-                if method is None:
+                if method is None or properties is None or body is None:
                     break
                 last_tag = method.delivery_tag
                 headers = properties.headers or {}

@@ -234,19 +234,25 @@ class TransportContractTests:
 
     # -- call and reply --------------------------------------------------------
 
-    def test_call_returns_the_result(self, start_server, client):
+    def test_call_returns_the_result(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         result = client.call(_context(), "echo", number=42, names=["a", "b"], nested={"k": None})
         assert result["server"] == "host1"
         assert result["args"] == {"number": 42, "names": ["a", "b"], "nested": {"k": None}}
 
-    def test_call_carries_the_context(self, start_server, client):
+    def test_call_carries_the_context(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         ctx = _context()
         result = client.call(ctx, "echo")
         assert RequestContext.from_dict(result["context"]) == ctx
 
-    def test_many_calls_from_many_threads(self, start_server, client):
+    def test_many_calls_from_many_threads(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         results: list[Any] = []
         lock = threading.Lock()
@@ -263,14 +269,16 @@ class TransportContractTests:
             thread.join(self.wait)
         assert sorted(results) == list(range(8))
 
-    def test_call_to_a_server_goes_to_that_server(self, start_server, client):
+    def test_call_to_a_server_goes_to_that_server(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         start_server("host2")
         for _ in range(4):
             assert client.prepare(server="host2").call(_context(), "echo")["server"] == "host2"
             assert client.prepare(server="host1").call(_context(), "echo")["server"] == "host1"
 
-    def test_call_without_a_server_times_out(self, transport, topic):
+    def test_call_without_a_server_times_out(self, transport: Transport, topic: str) -> None:
         client = RPCClient(transport, topic, timeout=0.5)
         start = time.monotonic()
         with pytest.raises(exception.MessagingTimeout) as info:
@@ -281,44 +289,56 @@ class TransportContractTests:
         assert "echo" in str(info.value)
         assert "0.5" in str(info.value)
 
-    def test_call_timeout_comes_from_the_config(self, transport, topic, messaging_conf):
+    def test_call_timeout_comes_from_the_config(
+        self, transport: Transport, topic: str, messaging_conf: cfg.ConfigOpts
+    ) -> None:
         messaging_conf.set_override("rpc_response_timeout", 0.3, group="messaging")
         start = time.monotonic()
         with pytest.raises(exception.MessagingTimeout):
             RPCClient(transport, topic).call(_context(), "echo")
         assert time.monotonic() - start < 3.0
 
-    def test_remote_nimbus_exception_is_rebuilt(self, start_server, client):
+    def test_remote_nimbus_exception_is_rebuilt(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         with pytest.raises(exception.NotFound) as info:
             client.call(_context(), "raise_not_found", id="w-1")
         assert str(info.value) == "Could not find widget: w-1."
 
-    def test_remote_other_exception_is_a_messaging_error(self, start_server, client):
+    def test_remote_other_exception_is_a_messaging_error(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         with pytest.raises(exception.MessagingError) as info:
             client.call(_context(), "raise_value_error", text="bad wiring")
         assert "ValueError" in str(info.value)
         assert "bad wiring" in str(info.value)
 
-    def test_unknown_method_is_a_messaging_error(self, start_server, client):
+    def test_unknown_method_is_a_messaging_error(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         with pytest.raises(exception.MessagingError) as info:
             client.call(_context(), "no_such_method")
         assert "no_such_method" in str(info.value)
 
-    def test_private_methods_are_not_exposed(self, start_server, client):
+    def test_private_methods_are_not_exposed(
+        self, start_server: Callable[..., RPCServer], client: RPCClient
+    ) -> None:
         start_server("host1")
         with pytest.raises(exception.MessagingError):
             client.call(_context(), "__init__", server="x", journal=None)
 
-    def test_arguments_must_be_json(self, client):
+    def test_arguments_must_be_json(self, client: RPCClient) -> None:
         with pytest.raises(exception.MessagingError):
             client.cast(_context(), "record", key={1, 2})
 
     # -- casts -----------------------------------------------------------------
 
-    def test_cast_is_handled_once(self, start_server, client, journal):
+    def test_cast_is_handled_once(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         start_server("host1")
         ctx = _context()
         client.cast(ctx, "record", key="k1")
@@ -329,7 +349,9 @@ class TransportContractTests:
         time.sleep(self.quiet)
         assert len(journal.events("record")) == 1
 
-    def test_casts_are_shared_between_the_servers_of_a_topic(self, start_server, client, journal):
+    def test_casts_are_shared_between_the_servers_of_a_topic(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         start_server("host1")
         start_server("host2")
         for n in range(10):
@@ -340,7 +362,9 @@ class TransportContractTests:
         assert sorted(e[2] for e in records) == list(range(10))
         assert {e[1] for e in records} == {"host1", "host2"}
 
-    def test_cast_to_a_server_goes_to_that_server(self, start_server, client, journal):
+    def test_cast_to_a_server_goes_to_that_server(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         start_server("host1")
         start_server("host2")
         for n in range(4):
@@ -348,7 +372,9 @@ class TransportContractTests:
         assert journal.wait_count("record", 4, self.wait)
         assert {e[1] for e in journal.events("record")} == {"host2"}
 
-    def test_cast_waits_for_a_server(self, start_server, client, journal):
+    def test_cast_waits_for_a_server(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         client.cast(_context(), "record", key="early")
         client.prepare(server="host9").cast(_context(), "record", key="early-host9")
         time.sleep(self.quiet)
@@ -356,20 +382,30 @@ class TransportContractTests:
         assert journal.wait_count("record", 2, self.wait)
         assert sorted(e[2] for e in journal.events("record")) == ["early", "early-host9"]
 
-    def test_fanout_cast_reaches_every_server(self, start_server, client, journal):
+    def test_fanout_cast_reaches_every_server(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         start_server("host1")
         start_server("host2")
         client.prepare(fanout=True).cast(_context(), "record", key="all")
         assert journal.wait_count("record", 2, self.wait)
         assert sorted(e[1] for e in journal.events("record")) == ["host1", "host2"]
 
-    def test_failing_cast_is_redelivered(self, start_server, client, journal):
+    def test_failing_cast_is_redelivered(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         start_server("host1")
         client.cast(_context(), "fail_times", key="flaky", times=1)
         assert journal.wait_count("record", 1, self.wait)
         assert len(journal.events("attempt")) == 1
 
-    def test_always_failing_cast_is_dead_lettered(self, transport, start_server, client, journal):
+    def test_always_failing_cast_is_dead_lettered(
+        self,
+        transport: Transport,
+        start_server: Callable[..., RPCServer],
+        client: RPCClient,
+        journal: Journal,
+    ) -> None:
         if Capability.DEAD_LETTER not in transport.capabilities:
             pytest.skip("the transport keeps no dead letters")
         transport.fetch_dead_letters(limit=1000)
@@ -388,8 +424,12 @@ class TransportContractTests:
         assert len(journal.events("attempt")) == 3
 
     def test_always_failing_fanout_cast_is_dead_lettered(
-        self, transport, start_server, client, journal
-    ):
+        self,
+        transport: Transport,
+        start_server: Callable[..., RPCServer],
+        client: RPCClient,
+        journal: Journal,
+    ) -> None:
         if Capability.DEAD_LETTER not in transport.capabilities:
             pytest.skip("the transport keeps no dead letters")
         transport.fetch_dead_letters(limit=1000)
@@ -408,7 +448,9 @@ class TransportContractTests:
 
     # -- stopping ----------------------------------------------------------------
 
-    def test_stop_drains_running_handlers(self, start_server, client, journal):
+    def test_stop_drains_running_handlers(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         server = start_server("host1")
         client.cast(_context(), "slow", key="long", seconds=0.5)
         assert journal.wait_count("started", 1, self.wait)
@@ -421,7 +463,9 @@ class TransportContractTests:
         time.sleep(self.quiet)
         assert len(journal.events("started")) == 1
 
-    def test_stopped_server_gets_no_more_messages(self, start_server, client, journal):
+    def test_stopped_server_gets_no_more_messages(
+        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+    ) -> None:
         server = start_server("host1")
         server.stop(timeout=self.wait)
         client.cast(_context(), "record", key="queued")
@@ -432,7 +476,13 @@ class TransportContractTests:
 
     # -- notifications -----------------------------------------------------------
 
-    def test_notifications_reach_the_listener(self, transport, topic, start_listener, journal):
+    def test_notifications_reach_the_listener(
+        self,
+        transport: Transport,
+        topic: str,
+        start_listener: Callable[..., NotificationListener],
+        journal: Journal,
+    ) -> None:
         start_listener("telemetry")
         notifier = Notifier(transport, "compute.host1", topic=topic)
         ctx = _context()
@@ -452,14 +502,24 @@ class TransportContractTests:
         assert error[3:5] == ("compute.instance.create.error", {"instance_id": "i-2"})
 
     def test_notification_before_the_listener_is_kept(
-        self, transport, topic, start_listener, journal
-    ):
+        self,
+        transport: Transport,
+        topic: str,
+        start_listener: Callable[..., NotificationListener],
+        journal: Journal,
+    ) -> None:
         Notifier(transport, "api", topic=topic).info(_context(), "early.event", {})
         time.sleep(self.quiet)
         start_listener("late")
         assert journal.wait_count("info", 1, self.wait)
 
-    def test_each_pool_gets_every_notification(self, transport, topic, start_listener, journal):
+    def test_each_pool_gets_every_notification(
+        self,
+        transport: Transport,
+        topic: str,
+        start_listener: Callable[..., NotificationListener],
+        journal: Journal,
+    ) -> None:
         start_listener("a", pool="pool-a")
         start_listener("b", pool="pool-b")
         notifier = Notifier(transport, "api", topic=topic)

@@ -392,7 +392,7 @@ def _unpack(packed: bytes) -> TokenPayload:
             issued_at=_unpack_time(issued_at),
             expires_at=_unpack_time(expires_at),
             audit_ids=tuple(_unpack_audit_id(a) for a in audit_ids),
-            **scope,  # type: ignore[arg-type]
+            **scope,
         )
     except exception.ValidationError as ex:
         raise ValueError(f"invalid field {ex.kwargs.get('field')}") from ex

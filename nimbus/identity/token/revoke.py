@@ -23,7 +23,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import Any
+from typing import Any, cast, overload
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -256,7 +256,8 @@ class RevocationList:
         self._synced_max_id = 0
         self._refreshed_at: float | None = None
         self._lock = threading.Lock()
-        self._table = models.RevocationEvent.__table__
+        # Declarative models type __table__ as any FromClause; this one is a Table.
+        self._table = cast(sa.Table, models.RevocationEvent.__table__)
 
     @classmethod
     def from_conf(cls, conf: cfg.ConfigOpts, database: Database) -> RevocationList:
@@ -315,8 +316,12 @@ class RevocationList:
         row = _to_row(event)
 
         def insert(session: orm.Session) -> int:
-            result = session.execute(sa.insert(self._table).values(**row))
-            return result.inserted_primary_key[0]
+            result = cast(
+                sa.CursorResult[Any], session.execute(sa.insert(self._table).values(**row))
+            )
+            # None only on dialects that cannot report a new key; ours all can.
+            assert result.inserted_primary_key is not None
+            return int(result.inserted_primary_key[0])
 
         row_id = self._database.write(insert)
         with self._lock:
@@ -354,9 +359,8 @@ class RevocationList:
         naive_cutoff = _naive(cutoff)
 
         def delete(session: orm.Session) -> int:
-            result = session.execute(
-                sa.delete(self._table).where(self._table.c.issued_before < naive_cutoff)
-            )
+            statement = sa.delete(self._table).where(self._table.c.issued_before < naive_cutoff)
+            result = cast(sa.CursorResult[Any], session.execute(statement))
             return result.rowcount
 
         deleted = self._database.write(delete)
@@ -444,6 +448,10 @@ def _naive(value: datetime.datetime) -> datetime.datetime:
     return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
+@overload
+def _aware_from_db(value: datetime.datetime) -> datetime.datetime: ...
+@overload
+def _aware_from_db(value: None) -> None: ...
 def _aware_from_db(value: datetime.datetime | None) -> datetime.datetime | None:
     if value is None:
         return None

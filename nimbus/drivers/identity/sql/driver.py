@@ -6,7 +6,7 @@ import contextlib
 import datetime
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, TypeVar, cast
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -445,12 +445,12 @@ class SqlIdentityDriver(IdentityDriver):
 
     def remove_user_from_group(self, user_id: str, group_id: str) -> None:
         def _remove(session: orm.Session) -> None:
-            result = session.execute(
-                sa.delete(models.Membership).where(
-                    models.Membership.user_id == user_id,
-                    models.Membership.group_id == group_id,
-                )
+            statement = sa.delete(models.Membership).where(
+                models.Membership.user_id == user_id,
+                models.Membership.group_id == group_id,
             )
+            # A DML statement's result is a CursorResult, which has the rowcount.
+            result = cast(sa.CursorResult[Any], session.execute(statement))
             if result.rowcount == 0:
                 raise exception.NotFound(kind="membership", id=f"{user_id} in {group_id}")
 
