@@ -134,6 +134,22 @@ A token revoked through another API process stops working within this
 time; 0 re-reads it on every validation.
 """,
     ),
+    cfg.FloatOpt(
+        "revocation_prune_interval",
+        default=600.0,
+        min=0,
+        help="""Seconds between two deletions of revocation events nothing can match.
+
+An event can match only tokens issued before it, which are refused once
+``expiration`` plus ``allow_expired_window`` has passed; each API process
+deletes older events at start-up and then this often.  0 prunes at
+start-up only.
+
+Related options:
+* expiration
+* allow_expired_window
+""",
+    ),
 ]
 
 FERNET_OPTS = [

@@ -108,6 +108,49 @@ An upload that would pass the limit is stopped and answers 413.
         min=-1,
         help="Most members a shared image may have; -1 means no limit.",
     ),
+    cfg.FloatOpt(
+        "upload_heartbeat_interval",
+        default=10.0,
+        min=0.01,
+        help="""Seconds between two refreshes of an upload's heartbeat.
+
+While data arrives, the process receiving an upload refreshes the image's
+``updated_at`` at most this often (one database update), so that other
+processes can tell a live upload from one whose process died.
+
+Related options:
+* upload_stale_after
+""",
+    ),
+    cfg.FloatOpt(
+        "upload_stale_after",
+        default=60.0,
+        min=0.1,
+        help="""Seconds without a heartbeat after which an upload counts as dead.
+
+Its image goes back to ``queued`` and the store's partial data of it is
+removed, by every API process, every ``upload_recovery_interval``
+seconds and at start-up.  An upload whose client sends less than one
+``chunk_size`` in this time is cut off too.  It must be greater than
+``upload_heartbeat_interval``, with room for the clock differences
+between the API hosts.
+
+Related options:
+* upload_heartbeat_interval
+* upload_recovery_interval
+* chunk_size
+""",
+    ),
+    cfg.FloatOpt(
+        "upload_recovery_interval",
+        default=30.0,
+        min=0.1,
+        help="""Seconds between two looks for dead uploads in each API process.
+
+Related options:
+* upload_stale_after
+""",
+    ),
 ]
 
 FILE_STORE_OPTS = [

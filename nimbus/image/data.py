@@ -7,6 +7,19 @@ checks the declared length and checksums, the size cap and the project's
 storage quota, inspects the disk format, and finishes the image
 (``saving`` -> ``active``).  Any failure, a client that went away
 included, deletes what was stored and puts the image back to ``queued``.
+
+While data arrives, the upload refreshes its heartbeat (the image's
+``updated_at``) at most every ``[image] upload_heartbeat_interval``
+seconds: one database update per interval, none per chunk.  An upload
+whose heartbeat is older than ``[image] upload_stale_after`` is taken for
+dead (its process was killed, or its client went silent) and its image
+goes back to ``queued`` (:meth:`ImageData.recover`, run periodically by
+:mod:`nimbus.image.tasks`); if that upload was alive after all, its next
+heartbeat or its finish fails, and nothing it stored is kept.
+
+Every SQL statement of the data path is a method of
+:class:`~nimbus.image.service.ImageService`, the one owner of the
+``images`` table.
 """
 
 from __future__ import annotations
@@ -14,25 +27,20 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
-import datetime
 import hashlib
 import logging
 import queue
 import re
 import threading
-import uuid
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import orm
-
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.db import models
 from nimbus.drivers.image import Capability, DataReader, StoredData
 from nimbus.image.formats import FormatInspector
-from nimbus.image.service import ImageService, utcnow
+from nimbus.image.service import ImageService, UploadClaim, utcnow
 
 __all__ = ["Download", "ImageData", "ReadAhead", "parse_range"]
 
@@ -43,8 +51,6 @@ LOG = logging.getLogger(__name__)
 _THREADED_CHUNKS = 8
 
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
-#: Properties the openstack client fills with the file's hashes when it knows them.
-_DECLARED = {"owner_specified.openstack.md5": "md5", "owner_specified.openstack.sha256": "sha256"}
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
@@ -110,13 +116,34 @@ class Download:
     partial: bool = False
 
 
-@dataclasses.dataclass
-class _Claim:
-    upload_id: str
-    disk_format: str | None
-    declared: dict[str, str]
-    remaining: int | None
-    used: int
+class _Heartbeat:
+    """Refresh an upload's heartbeat when *interval* seconds have passed since the last.
+
+    Called once per chunk, it costs a clock read; the database sees at most
+    one update per interval.
+    """
+
+    def __init__(
+        self,
+        service: ImageService,
+        image_id: str,
+        upload_id: str,
+        interval: float,
+        clock: Callable[[], float],
+    ) -> None:
+        self._service = service
+        self._image_id = image_id
+        self._upload_id = upload_id
+        self._interval = interval
+        self._clock = clock
+        # The claim itself set the first heartbeat.
+        self._due = clock() + interval
+
+    def __call__(self) -> None:
+        now = self._clock()
+        if now >= self._due:
+            self._due = now + self._interval
+            self._service.heartbeat_upload(self._image_id, self._upload_id)
 
 
 class _Digests:
@@ -262,13 +289,16 @@ class ImageData:
     """Upload and download image data for the API.
 
     :param service: the image service (records, policy, store, notifier).
+    :param clock: monotonic seconds, for the upload heartbeat's interval.
     """
 
-    def __init__(self, service: ImageService) -> None:
+    def __init__(
+        self, service: ImageService, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.service = service
         self.conf = service.conf
-        self.db = service.db
         self.store = service.store
+        self._clock = clock
 
     # -- upload --------------------------------------------------------------
 
@@ -287,7 +317,8 @@ class ImageData:
         :param content_length: the declared body length, if any.
         :param content_md5: a declared MD5 of the data (hex or base64).
         :returns: the active image.
-        :raises Conflict: the image is not ``queued`` (another upload holds it).
+        :raises Conflict: the image is not ``queued`` (another upload holds it),
+            or this upload lost it for sending nothing for ``upload_stale_after``.
         :raises OverLimit: past the size cap or the project's storage quota.
         :raises BadRequest: the body ended early, or a checksum does not match.
         :raises ValidationError: the data is not in the declared disk format.
@@ -299,7 +330,10 @@ class ImageData:
                 " bytes."
             )
         expected_md5 = _md5_hex(content_md5) if content_md5 else None
-        claim = self.db.write(lambda session: self._claim(session, ctx, image_id, content_length))
+        claim = self.service.claim_upload(ctx, image_id, content_length)
+        heartbeat = _Heartbeat(
+            self.service, image_id, claim.upload_id, conf.upload_heartbeat_interval, self._clock
+        )
         stored: StoredData | None = None
         try:
             large = content_length is None or content_length >= _THREADED_CHUNKS * conf.chunk_size
@@ -311,7 +345,7 @@ class ImageData:
             try:
                 inspector = FormatInspector(claim.disk_format)
                 chunks: Iterator[bytes] = self._chunks(
-                    read, content_length, claim, digests, inspector
+                    read, content_length, claim, digests, inspector, heartbeat
                 )
                 if large:
                     chunks = _prefetched(chunks)
@@ -332,69 +366,25 @@ class ImageData:
                 "updated_at": utcnow(),
             }
             location = stored.location
-            image = self.db.write(lambda session: self._finish(session, image_id, claim, values))
+            image = self.service.finish_upload(image_id, claim.upload_id, values)
         except BaseException:
             if stored is not None:
                 self.service.delete_data(stored.location)
-            self._release(image_id, claim.upload_id)
+            self.service.release_upload(image_id, claim.upload_id)
             raise
         LOG.info("Stored %d bytes of image %s at %s", values["size"], image_id, location)
         self.service.notify(ctx, "image.upload", image)
         self.service.notify(ctx, "image.activate", image)
         return image
 
-    def _claim(
-        self,
-        session: orm.Session,
-        ctx: RequestContext,
-        image_id: str,
-        content_length: int | None,
-    ) -> _Claim:
-        service = self.service
-        row = service.load(session, ctx, image_id, lock=True)
-        service.authorize(ctx, "upload_image", row)
-        if not row.disk_format or not row.container_format:
-            raise exception.BadRequest(
-                reason="Properties disk_format, container_format must be set prior to saving data."
-            )
-        if row.status != "queued":
-            raise exception.InvalidState(
-                reason=f"Image {image_id} is {row.status}: data can only be uploaded to a"
-                " queued image."
-            )
-        quota = self.conf.image.image_storage_quota
-        remaining = None
-        used = 0
-        if quota >= 0 and row.owner is not None:
-            used = service.storage_used(session, row.owner)
-            remaining = max(quota - used, 0)
-            if content_length is not None and content_length > remaining:
-                raise exception.QuotaExceeded(
-                    resource="image storage", requested=content_length, used=used, limit=quota
-                )
-        declared = {
-            _DECLARED[p.name]: p.value
-            for p in session.execute(
-                sa.select(models.ImageProperty).where(
-                    models.ImageProperty.image_id == row.id,
-                    models.ImageProperty.name.in_(list(_DECLARED)),
-                )
-            ).scalars()
-            if p.value
-        }
-        upload_id = str(uuid.uuid4())
-        row.status = "saving"
-        row.upload_id = upload_id
-        row.updated_at = utcnow()
-        return _Claim(upload_id, row.disk_format, declared, remaining, used)
-
     def _chunks(
         self,
         read: Callable[[int], bytes],
         content_length: int | None,
-        claim: _Claim,
+        claim: UploadClaim,
         digests: _Digests,
         inspector: FormatInspector,
+        heartbeat: Callable[[], None],
     ) -> Iterator[bytes]:
         chunk_size = self.conf.image.chunk_size
         cap = self.conf.image.image_size_cap
@@ -418,6 +408,7 @@ class ImageData:
                     limit=self.conf.image.image_storage_quota,
                 )
             inspector.feed(data)
+            heartbeat()
             yield data
         if content_length is not None and digests.size != content_length:
             raise exception.BadRequest(
@@ -438,67 +429,20 @@ class ImageData:
                     " was not stored."
                 )
 
-    def _finish(
-        self, session: orm.Session, image_id: str, claim: _Claim, values: dict[str, Any]
-    ) -> dict[str, Any]:
-        row = session.execute(
-            sa.select(models.Image)
-            .where(models.Image.id == image_id, models.Image.upload_id == claim.upload_id)
-            .with_for_update()
-        ).scalar_one_or_none()
-        if row is None or row.status != "saving":
-            raise exception.NotFound(
-                message=f"Image {image_id} was deleted while its data was being uploaded."
-            )
-        for name, value in values.items():
-            setattr(row, name, value)
-        session.flush()
-        return self.service.view_one(session, row)
-
-    def _release(self, image_id: str, upload_id: str) -> None:
-        """Put an image whose upload failed back to ``queued``."""
-
-        def write(session: orm.Session) -> None:
-            session.execute(
-                sa.update(models.Image)
-                .where(
-                    models.Image.id == image_id,
-                    models.Image.upload_id == upload_id,
-                    models.Image.status == "saving",
-                )
-                .values(
-                    status="queued",
-                    upload_id=None,
-                    size=None,
-                    virtual_size=None,
-                    updated_at=utcnow(),
-                )
-            )
-
-        try:
-            self.db.write(write)
-        except Exception:
-            LOG.exception("Could not put image %s back to queued after a failed upload", image_id)
-
     def recover(self, *, older_than: float) -> int:
-        """Put images stuck in ``saving`` (a crashed server's uploads) back to ``queued``.
+        """Put images whose upload is dead back to ``queued``; remove its partial data.
 
-        Also removes the store's partial writes of that age, if it can.
+        An upload is dead when its heartbeat is *older_than* seconds old.
+        The store's partial writes are removed by the same age (the store
+        tells a write's age by its last progress, e.g. a file's mtime), so
+        a live upload keeps its partial data as it keeps its image.
 
-        :param older_than: seconds since the upload's last progress.
-        :returns: how many images were recovered.
+        :param older_than: seconds since the upload's last heartbeat; 0
+            takes every upload, live or not (only safe when no process of
+            the cloud can be uploading, as before ``nimbus up`` serves).
+        :returns: how many images were put back.
         """
-        cutoff = utcnow() - datetime.timedelta(seconds=older_than)
-
-        def write(session: orm.Session) -> int:
-            result = session.execute(
-                sa.update(models.Image)
-                .where(models.Image.status == "saving", models.Image.updated_at <= cutoff)
-                .values(status="queued", upload_id=None, updated_at=utcnow())
-            )
-            return result.rowcount or 0
-
-        count = self.db.write(write)
+        count = self.service.recover_stale_uploads(older_than=older_than)
         if Capability.PURGE_PARTIAL in self.store.capabilities:
             self.store.purge_partial(older_than=older_than)
         if count:
@@ -516,10 +460,7 @@ class ImageData:
         :raises Forbidden: policy, or the image is deactivated (admins excepted).
         :raises RangeNotSatisfiable: the range lies outside the data.
         """
-        service = self.service
-        with self.db.reader() as session:
-            row = service.load(session, ctx, image_id)
-            service.authorize(ctx, "download_image", row)
+        row = self.service.load_for_download(ctx, image_id)
         if row.status == "deactivated" and not ctx.is_admin:
             raise exception.Forbidden(
                 message="The requested image has been deactivated. Image data download is"

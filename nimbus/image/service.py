@@ -15,8 +15,10 @@ have accepted; cloud admins see everything.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
+import typing
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
@@ -24,6 +26,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from oslo_config import cfg
 from sqlalchemy import orm
+from sqlalchemy.engine import CursorResult
 
 from nimbus import exception
 from nimbus.context import RequestContext
@@ -32,7 +35,7 @@ from nimbus.drivers.image import ImageStore
 from nimbus.image import patch, schema
 from nimbus.image.query import ImageQuery
 
-__all__ = ["Authorizer", "ImageService", "utcnow"]
+__all__ = ["Authorizer", "ImageService", "StoredImage", "UploadClaim", "utcnow"]
 
 LOG = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ _NULL_SORT: dict[str, Any] = {
     "container_format": "",
     "owner": "",
 }
+#: Properties the openstack client fills with the file's hashes when it knows them.
+_DECLARED = {"owner_specified.openstack.md5": "md5", "owner_specified.openstack.sha256": "sha256"}
 
 
 def utcnow() -> datetime.datetime:
@@ -54,6 +59,34 @@ def utcnow() -> datetime.datetime:
 
 def _iso(value: datetime.datetime | None) -> str | None:
     return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value is not None else None
+
+
+@dataclasses.dataclass(frozen=True)
+class UploadClaim:
+    """What an upload holds while its image is ``saving``.
+
+    :param upload_id: names the upload; only it may finish or release the image.
+    :param disk_format: the image's declared disk format.
+    :param declared: the hashes the client declared, by algorithm (``md5``, ``sha256``).
+    :param remaining: the bytes the owner's storage quota leaves; ``None`` without one.
+    :param used: the bytes the owner stored before this upload.
+    """
+
+    upload_id: str
+    disk_format: str | None
+    declared: dict[str, str]
+    remaining: int | None
+    used: int
+
+
+@dataclasses.dataclass(frozen=True)
+class StoredImage:
+    """What a download needs of an image's record."""
+
+    status: str
+    location: str | None
+    size: int | None
+    checksum: str | None
 
 
 class Authorizer(Protocol):
@@ -731,12 +764,199 @@ class ImageService:
         self.notify(ctx, "image.member.delete", member)
 
     # -- used by the data path ----------------------------------------------
+    #
+    # An upload holds its image in "saving" under an upload id.  While data
+    # arrives, the upload refreshes the row's updated_at (its heartbeat);
+    # every change it makes is a compare-and-swap on (id, upload_id,
+    # "saving"), so once recover_stale_uploads has put a silent upload's
+    # image back to "queued", that upload can no longer touch the image.
 
     def storage_used(self, session: orm.Session, owner: str) -> int:
         """Return the bytes of image data *owner* stores."""
         return session.execute(
             sa.select(sa.func.coalesce(sa.func.sum(Image.size), 0)).where(Image.owner == owner)
         ).scalar_one()
+
+    def claim_upload(
+        self, ctx: RequestContext, image_id: str, content_length: int | None
+    ) -> UploadClaim:
+        """Move a queued image to ``saving`` for a new upload.
+
+        :param content_length: the declared body length, checked against the quota.
+        :returns: the claim: the upload's id and what the data path checks.
+        :raises NotFound: no such image visible to the caller.
+        :raises PolicyNotAuthorized: the caller may not upload to it.
+        :raises BadRequest: the image's disk or container format is unset.
+        :raises InvalidState: the image is not ``queued`` (another upload holds it).
+        :raises QuotaExceeded: the declared length is past the storage quota.
+        """
+        return self.db.write(lambda session: self._claim(session, ctx, image_id, content_length))
+
+    def _claim(
+        self,
+        session: orm.Session,
+        ctx: RequestContext,
+        image_id: str,
+        content_length: int | None,
+    ) -> UploadClaim:
+        row = self.load(session, ctx, image_id, lock=True)
+        self.authorize(ctx, "upload_image", row)
+        if not row.disk_format or not row.container_format:
+            raise exception.BadRequest(
+                reason="Properties disk_format, container_format must be set prior to saving data."
+            )
+        if row.status != "queued":
+            raise exception.InvalidState(
+                reason=f"Image {image_id} is {row.status}: data can only be uploaded to a"
+                " queued image."
+            )
+        quota = self.conf.image.image_storage_quota
+        remaining = None
+        used = 0
+        if quota >= 0 and row.owner is not None:
+            used = self.storage_used(session, row.owner)
+            remaining = max(quota - used, 0)
+            if content_length is not None and content_length > remaining:
+                raise exception.QuotaExceeded(
+                    resource="image storage", requested=content_length, used=used, limit=quota
+                )
+        declared = {
+            _DECLARED[p.name]: p.value
+            for p in session.execute(
+                sa.select(models.ImageProperty).where(
+                    models.ImageProperty.image_id == row.id,
+                    models.ImageProperty.name.in_(list(_DECLARED)),
+                )
+            ).scalars()
+            if p.value
+        }
+        upload_id = str(uuid.uuid4())
+        row.status = "saving"
+        row.upload_id = upload_id
+        row.updated_at = utcnow()
+        return UploadClaim(upload_id, row.disk_format, declared, remaining, used)
+
+    def _lost(self, session: orm.Session, image_id: str) -> exception.NimbusException:
+        """Return the error for an upload that no longer holds *image_id*."""
+        if session.get(Image, image_id) is None:
+            return exception.NotFound(
+                message=f"Image {image_id} was deleted while its data was being uploaded."
+            )
+        stale_after = self.conf.image.upload_stale_after
+        return exception.InvalidState(
+            reason=f"The upload to image {image_id} was given up: it received no data for"
+            f" {stale_after:g} seconds and the image went back to queued. Upload the data again."
+        )
+
+    def finish_upload(
+        self, image_id: str, upload_id: str, values: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Record a stored upload's results (``saving`` -> ``active``) and return the image.
+
+        :param values: the columns to set (status, size, checksums, location...).
+        :raises NotFound: the image was deleted meanwhile.
+        :raises InvalidState: the upload lost the image (recovered as stale).
+        """
+
+        def write(session: orm.Session) -> dict[str, Any]:
+            row = session.execute(
+                sa.select(Image)
+                .where(Image.id == image_id, Image.upload_id == upload_id)
+                .with_for_update()
+            ).scalar_one_or_none()
+            if row is None or row.status != "saving":
+                raise self._lost(session, image_id)
+            for name, value in values.items():
+                setattr(row, name, value)
+            session.flush()
+            return self.view_one(session, row)
+
+        return self.db.write(write)
+
+    def release_upload(self, image_id: str, upload_id: str) -> None:
+        """Put an image whose upload failed back to ``queued``; log, never raise."""
+
+        def write(session: orm.Session) -> None:
+            session.execute(
+                sa.update(Image)
+                .where(
+                    Image.id == image_id,
+                    Image.upload_id == upload_id,
+                    Image.status == "saving",
+                )
+                .values(
+                    status="queued",
+                    upload_id=None,
+                    size=None,
+                    virtual_size=None,
+                    updated_at=utcnow(),
+                )
+            )
+
+        try:
+            self.db.write(write)
+        except Exception:
+            LOG.exception("Could not put image %s back to queued after a failed upload", image_id)
+
+    def heartbeat_upload(self, image_id: str, upload_id: str) -> None:
+        """Tell other processes the upload is alive: refresh the image's ``updated_at``.
+
+        A database that does not answer is logged, not raised: the upload
+        goes on, and the next heartbeat may get through.
+
+        :raises NotFound: the image was deleted meanwhile.
+        :raises InvalidState: the upload lost the image (recovered as stale).
+        """
+
+        def write(session: orm.Session) -> None:
+            result = session.execute(
+                sa.update(Image)
+                .where(
+                    Image.id == image_id,
+                    Image.upload_id == upload_id,
+                    Image.status == "saving",
+                )
+                .values(updated_at=utcnow())
+            )
+            if not typing.cast(CursorResult[Any], result).rowcount:
+                raise self._lost(session, image_id)
+
+        try:
+            self.db.write(write)
+        except sa.exc.SQLAlchemyError:
+            LOG.warning(
+                "Could not refresh the upload heartbeat of image %s", image_id, exc_info=True
+            )
+
+    def recover_stale_uploads(self, *, older_than: float) -> int:
+        """Put images whose upload sent no heartbeat for *older_than* seconds back to ``queued``.
+
+        :param older_than: seconds since the upload's last heartbeat; 0 takes
+            every image in ``saving``.
+        :returns: how many images were put back.
+        """
+        cutoff = utcnow() - datetime.timedelta(seconds=older_than)
+
+        def write(session: orm.Session) -> int:
+            result = session.execute(
+                sa.update(Image)
+                .where(Image.status == "saving", Image.updated_at <= cutoff)
+                .values(status="queued", upload_id=None, updated_at=utcnow())
+            )
+            return typing.cast(CursorResult[Any], result).rowcount or 0
+
+        return self.db.write(write)
+
+    def load_for_download(self, ctx: RequestContext, image_id: str) -> StoredImage:
+        """Return what a download needs of an image the caller may download.
+
+        :raises NotFound: no such image visible to the caller.
+        :raises PolicyNotAuthorized: the caller may not download it.
+        """
+        with self.db.reader() as session:
+            row = self.load(session, ctx, image_id)
+            self.authorize(ctx, "download_image", row)
+            return StoredImage(row.status, row.location, row.size, row.checksum)
 
 
 def _compare(column: Any, op: str, value: Any) -> Any:

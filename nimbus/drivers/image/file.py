@@ -48,6 +48,10 @@ _O_DIRECT = getattr(os, "O_DIRECT", 0)
 # block, which 4096 is on every disk in use.
 _DIRECT_ALIGN = 4096
 _DIRECT_BUFFER = 1024 * 1024
+# A direct upload fed chunks smaller than the buffer may go a long while
+# without a write; it then sets the file's mtime itself, at most this often
+# (seconds), so that purge_partial still sees a live upload's file as new.
+_PROGRESS_MARK = 1.0
 # The prefetch thread pulls this much into the page cache per call, and
 # gives up after this many seconds without the reader moving.
 _PREFETCH_STEP = 4 * 1024 * 1024
@@ -229,6 +233,11 @@ class FileStore(ImageStore):
     file coming into the page cache ahead of it (see :class:`_Prefetcher`).
     :attr:`datadir` is the directory, as an absolute path.
 
+    An upload file's mtime is its last progress: every write sets it, and a
+    direct upload whose data waits in the buffer sets it when a chunk
+    arrives (at most once a second), so :meth:`purge_partial` never takes
+    a file that is still receiving data.
+
     :param now: returns the current time in seconds since the epoch;
         ``purge_partial`` compares file times with it.
     :param fsync: flushes a file descriptor to disk; injected by tests.
@@ -358,9 +367,11 @@ class FileStore(ImageStore):
         """
         direct = True
         size = filled = 0
+        progress = self._now()
         for chunk in chunks:
             data = memoryview(chunk).cast("B")
             size += len(data)
+            wrote = False
             while data:
                 count = min(len(data), len(block) - filled)
                 block[filled : filled + count] = data[:count]
@@ -369,6 +380,13 @@ class FileStore(ImageStore):
                 if filled == len(block):
                     direct = self._write(fd, block, direct)
                     filled = 0
+                    wrote = True
+            now = self._now()
+            if wrote:
+                progress = now
+            elif now - progress >= _PROGRESS_MARK:
+                self._mark_progress(fd, now)
+                progress = now
         aligned = filled - filled % _DIRECT_ALIGN
         if aligned:
             direct = self._write(fd, block[:aligned], direct)
@@ -377,6 +395,14 @@ class FileStore(ImageStore):
                 self._leave_direct(fd)
             self._write(fd, block[aligned:filled], False)
         return size
+
+    @staticmethod
+    def _mark_progress(fd: int, now: float) -> None:
+        """Set *fd*'s mtime to *now*: data arrived that is not written yet."""
+        try:
+            os.utime(fd, (now, now))
+        except OSError as ex:
+            LOG.debug("Could not set the mtime of an upload file: %s", ex)
 
     def _flush(self, fd: int) -> None:
         try:

@@ -1,0 +1,63 @@
+"""Fixtures of the image service's unit tests: a real service on SQLite in tmp."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from oslo_config import cfg
+
+from nimbus.context import RequestContext
+from nimbus.db import Database, migration
+from nimbus.drivers.image.file import FileStore
+from nimbus.image import ImageService
+
+
+class AllowAll:
+    """A policy enforcer that allows everything."""
+
+    def authorize(
+        self, ctx: RequestContext, action: str, target: dict[str, Any] | None = None
+    ) -> None:
+        return None
+
+
+class FakeWallClock:
+    """Seconds since the epoch that move only when told (the file store's ``now``)."""
+
+    def __init__(self, start: float) -> None:
+        self.now = start
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def database(conf: cfg.ConfigOpts) -> Iterator[Database]:
+    """nimbus's schema in a SQLite file under the test's state directory."""
+    database = Database(conf)
+    migration.upgrade(database)
+    yield database
+    database.dispose()
+
+
+@pytest.fixture
+def store(conf: cfg.ConfigOpts) -> FileStore:
+    """A ``file`` store under the test's state directory."""
+    conf.set_override("fsync", False, group="image_file_store")
+    return FileStore(conf)
+
+
+@pytest.fixture
+def service(conf: cfg.ConfigOpts, database: Database, store: FileStore) -> ImageService:
+    """The image service on *database* and *store*, allowing everything."""
+    return ImageService(conf, database, store, AllowAll())
+
+
+@pytest.fixture
+def ctx() -> RequestContext:
+    """A cloud admin's context, scoped to project ``p1``."""
+    return RequestContext(
+        user_id="u1", project_id="p1", roles=["admin", "member"], is_admin_project=True
+    )
