@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from nimbus.context import RequestContext
     from nimbus.db import Database
     from nimbus.messaging.base import Transport
-    from nimbus.periodic import PeriodicTask
+    from nimbus.periodic import PeriodicRunner, PeriodicTask
 
 __all__ = [
     "NAMESPACE",
@@ -341,6 +341,21 @@ class Cloud:
     def each(self, hook: Callable[[ServiceDescriptor], Any]) -> list[Any]:
         """Call *hook* on every descriptor, in dependency order; return the results."""
         return [hook(descriptor) for descriptor in self.descriptors]
+
+    def start_periodic(self, *, startup: bool = True) -> PeriodicRunner:
+        """Start a runner of every built service's periodic tasks; return it.
+
+        :param startup: run the start-up tasks first (a process that did not
+            go through the services' ``setup``, such as a gunicorn target).
+        """
+        from nimbus.periodic import PeriodicRunner
+
+        tasks = [task for tasks in self.each(lambda d: d.periodic_tasks(self)) for task in tasks]
+        runner = PeriodicRunner(tasks)
+        if startup:
+            runner.run_startup()
+        runner.start()
+        return runner
 
     def close(self) -> None:
         """Release the database connections."""

@@ -85,9 +85,17 @@ def _conf() -> cfg.ConfigOpts:
     return load_config([], default_config_files=files.split(",") if files else None)
 
 
+def _serve(cloud: Cloud, *, mounted: bool = True, only: str | None = None) -> falcon.App:
+    # gunicorn calls the target in each worker: each runs the periodic tasks
+    # (start-up recovery first) of the services it builds.
+    app = build_app(cloud, mounted=mounted, only=only)
+    cloud.start_periodic(startup=True)
+    return app
+
+
 def all_services() -> falcon.App:
     """gunicorn target: every service on one port, each under its prefix."""
-    return build_app(build_services(_conf()))
+    return _serve(build_services(_conf()))
 
 
 def service(name: str) -> falcon.App:
@@ -95,7 +103,7 @@ def service(name: str) -> falcon.App:
 
     :raises PluginNotFound: no service of that name is installed.
     """
-    return build_app(build_services(_conf(), [name]), mounted=False, only=name)
+    return _serve(build_services(_conf(), [name]), mounted=False, only=name)
 
 
 def __getattr__(name: str) -> Callable[[], falcon.App]:

@@ -137,19 +137,10 @@ class _Server(BaseApplication):
     def load(self) -> Any:
         from nimbus.wsgi import build_app, build_services
 
-        services = build_services(self.conf)
-        # Stop-gap until the service descriptors start it: each worker runs the
-        # periodic tasks (prepare() made the start-up runs).
-        from nimbus.identity import tasks as identity_tasks
-        from nimbus.image import tasks as image_tasks
-        from nimbus.periodic import PeriodicRunner
-
-        self.runner = PeriodicRunner(
-            image_tasks.periodic_tasks(self.conf, services.image_data)
-            + identity_tasks.periodic_tasks(self.conf, services.identity)
-        )
-        self.runner.start()
-        return build_app(services)
+        cloud = build_services(self.conf)
+        # Each worker runs the periodic tasks; prepare() made the start-up runs.
+        self.runner = cloud.start_periodic(startup=False)
+        return build_app(cloud)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -87,4 +87,6 @@ class IdentityDescriptor(ServiceDescriptor):
         )
 
     def periodic_tasks(self, cloud: Cloud) -> list[PeriodicTask]:
-        return []
+        from nimbus.identity import tasks
+
+        return tasks.periodic_tasks(cloud.conf, cloud.identity)

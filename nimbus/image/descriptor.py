@@ -55,4 +55,6 @@ class ImageDescriptor(ServiceDescriptor):
         return None
 
     def periodic_tasks(self, cloud: Cloud) -> list[PeriodicTask]:
-        return []
+        from nimbus.image import tasks
+
+        return tasks.periodic_tasks(cloud.conf, cloud.image_data)
