@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -11,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy import exc
 
 from nimbus import exception
+from nimbus.db.repository import Page
 
 T = TypeVar("T")
 
@@ -28,14 +28,6 @@ __all__ = [
 def new_id() -> str:
     """Return a new resource id (32 hex characters, as Keystone's)."""
     return uuid.uuid4().hex
-
-
-@dataclasses.dataclass(frozen=True)
-class Page:
-    """A page window: at most ``limit`` rows whose id sorts after ``marker``."""
-
-    limit: int | None = None
-    marker: str | None = None
 
 
 def filter_equal(stmt: sa.Select, model: Any, **filters: Any) -> sa.Select:
