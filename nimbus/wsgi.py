@@ -84,8 +84,8 @@ def build_services(conf: cfg.ConfigOpts) -> Services:
     """Connect to the database and build every service from *conf*."""
     database = Database(conf)
     database.wait_for_connection()
-    identity_service = IdentityService(conf, database)
     enforcer = Enforcer(conf)
+    identity_service = IdentityService(conf, database, enforcer=enforcer)
     store = registry.load_driver("nimbus.image.stores", conf.image.store, conf, expected=ImageStore)
     notifier = messaging.Notifier(messaging.get_transport(conf), f"image.{conf.host}")
     image_service = ImageService(conf, database, store, enforcer, notifier=notifier)
