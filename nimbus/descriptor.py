@@ -35,11 +35,11 @@ if TYPE_CHECKING:
     from oslo_policy import policy
 
     from nimbus.api.app import ServiceAPI
-    from nimbus.api.policy import Enforcer
     from nimbus.context import RequestContext
     from nimbus.db import Database
     from nimbus.messaging.base import Transport
     from nimbus.periodic import PeriodicRunner, PeriodicTask
+    from nimbus.policy import Enforcer
 
 __all__ = [
     "NAMESPACE",
@@ -299,7 +299,7 @@ class Cloud:
     def enforcer(self) -> Enforcer:
         """The policy enforcer, shared by every service."""
         if self._enforcer is None:
-            from nimbus.api.policy import Enforcer
+            from nimbus.policy import Enforcer
 
             self._enforcer = Enforcer(self.conf)
         return self._enforcer

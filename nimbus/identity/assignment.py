@@ -9,26 +9,27 @@ imply (admin implies member, member implies reader).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable
-from typing import Any
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
-from sqlalchemy import exc
+from sqlalchemy import exc, orm
 
 from nimbus import exception
+from nimbus.context import RequestContext
 from nimbus.db import Database, models
-from nimbus.identity.common import (
-    Page,
-    apply_changes,
-    apply_page,
-    filter_equal,
-    new_id,
-    write_unique,
-)
+from nimbus.db.repository import Repository
+from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, new_id
+from nimbus.policy import Enforcer
+
+if TYPE_CHECKING:
+    from nimbus.identity.resource import ResourceManager
+    from nimbus.identity.users import UserManager
 
 __all__ = [
     "AssignmentManager",
     "Grant",
+    "RoleAssignment",
     "USER_PROJECT",
     "GROUP_PROJECT",
     "USER_DOMAIN",
@@ -55,6 +56,22 @@ class Grant:
     via_group_id: str | None = None
 
 
+@dataclasses.dataclass(frozen=True)
+class RoleAssignment:
+    """One entry of a role assignment listing.
+
+    ``ref`` is the body Keystone shows without its links: ``role``, ``user``
+    or ``group``, and ``scope``, with names when they were asked for.
+    """
+
+    grant: Grant
+    ref: dict[str, Any]
+
+
+#: (prior role, the roles it implies), each rendered as :func:`_role_dict`.
+Inference = tuple[dict[str, Any], list[dict[str, Any]]]
+
+
 def _type(user_id: str | None, project_id: str | None) -> str:
     if user_id is not None:
         return USER_PROJECT if project_id is not None else USER_DOMAIN
@@ -72,6 +89,19 @@ def _role_dict(row: models.Role) -> dict[str, Any]:
     }
 
 
+def _key(grant: Grant) -> tuple[str, str, str, str, bool]:
+    actor = grant.user_id or grant.group_id
+    target = grant.project_id or grant.domain_id
+    assert actor and target
+    return (_type(grant.user_id, grant.project_id), actor, target, grant.role_id, grant.inherited)
+
+
+def _grant_target(grant: Grant) -> dict[str, Any]:
+    if grant.project_id is not None:
+        return {"target.project.id": grant.project_id}
+    return {"target.domain.id": grant.domain_id}
+
+
 def _grant(row: models.Assignment) -> Grant:
     is_user = row.type in (USER_PROJECT, USER_DOMAIN)
     is_project = row.type in (USER_PROJECT, GROUP_PROJECT)
@@ -85,59 +115,80 @@ def _grant(row: models.Assignment) -> Grant:
     )
 
 
-class AssignmentManager:
+class AssignmentManager(Manager):
     """Roles and who holds them where.
 
     :param database: nimbus's database.
+    :param enforcer: checks the ``identity:*`` rules.
     :param revoke: records a revocation event.
-    :param groups_for_user: returns the group ids of a user (the identity back-end).
-    :param users_in_group: returns the user ids of a group's members.
+    :param resources: domains and projects (grants name them).
+    :param users: users and groups (grants name them; group members).
+    :param forget_tokens: drops the cached token validations, called after
+        every change to roles, implications or grants.
     """
 
     def __init__(
         self,
         database: Database,
-        revoke: Callable[..., None],
-        groups_for_user: Callable[[str], list[str]],
-        users_in_group: Callable[[str], list[str]],
+        enforcer: Enforcer,
+        revoke: Revoke,
+        *,
+        resources: ResourceManager,
+        users: UserManager,
+        forget_tokens: Callable[[], None],
     ) -> None:
+        super().__init__(enforcer)
         self.db = database
         self.revoke = revoke
-        self.groups_for_user = groups_for_user
-        self.users_in_group = users_in_group
+        self.resources = resources
+        self.users = users
+        self.forget_tokens = forget_tokens
+        self.roles = Repository(
+            database,
+            models.Role,
+            kind="role",
+            conflict_reason=lambda values: f"Duplicate entry found with name {values.get('name')}",
+        )
 
     # -- roles -------------------------------------------------------------
 
-    def _role_row(self, session: Any, role_id: str) -> models.Role:
-        row = session.get(models.Role, role_id)
-        if row is None:
-            raise exception.NotFound(kind="role", id=role_id)
-        return row
-
-    def get_role(self, role_id: str) -> dict[str, Any]:
+    def get_role(self, ctx: RequestContext, role_id: str) -> dict[str, Any]:
         """Return one role. :raises NotFound: unknown id."""
-        with self.db.reader() as session:
-            return _role_dict(self._role_row(session, role_id))
+        self.authorize(ctx, "identity:get_role")
+        return _role_dict(self.roles.get(role_id))
 
     def get_role_by_name(self, name: str) -> dict[str, Any]:
-        """Return the role called *name*. :raises NotFound: none."""
-        roles = self.list_roles(name=name)
-        if not roles:
+        """Return the role called *name* (for bootstrap). :raises NotFound: none."""
+        row = self.roles.find(name=name)
+        if row is None:
             raise exception.NotFound(kind="role", id=name)
-        return roles[0]
+        return _role_dict(row)
 
     def list_roles(
-        self, *, name: str | None = None, ids: Iterable[str] | None = None, page: Page = Page()
+        self,
+        ctx: RequestContext,
+        *,
+        name: str | None = None,
+        domain_id: str | None = None,
+        ids: Iterable[str] | None = None,
+        page: Page = Page(),
     ) -> list[dict[str, Any]]:
-        """Return the roles matching the filters, sorted by id."""
-        stmt = filter_equal(sa.select(models.Role), models.Role, name=name)
-        if ids is not None:
-            stmt = stmt.where(models.Role.id.in_(sorted(set(ids))))
-        with self.db.reader() as session:
-            return [_role_dict(r) for r in session.scalars(apply_page(stmt, models.Role.id, page))]
+        """Return the roles matching the filters, sorted by id.
+
+        :param domain_id: roles of a domain: none, nimbus has no
+            domain-specific roles.
+        """
+        self.authorize(ctx, "identity:list_roles")
+        if domain_id:
+            return []
+        rows = self.roles.list(
+            filters={"name": name}, ids=set(ids) if ids is not None else None, page=page
+        )
+        return [_role_dict(r) for r in rows]
 
     def create_role(
         self,
+        ctx: RequestContext,
         *,
         name: str,
         description: str | None = None,
@@ -145,35 +196,30 @@ class AssignmentManager:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a role. :raises Conflict: the name is taken."""
-        row = models.Role(
-            id=role_id or new_id(), name=name, description=description, extra=extra or {}
-        )
+        self.authorize(ctx, "identity:create_role")
+        values = {
+            "id": role_id or new_id(),
+            "name": name,
+            "description": description,
+            "extra": extra or {},
+        }
+        return _role_dict(self.roles.create(values))
 
-        def _create(session: Any) -> dict[str, Any]:
-            session.add(row)
-            session.flush()
-            return _role_dict(row)
-
-        return write_unique(self.db, _create, "role", f"Duplicate entry found with name {name}")
-
-    def update_role(self, role_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_role(
+        self, ctx: RequestContext, role_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Rename a role or change its description."""
+        self.authorize(ctx, "identity:update_role")
+        row = self.roles.update(role_id, changes, columns=("name", "description"))
+        self.forget_tokens()
+        return _role_dict(row)
 
-        def _update(session: Any) -> dict[str, Any]:
-            row = self._role_row(session, role_id)
-            apply_changes(row, changes, ("name", "description"))
-            session.flush()
-            return _role_dict(row)
-
-        return write_unique(
-            self.db, _update, "role", f"Duplicate entry found with name {changes.get('name')}"
-        )
-
-    def delete_role(self, role_id: str) -> None:
+    def delete_role(self, ctx: RequestContext, role_id: str) -> None:
         """Delete a role, its assignments and implications; revoke tokens holding it."""
+        self.authorize(ctx, "identity:delete_role")
 
-        def _delete(session: Any) -> None:
-            row = self._role_row(session, role_id)
+        def _delete(session: orm.Session) -> None:
+            self.roles.get(role_id, session=session)
             session.execute(
                 sa.delete(models.Assignment).where(models.Assignment.role_id == role_id)
             )
@@ -185,14 +231,15 @@ class AssignmentManager:
                     )
                 )
             )
-            session.delete(row)
+            self.roles.delete(role_id, session=session)
 
         self.db.write(_delete)
         self.revoke(role_id=role_id)
+        self.forget_tokens()
 
     # -- implied roles -----------------------------------------------------
 
-    def _implications(self, session: Any) -> dict[str, set[str]]:
+    def _implications(self, session: orm.Session) -> dict[str, set[str]]:
         rules: dict[str, set[str]] = {}
         for prior, implied in session.execute(
             sa.select(models.ImpliedRole.prior_role_id, models.ImpliedRole.implied_role_id)
@@ -200,25 +247,64 @@ class AssignmentManager:
             rules.setdefault(prior, set()).add(implied)
         return rules
 
-    def list_implied_roles(self, prior_role_id: str | None = None) -> list[tuple[str, str]]:
-        """Return (prior, implied) pairs, all or for one prior role."""
+    def _implied_pairs(self, prior_role_id: str | None = None) -> list[tuple[str, str]]:
+        """Return (prior, implied) pairs, all or for one (existing) prior role."""
         stmt = sa.select(models.ImpliedRole.prior_role_id, models.ImpliedRole.implied_role_id)
         if prior_role_id is not None:
             stmt = stmt.where(models.ImpliedRole.prior_role_id == prior_role_id)
         with self.db.reader() as session:
             if prior_role_id is not None:
-                self._role_row(session, prior_role_id)
-            return [tuple(r) for r in session.execute(stmt.order_by(*stmt.selected_columns))]
+                self.roles.get(prior_role_id, session=session)
+            return [(p, i) for p, i in session.execute(stmt.order_by(*stmt.selected_columns))]
 
-    def create_implied_role(self, prior_role_id: str, implied_role_id: str) -> None:
+    def list_implied_roles(self, ctx: RequestContext, prior_role_id: str) -> Inference:
+        """Return a role and the roles it implies directly, sorted by id.
+
+        :raises NotFound: the prior role does not exist.
+        """
+        self.authorize(ctx, "identity:list_implied_roles")
+        pairs = self._implied_pairs(prior_role_id)
+        prior = self.get_role(INTERNAL, prior_role_id)
+        implied = self.list_roles(INTERNAL, ids=[i for _, i in pairs]) if pairs else []
+        return prior, implied
+
+    def get_implied_role(
+        self, ctx: RequestContext, prior_role_id: str, implied_role_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Return the prior and the implied role of one implication.
+
+        :raises NotFound: either role or the implication does not exist.
+        """
+        self.authorize(ctx, "identity:list_implied_roles")
+        if (prior_role_id, implied_role_id) not in self._implied_pairs(prior_role_id):
+            raise exception.NotFound(
+                kind="implied role", id=f"{prior_role_id} -> {implied_role_id}"
+            )
+        return self.get_role(INTERNAL, prior_role_id), self.get_role(INTERNAL, implied_role_id)
+
+    def list_role_inferences(self, ctx: RequestContext) -> list[Inference]:
+        """Return every implication, grouped by prior role, sorted by ids."""
+        self.authorize(ctx, "identity:list_role_inference_rules")
+        pairs = self._implied_pairs()
+        roles = {r["id"]: r for r in self.list_roles(INTERNAL)}
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for prior, implied in pairs:
+            grouped.setdefault(prior, []).append(roles[implied])
+        return [(roles[prior], implied) for prior, implied in grouped.items()]
+
+    def create_implied_role(
+        self, ctx: RequestContext, prior_role_id: str, implied_role_id: str
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         """Make *prior_role_id* imply *implied_role_id* (idempotent).
 
+        :returns: the prior and the implied role.
         :raises ValidationError: the implication would make a cycle.
         """
+        self.authorize(ctx, "identity:create_implied_role")
 
-        def _create(session: Any) -> None:
-            self._role_row(session, prior_role_id)
-            self._role_row(session, implied_role_id)
+        def _create(session: orm.Session) -> None:
+            self.roles.get(prior_role_id, session=session)
+            self.roles.get(implied_role_id, session=session)
             closure = _closure({implied_role_id}, self._implications(session))
             if prior_role_id in closure:
                 raise exception.ValidationError(
@@ -231,11 +317,16 @@ class AssignmentManager:
                 )
 
         self.db.write(_create)
+        self.forget_tokens()
+        return self.get_role(INTERNAL, prior_role_id), self.get_role(INTERNAL, implied_role_id)
 
-    def delete_implied_role(self, prior_role_id: str, implied_role_id: str) -> None:
+    def delete_implied_role(
+        self, ctx: RequestContext, prior_role_id: str, implied_role_id: str
+    ) -> None:
         """Remove an implication. :raises NotFound: it did not exist."""
+        self.authorize(ctx, "identity:delete_implied_role")
 
-        def _delete(session: Any) -> None:
+        def _delete(session: orm.Session) -> None:
             row = session.get(models.ImpliedRole, (prior_role_id, implied_role_id))
             if row is None:
                 raise exception.NotFound(
@@ -245,33 +336,54 @@ class AssignmentManager:
 
         self.db.write(_delete)
         self.revoke(role_id=prior_role_id)
+        self.forget_tokens()
 
     # -- grants ------------------------------------------------------------
 
-    def create_grant(self, grant: Grant) -> None:
+    def _check_parties(
+        self,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        project_id: str | None = None,
+        domain_id: str | None = None,
+    ) -> None:
+        """Raise NotFound unless the target and the actor exist (in that order)."""
+        if project_id is not None:
+            self.resources.get_project(INTERNAL, project_id)
+        else:
+            self.resources.get_domain(INTERNAL, domain_id or "")
+        if user_id is not None:
+            self.users.get_user(INTERNAL, user_id)
+        else:
+            self.users.get_group(INTERNAL, group_id or "")
+
+    def _check_grant(self, grant: Grant) -> None:
+        self._check_parties(
+            user_id=grant.user_id,
+            group_id=grant.group_id,
+            project_id=grant.project_id,
+            domain_id=grant.domain_id,
+        )
+        self.roles.get(grant.role_id)
+
+    def create_grant(self, ctx: RequestContext, grant: Grant) -> None:
         """Store an assignment (idempotent).
 
-        The caller has checked that the role, actor and target exist.
+        :raises NotFound: the role, the actor or the target does not exist.
         """
-        actor = grant.user_id or grant.group_id
-        target = grant.project_id or grant.domain_id
-        assert actor and target
+        self.authorize(ctx, "identity:create_grant", _grant_target(grant))
+        self._check_grant(grant)
+        key = _key(grant)
 
-        def _create(session: Any) -> None:
-            self._role_row(session, grant.role_id)
-            key = (
-                _type(grant.user_id, grant.project_id),
-                actor,
-                target,
-                grant.role_id,
-                grant.inherited,
-            )
+        def _create(session: orm.Session) -> None:
+            self.roles.get(grant.role_id, session=session)
             if session.get(models.Assignment, key) is None:
                 session.add(
                     models.Assignment(
                         type=key[0],
-                        actor_id=actor,
-                        target_id=target,
+                        actor_id=key[1],
+                        target_id=key[2],
                         role_id=grant.role_id,
                         inherited=grant.inherited,
                     )
@@ -282,45 +394,77 @@ class AssignmentManager:
         except exc.IntegrityError:
             # A concurrent request stored the same assignment first.
             pass
+        self.forget_tokens()
 
-    def check_grant(self, grant: Grant) -> bool:
-        """Tell whether exactly this assignment exists."""
-        key = (
-            _type(grant.user_id, grant.project_id),
-            grant.user_id or grant.group_id,
-            grant.project_id or grant.domain_id,
-            grant.role_id,
-            grant.inherited,
-        )
+    def check_grant(self, ctx: RequestContext, grant: Grant) -> None:
+        """Return if exactly this assignment exists.
+
+        :raises NotFound: it does not, or its role, actor or target does not.
+        """
+        self.authorize(ctx, "identity:check_grant", _grant_target(grant))
+        self._check_grant(grant)
         with self.db.reader() as session:
-            return session.get(models.Assignment, key) is not None
+            if session.get(models.Assignment, _key(grant)) is None:
+                raise exception.NotFound(kind="role assignment", id=grant.role_id)
 
-    def delete_grant(self, grant: Grant) -> None:
+    def delete_grant(self, ctx: RequestContext, grant: Grant) -> None:
         """Remove an assignment and revoke the tokens that relied on it.
 
-        :raises NotFound: the assignment did not exist.
+        :raises NotFound: the assignment, or its role, actor or target, does not exist.
         """
-        key = (
-            _type(grant.user_id, grant.project_id),
-            grant.user_id or grant.group_id,
-            grant.project_id or grant.domain_id,
-            grant.role_id,
-            grant.inherited,
-        )
+        self.authorize(ctx, "identity:revoke_grant", _grant_target(grant))
+        self._check_grant(grant)
+        key = _key(grant)
 
-        def _delete(session: Any) -> None:
+        def _delete(session: orm.Session) -> None:
             row = session.get(models.Assignment, key)
             if row is None:
                 raise exception.NotFound(kind="role assignment", id=grant.role_id)
             session.delete(row)
 
         self.db.write(_delete)
-        users = [grant.user_id] if grant.user_id else self.users_in_group(grant.group_id or "")
+        users = (
+            [grant.user_id] if grant.user_id else self.users.user_ids_in_group(grant.group_id or "")
+        )
         for user_id in users:
             if grant.inherited or grant.domain_id:
                 self.revoke(user_id=user_id)
             else:
                 self.revoke(user_id=user_id, project_id=grant.project_id)
+        self.forget_tokens()
+
+    def list_grant_roles(
+        self,
+        ctx: RequestContext,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        project_id: str | None = None,
+        domain_id: str | None = None,
+        inherited: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Return the roles one actor holds on one target, sorted by id.
+
+        :raises NotFound: the target or the actor does not exist.
+        """
+        target = (
+            {"target.project.id": project_id}
+            if project_id is not None
+            else {"target.domain.id": domain_id}
+        )
+        self.authorize(ctx, "identity:list_grants", target)
+        self._check_parties(
+            user_id=user_id, group_id=group_id, project_id=project_id, domain_id=domain_id
+        )
+        grants = self.list_grants(
+            user_id=user_id,
+            group_id=group_id,
+            project_id=project_id,
+            domain_id=domain_id,
+            inherited=inherited,
+        )
+        ids = {g.role_id for g in grants}
+        return self.list_roles(INTERNAL, ids=ids) if ids else []
 
     def list_grants(
         self,
@@ -332,7 +476,7 @@ class AssignmentManager:
         role_id: str | None = None,
         inherited: bool | None = None,
     ) -> list[Grant]:
-        """Return stored assignments matching every given filter."""
+        """Return stored assignments matching every given filter (no policy check)."""
         stmt = sa.select(models.Assignment)
         a = models.Assignment
         if user_id is not None:
@@ -343,12 +487,14 @@ class AssignmentManager:
             stmt = stmt.where(a.target_id == project_id, a.type.in_((USER_PROJECT, GROUP_PROJECT)))
         if domain_id is not None:
             stmt = stmt.where(a.target_id == domain_id, a.type.in_((USER_DOMAIN, GROUP_DOMAIN)))
-        stmt = filter_equal(stmt, a, role_id=role_id, inherited=inherited)
+        for name, value in (("role_id", role_id), ("inherited", inherited)):
+            if value is not None:
+                stmt = stmt.where(getattr(a, name) == value)
         stmt = stmt.order_by(a.type, a.actor_id, a.target_id, a.role_id)
         with self.db.reader() as session:
             return [_grant(r) for r in session.scalars(stmt)]
 
-    def delete_target(self, session: Any, target_id: str) -> None:
+    def delete_target(self, session: orm.Session, target_id: str) -> None:
         """Delete every assignment on a project or domain (inside the caller's transaction)."""
         session.execute(
             sa.delete(models.Assignment).where(models.Assignment.target_id == target_id)
@@ -361,6 +507,112 @@ class AssignmentManager:
                 sa.delete(models.Assignment).where(models.Assignment.actor_id == actor_id)
             )
         )
+
+    # -- role assignment listings -------------------------------------------
+
+    def list_role_assignments(
+        self,
+        ctx: RequestContext,
+        *,
+        user_id: str | None = None,
+        group_id: str | None = None,
+        role_id: str | None = None,
+        project_id: str | None = None,
+        domain_id: str | None = None,
+        inherited_to: str | None = None,
+        effective: bool = False,
+        include_names: bool = False,
+    ) -> list[RoleAssignment]:
+        """Return role assignments with Keystone's filters (``GET /v3/role_assignments``).
+
+        ``effective`` expands group grants to their members, inherited
+        domain grants to the domain's projects, and roles to the roles they
+        imply.
+
+        :param inherited_to: ``"projects"``: only inherited assignments.
+        :param include_names: also give the names of roles, actors and
+            targets, with their domains.
+        :raises ValidationError: the filters cannot be combined.
+        """
+        self.authorize(ctx, "identity:list_role_assignments", {"target.user.id": user_id})
+        if project_id and domain_id:
+            raise exception.ValidationError(
+                field="scope", reason="give scope.project.id or scope.domain.id, not both"
+            )
+        if effective and group_id:
+            raise exception.ValidationError(
+                field="group.id", reason="cannot be combined with effective"
+            )
+        if inherited_to is not None and inherited_to != "projects":
+            raise exception.ValidationError(
+                field="scope.OS-INHERIT:inherited_to", reason="the only value is 'projects'"
+            )
+        if effective:
+            grants = self._effective(user_id, project_id, domain_id)
+        else:
+            grants = self.list_grants(
+                user_id=user_id,
+                group_id=group_id,
+                project_id=project_id,
+                domain_id=domain_id,
+                inherited=True if inherited_to else None,
+            )
+        if role_id is not None:
+            grants = [g for g in grants if g.role_id == role_id]
+        if effective:
+            grants = [g for g in grants if not g.inherited]
+        names = _Names(self) if include_names else None
+        return [RoleAssignment(g, _assignment_ref(g, names)) for g in _unique(grants)]
+
+    def _effective(
+        self, user_id: str | None, project_id: str | None, domain_id: str | None
+    ) -> list[Grant]:
+        """Expand the stored grants of *user_id* (or everyone's) as tokens see them."""
+        stored: list[Grant] = []
+        if user_id is not None:
+            stored += self.list_grants(user_id=user_id)
+            for gid in self.users.group_ids_for_user(user_id):
+                stored += self.list_grants(group_id=gid)
+        else:
+            stored = self.list_grants()
+        result: list[Grant] = []
+        for grant in stored:
+            users = (
+                [grant.user_id]
+                if grant.user_id
+                else [
+                    uid
+                    for uid in self.users.user_ids_in_group(grant.group_id or "")
+                    if user_id is None or uid == user_id
+                ]
+            )
+            if grant.inherited and grant.domain_id:
+                targets = [
+                    ("project", p["id"])
+                    for p in self.resources.list_projects(INTERNAL, domain_id=grant.domain_id)
+                ]
+            elif grant.project_id:
+                targets = [("project", grant.project_id)]
+            else:
+                targets = [("domain", grant.domain_id or "")]
+            roles = self.expand_implied([grant.role_id])
+            for uid in users:
+                for kind, target in targets:
+                    if project_id is not None and (kind != "project" or target != project_id):
+                        continue
+                    if domain_id is not None and (kind != "domain" or target != domain_id):
+                        continue
+                    for rid in sorted(roles):
+                        result.append(
+                            Grant(
+                                role_id=rid,
+                                user_id=uid,
+                                project_id=target if kind == "project" else None,
+                                domain_id=target if kind == "domain" else None,
+                                via_group_id=grant.group_id,
+                            )
+                        )
+        return result
 
     # -- effective roles ----------------------------------------------------
 
@@ -378,7 +630,7 @@ class AssignmentManager:
             for roles inherited from the domain).
         :param domain_id: the domain target.
         """
-        actors = [user_id, *self.groups_for_user(user_id)]
+        actors = [user_id, *self.users.group_ids_for_user(user_id)]
         a = models.Assignment
         if project_id is not None:
             condition = sa.and_(
@@ -416,7 +668,7 @@ class AssignmentManager:
 
     def targets_for_user(self, user_id: str) -> tuple[set[str], set[str], set[str]]:
         """Return (project ids, domain ids, inherited domain ids) where *user_id* has roles."""
-        actors = [user_id, *self.groups_for_user(user_id)]
+        actors = [user_id, *self.users.group_ids_for_user(user_id)]
         a = models.Assignment
         projects: set[str] = set()
         domains: set[str] = set()
@@ -432,6 +684,125 @@ class AssignmentManager:
                 else:
                     domains.add(target)
         return projects, domains, inherited
+
+    # -- where a user may scope ---------------------------------------------
+
+    def _user_projects(self, user_id: str, *, enabled_only: bool = False) -> list[dict[str, Any]]:
+        """Return the projects *user_id* has a role on, directly, by group or inherited."""
+        projects, _, inherited_domains = self.targets_for_user(user_id)
+        refs = self.resources.list_projects(INTERNAL, ids=projects) if projects else []
+        for domain_id in sorted(inherited_domains):
+            refs += [
+                p
+                for p in self.resources.list_projects(INTERNAL, domain_id=domain_id)
+                if p["id"] not in projects
+            ]
+        if enabled_only:
+            refs = [p for p in refs if p["enabled"]]
+        return sorted(refs, key=lambda p: p["id"])
+
+    def list_user_projects(
+        self,
+        ctx: RequestContext,
+        user_id: str,
+        *,
+        enabled: bool | None = None,
+        name: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Return the projects a user has roles on (``GET /v3/users/{id}/projects``).
+
+        :raises NotFound: the user does not exist.
+        """
+        self.authorize(ctx, "identity:list_user_projects", {"target.user.id": user_id})
+        self.users.get_user(INTERNAL, user_id)
+        refs = self._user_projects(user_id)
+        if enabled is not None:
+            refs = [p for p in refs if p["enabled"] == enabled]
+        if name:
+            refs = [p for p in refs if p["name"] == name]
+        return refs
+
+    def list_caller_projects(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        """Return the enabled projects the caller may scope a token to."""
+        return self._user_projects(ctx.user_id or "", enabled_only=True)
+
+    def list_caller_domains(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        """Return the enabled domains the caller may scope a token to."""
+        _, domains, _ = self.targets_for_user(ctx.user_id or "")
+        return [
+            d for d in self.resources.list_domains(INTERNAL, enabled=True) if d["id"] in domains
+        ]
+
+
+class _Names:
+    """Look up, once each, the names a role assignment listing shows."""
+
+    def __init__(self, manager: AssignmentManager) -> None:
+        self.manager = manager
+        self._seen: dict[tuple[str, str], Any] = {}
+
+    def _once(self, kind: str, item_id: str, fetch: Callable[[str], Any]) -> Any:
+        key = (kind, item_id)
+        if key not in self._seen:
+            self._seen[key] = fetch(item_id)
+        return self._seen[key]
+
+    def role(self, role_id: str) -> str:
+        return self._once("role", role_id, lambda i: self.manager.get_role(INTERNAL, i))["name"]
+
+    def domain(self, domain_id: str) -> dict[str, Any]:
+        domain = self._once(
+            "domain", domain_id, lambda i: self.manager.resources.get_domain(INTERNAL, i)
+        )
+        return {"id": domain["id"], "name": domain["name"]}
+
+    def user(self, user_id: str) -> dict[str, Any]:
+        user = self._once("user", user_id, lambda i: self.manager.users.get_user(INTERNAL, i))
+        return {"name": user.name, "domain": self.domain(user.domain_id)}
+
+    def group(self, group_id: str) -> dict[str, Any]:
+        group = self._once("group", group_id, lambda i: self.manager.users.get_group(INTERNAL, i))
+        return {"name": group.name, "domain": self.domain(group.domain_id)}
+
+    def project(self, project_id: str) -> dict[str, Any]:
+        project = self._once(
+            "project", project_id, lambda i: self.manager.resources.get_project(INTERNAL, i)
+        )
+        return {"name": project["name"], "domain": self.domain(project["domain_id"])}
+
+
+def _assignment_ref(grant: Grant, names: _Names | None) -> dict[str, Any]:
+    """Return an assignment as Keystone lists it, without links."""
+    ref: dict[str, Any] = {"role": {"id": grant.role_id}}
+    if names is not None:
+        ref["role"]["name"] = names.role(grant.role_id)
+    if grant.user_id is not None:
+        ref["user"] = {"id": grant.user_id, **(names.user(grant.user_id) if names else {})}
+    else:
+        ref["group"] = {
+            "id": grant.group_id,
+            **(names.group(grant.group_id or "") if names else {}),
+        }
+    if grant.project_id is not None:
+        project = names.project(grant.project_id) if names else {}
+        scope: dict[str, Any] = {"project": {"id": grant.project_id, **project}}
+    else:
+        scope = {"domain": {"id": grant.domain_id}}
+        if names is not None:
+            scope["domain"]["name"] = names.domain(grant.domain_id or "")["name"]
+    if grant.inherited:
+        scope["OS-INHERIT:inherited_to"] = "projects"
+    ref["scope"] = scope
+    return ref
+
+
+def _unique(grants: list[Grant]) -> list[Grant]:
+    """Drop repeats, keeping the first; one reached through a group repeats a direct one."""
+    seen: dict[tuple[Any, ...], Grant] = {}
+    for grant in grants:
+        key = dataclasses.astuple(dataclasses.replace(grant, via_group_id=None))
+        seen.setdefault(key, grant)
+    return list(seen.values())
 
 
 def _closure(roles: set[str], rules: dict[str, set[str]]) -> set[str]:

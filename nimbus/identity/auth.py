@@ -26,10 +26,12 @@ from nimbus.context import RequestContext
 from nimbus.drivers.identity import User
 from nimbus.identity.assignment import AssignmentManager
 from nimbus.identity.catalog import CatalogManager
+from nimbus.identity.common import INTERNAL, Manager
 from nimbus.identity.resource import ResourceManager
 from nimbus.identity.token import formatter as token_formatter
 from nimbus.identity.token.revoke import RevocationList
 from nimbus.identity.users import UserManager
+from nimbus.policy import Enforcer
 
 __all__ = ["AuthManager", "TokenData", "format_time"]
 
@@ -86,7 +88,7 @@ def _named(ref: dict[str, Any]) -> dict[str, Any]:
     return {"id": ref["id"], "name": ref["name"]}
 
 
-class AuthManager:
+class AuthManager(Manager):
     """Issue, validate and revoke tokens.
 
     :param conf: the nimbus config (``[token]``, ``[identity]``).
@@ -96,6 +98,7 @@ class AuthManager:
     :param catalog: the service catalog.
     :param formatter: encrypts and decrypts token payloads.
     :param revocations: the revocation list.
+    :param enforcer: checks the ``identity:*`` rules.
     :param now: injected clock returning aware UTC datetimes.
     :param clock: injected monotonic clock for the cache.
     """
@@ -110,9 +113,11 @@ class AuthManager:
         catalog: CatalogManager,
         formatter: token_formatter.TokenFormatter,
         revocations: RevocationList,
+        enforcer: Enforcer,
         now: Callable[[], datetime.datetime] = utcnow,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(enforcer)
         self.conf = conf
         self.users = users
         self.resources = resources
@@ -225,7 +230,7 @@ class AuthManager:
 
     def _user_domain(self, user: User) -> dict[str, Any]:
         try:
-            domain = self.resources.get_domain(user.domain_id)
+            domain = self.resources.get_domain(INTERNAL, user.domain_id)
         except exception.NotFound as ex:
             raise exception.Unauthorized(f"Could not find domain: {user.domain_id}.") from ex
         if not domain["enabled"]:
@@ -240,7 +245,7 @@ class AuthManager:
             project_id = user.default_project_id
             if project_id:
                 try:
-                    project = self.resources.get_project(project_id)
+                    project = self.resources.get_project(INTERNAL, project_id)
                 except exception.NotFound:
                     return {}
                 if project["enabled"] and self.assignments.effective_role_ids(
@@ -258,7 +263,7 @@ class AuthManager:
                 raise exception.ValidationError(field="scope.project", reason="must be an object")
             try:
                 if ref.get("id") is not None:
-                    project = self.resources.get_project(str(ref["id"]))
+                    project = self.resources.get_project(INTERNAL, str(ref["id"]))
                 else:
                     project = self.resources.get_project_by_name(
                         str(ref.get("name")), self._domain_id(ref.get("domain"))
@@ -288,7 +293,7 @@ class AuthManager:
     ) -> TokenData:
         """Rebuild what a payload stands for, checking everything is still enabled."""
         try:
-            user = user or self.users.get_user(payload.user_id)
+            user = user or self.users.get_user(INTERNAL, payload.user_id)
         except exception.NotFound as ex:
             raise exception.TokenNotFound(reason="the user no longer exists") from ex
         if not user.enabled:
@@ -297,12 +302,12 @@ class AuthManager:
         values: dict[str, Any] = {}
         if payload.project_id is not None:
             try:
-                project = self.resources.get_project(payload.project_id)
+                project = self.resources.get_project(INTERNAL, payload.project_id)
             except exception.NotFound as ex:
                 raise exception.Unauthorized(
                     f"Could not find project: {payload.project_id}."
                 ) from ex
-            project_domain = self.resources.get_domain(project["domain_id"])
+            project_domain = self.resources.get_domain(INTERNAL, project["domain_id"])
             if not project["enabled"] or not project_domain["enabled"]:
                 raise exception.Unauthorized(f"Project {project['id']} is disabled.")
             role_ids = self.assignments.effective_role_ids(
@@ -322,7 +327,7 @@ class AuthManager:
             }
         elif payload.domain_id is not None:
             try:
-                domain = self.resources.get_domain(payload.domain_id)
+                domain = self.resources.get_domain(INTERNAL, payload.domain_id)
             except exception.NotFound as ex:
                 raise exception.Unauthorized(f"Could not find domain: {payload.domain_id}.") from ex
             if not domain["enabled"]:
@@ -338,7 +343,7 @@ class AuthManager:
         roles = tuple(
             _named(r)
             for r in sorted(
-                self.assignments.list_roles(ids=role_ids) if role_ids else [],
+                self.assignments.list_roles(INTERNAL, ids=role_ids) if role_ids else [],
                 key=lambda r: r["name"],
             )
         )
@@ -399,8 +404,44 @@ class AuthManager:
             raise exception.TokenNotFound(reason="the token has been revoked")
         return data
 
-    def revoke_token(self, data: TokenData) -> None:
-        """Revoke one token (by its audit id)."""
+    def _subject(
+        self, ctx: RequestContext, action: str, token_id: str, allow_expired: bool
+    ) -> TokenData:
+        """Validate another token for *ctx*, then check *action* on its user.
+
+        :raises NotFound: the token is not valid (Keystone answers 404 for a
+            subject token; 401 is kept for the caller's own token).
+        """
+        try:
+            data = self.validate(token_id, allow_expired=allow_expired)
+        except exception.Unauthorized as ex:
+            raise exception.NotFound(kind="token", id="(subject token)") from ex
+        self.authorize(ctx, action, {"target.token.user_id": data.user.id})
+        return data
+
+    def validate_token(
+        self, ctx: RequestContext, token_id: str, *, allow_expired: bool = False
+    ) -> TokenData:
+        """Return what a subject token stands for (``GET /v3/auth/tokens``).
+
+        :raises NotFound: the token is not valid.
+        """
+        return self._subject(ctx, "identity:validate_token", token_id, allow_expired)
+
+    def check_token(
+        self, ctx: RequestContext, token_id: str, *, allow_expired: bool = False
+    ) -> TokenData:
+        """Check a subject token (``HEAD /v3/auth/tokens``); as :meth:`validate_token`."""
+        return self._subject(ctx, "identity:check_token", token_id, allow_expired)
+
+    def revoke_token(
+        self, ctx: RequestContext, token_id: str, *, allow_expired: bool = False
+    ) -> None:
+        """Revoke a subject token (by its audit id).
+
+        :raises NotFound: the token is not valid.
+        """
+        data = self._subject(ctx, "identity:revoke_token", token_id, allow_expired)
         self.revocations.revoke(audit_id=data.audit_ids[0], expires_at=data.expires_at)
         with self._lock:
             self._cache.pop(data.token_id, None)

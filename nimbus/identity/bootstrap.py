@@ -14,6 +14,7 @@ from nimbus import exception
 from nimbus.descriptor import CatalogEntry
 from nimbus.identity.assignment import Grant
 from nimbus.identity.catalog import INTERFACES
+from nimbus.identity.common import INTERNAL
 from nimbus.identity.service import IdentityService
 
 __all__ = ["CatalogEntry", "DEFAULT_ROLES", "bootstrap"]
@@ -39,7 +40,7 @@ def _ensure_role(service: IdentityService, name: str) -> str:
         return service.assignments.get_role_by_name(name)["id"]
     except exception.NotFound:
         LOG.info("Creating role %s", name)
-        return service.assignments.create_role(name=name)["id"]
+        return service.assignments.create_role(INTERNAL, name=name)["id"]
 
 
 def bootstrap(
@@ -62,17 +63,18 @@ def bootstrap(
     conf = service.conf
     domain_id = conf.identity.default_domain_id
     try:
-        service.resources.get_domain(domain_id)
+        service.resources.get_domain(INTERNAL, domain_id)
     except exception.NotFound:
         LOG.info("Creating domain %s", domain_id)
         service.resources.create_domain(
+            INTERNAL,
             domain_id=domain_id,
             name=conf.identity.admin_project_domain_name,
             description="The default domain",
         )
     role_ids = {name: _ensure_role(service, name) for name in DEFAULT_ROLES}
     for prior, implied in zip(DEFAULT_ROLES, DEFAULT_ROLES[1:], strict=False):
-        service.assignments.create_implied_role(role_ids[prior], role_ids[implied])
+        service.assignments.create_implied_role(INTERNAL, role_ids[prior], role_ids[implied])
 
     project_name = conf.identity.admin_project_name
     try:
@@ -80,13 +82,18 @@ def bootstrap(
     except exception.NotFound:
         LOG.info("Creating project %s", project_name)
         project_id = service.resources.create_project(
-            name=project_name, domain_id=domain_id, description="Bootstrap project for the cloud"
+            INTERNAL,
+            name=project_name,
+            domain_id=domain_id,
+            description="Bootstrap project for the cloud",
         )["id"]
 
     try:
         user = service.users.get_user_by_name(admin_user, domain_id)
         if admin_password is not None:
-            service.users.update_user(user.id, {"password": admin_password, "enabled": True})
+            service.users.update_user(
+                INTERNAL, user.id, {"password": admin_password, "enabled": True}
+            )
     except exception.NotFound:
         if admin_password is None:
             raise exception.ValidationError(
@@ -94,42 +101,49 @@ def bootstrap(
             ) from None
         LOG.info("Creating user %s", admin_user)
         user = service.users.create_user(
+            INTERNAL,
             name=admin_user,
             domain_id=domain_id,
             password=admin_password,
             default_project_id=project_id,
         )
     service.assignments.create_grant(
-        Grant(role_id=role_ids["admin"], user_id=user.id, project_id=project_id)
+        INTERNAL, Grant(role_id=role_ids["admin"], user_id=user.id, project_id=project_id)
     )
 
     try:
-        service.catalog.get_region(region_id)
+        service.catalog.get_region(INTERNAL, region_id)
     except exception.NotFound:
-        service.catalog.create_region(region_id=region_id)
+        service.catalog.create_region(INTERNAL, region_id=region_id)
     for entry in catalog:
         _ensure_service(service, entry, region_id)
     return BootstrapResult(domain_id, project_id, user.id, role_ids)
 
 
 def _ensure_service(service: IdentityService, entry: CatalogEntry, region_id: str) -> None:
-    found = service.catalog.list_services(type=entry.type, name=entry.name)
+    found = service.catalog.list_services(INTERNAL, type=entry.type, name=entry.name)
     if found:
         service_id = found[0]["id"]
     else:
         LOG.info("Adding %s (%s) to the catalog", entry.name, entry.type)
         service_id = service.catalog.create_service(
-            type=entry.type, name=entry.name, description=entry.description
+            INTERNAL, type=entry.type, name=entry.name, description=entry.description
         )["id"]
     existing = {
         ep["interface"]: ep
-        for ep in service.catalog.list_endpoints(service_id=service_id, region_id=region_id)
+        for ep in service.catalog.list_endpoints(
+            INTERNAL, service_id=service_id, region_id=region_id
+        )
     }
     for interface in INTERFACES:
         endpoint = existing.get(interface)
         if endpoint is None:
             service.catalog.create_endpoint(
-                service_id=service_id, interface=interface, url=entry.url, region_id=region_id
+                INTERNAL,
+                service_id=service_id,
+                interface=interface,
+                url=entry.url,
+                region_id=region_id,
             )
         elif endpoint["url"] != entry.url:
-            service.catalog.update_endpoint(endpoint["id"], {"url": entry.url})
+            service.catalog.update_endpoint(INTERNAL, endpoint["id"], {"url": entry.url})

@@ -4,25 +4,23 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
+from sqlalchemy import orm
 
 from nimbus import exception
+from nimbus.context import RequestContext
 from nimbus.db import Database, models
-from nimbus.identity.common import (
-    Page,
-    apply_changes,
-    apply_page,
-    filter_equal,
-    new_id,
-    write_unique,
-)
+from nimbus.db.repository import Repository
+from nimbus.identity.common import INTERNAL, Manager, Page, new_id
+from nimbus.policy import Enforcer
 
 __all__ = ["CatalogManager", "INTERFACES"]
 
 INTERFACES = ("public", "internal", "admin")
+T = TypeVar("T")
 
 
 def _region_dict(row: models.Region) -> dict[str, Any]:
@@ -58,6 +56,10 @@ def _endpoint_dict(row: models.Endpoint) -> dict[str, Any]:
     }
 
 
+def _id(values: Mapping[str, Any]) -> str:
+    return str(values.get("id"))
+
+
 def _substitute(url: str, values: dict[str, str | None]) -> str | None:
     """Fill ``$(project_id)s``-style placeholders; None when one has no value."""
     for key, value in values.items():
@@ -69,10 +71,11 @@ def _substitute(url: str, values: dict[str, str | None]) -> str | None:
     return url
 
 
-class CatalogManager:
+class CatalogManager(Manager):
     """Regions, services and endpoints, and the catalog rendered into tokens.
 
     :param database: nimbus's database.
+    :param enforcer: checks the ``identity:*`` rules.
     :param cache_time: seconds a rendered catalog is reused; writes made
         through this manager clear it at once.
     :param clock: injected for tests.
@@ -81,108 +84,121 @@ class CatalogManager:
     def __init__(
         self,
         database: Database,
+        enforcer: Enforcer,
         *,
         cache_time: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        super().__init__(enforcer)
         self.db = database
         self.cache_time = cache_time
         self.clock = clock
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
+        self.regions = Repository(database, models.Region, kind="region")
+        # Services and endpoints have no unique names: a conflict names the id.
+        self.services = Repository(database, models.Service, kind="service", conflict_reason=_id)
+        self.endpoints = Repository(database, models.Endpoint, kind="endpoint", conflict_reason=_id)
 
     def _invalidate(self) -> None:
         with self._lock:
             self._cached = None
 
-    def _get(self, session: Any, model: type, kind: str, item_id: str) -> Any:
-        row = session.get(model, item_id)
-        if row is None:
-            raise exception.NotFound(kind=kind, id=item_id)
-        return row
-
-    def _write(self, fn: Callable[[Any], Any], kind: str, reason: str) -> Any:
-        result = write_unique(self.db, fn, kind, reason)
+    def _write(self, repo: Repository[Any], fn: Callable[[orm.Session], T], reason: str) -> T:
+        result = repo.write(fn, reason=reason)
         self._invalidate()
         return result
 
     # -- regions -----------------------------------------------------------
 
-    def get_region(self, region_id: str) -> dict[str, Any]:
+    def get_region(self, ctx: RequestContext, region_id: str) -> dict[str, Any]:
         """Return one region. :raises NotFound: unknown id."""
-        with self.db.reader() as session:
-            return _region_dict(self._get(session, models.Region, "region", region_id))
+        self.authorize(ctx, "identity:get_region", {"target.region.id": region_id})
+        return _region_dict(self.regions.get(region_id))
 
     def list_regions(
-        self, *, parent_region_id: str | None = None, page: Page = Page()
+        self, ctx: RequestContext, *, parent_region_id: str | None = None, page: Page = Page()
     ) -> list[dict[str, Any]]:
         """Return the regions, optionally only the children of one."""
-        stmt = filter_equal(
-            sa.select(models.Region), models.Region, parent_region_id=parent_region_id
-        )
-        with self.db.reader() as session:
-            return [
-                _region_dict(r) for r in session.scalars(apply_page(stmt, models.Region.id, page))
-            ]
+        self.authorize(ctx, "identity:list_regions")
+        rows = self.regions.list(filters={"parent_region_id": parent_region_id}, page=page)
+        return [_region_dict(r) for r in rows]
 
     def create_region(
         self,
+        ctx: RequestContext,
         *,
         region_id: str | None = None,
         description: str = "",
         parent_region_id: str | None = None,
         extra: dict[str, Any] | None = None,
+        id_in_url: bool = False,
     ) -> dict[str, Any]:
-        """Create a region. :raises Conflict: the id is taken."""
+        """Create a region.
+
+        :param id_in_url: the caller named the id in the URL (``PUT``), which
+            the policy target then carries.
+        :raises Conflict: the id is taken.
+        :raises ValidationError: the parent does not exist.
+        """
+        target = {"target.region.id": region_id} if id_in_url else None
+        self.authorize(ctx, "identity:create_region", target)
         rid = region_id or new_id()
 
-        def _create(session: Any) -> dict[str, Any]:
+        def _create(session: orm.Session) -> models.Region:
             if parent_region_id is not None:
-                self._get_parent(session, parent_region_id)
-            row = models.Region(
-                id=rid,
-                description=description,
-                parent_region_id=parent_region_id,
-                extra=extra or {},
-            )
-            session.add(row)
-            session.flush()
-            return _region_dict(row)
+                self._check_parent(session, parent_region_id)
+            values = {
+                "id": rid,
+                "description": description,
+                "parent_region_id": parent_region_id,
+                "extra": extra or {},
+            }
+            return self.regions.create(values, session=session)
 
-        return self._write(_create, "region", f"Duplicate ID, {rid}")
+        return _region_dict(self._write(self.regions, _create, f"Duplicate ID, {rid}"))
 
-    def _get_parent(self, session: Any, parent_region_id: str) -> None:
-        if session.get(models.Region, parent_region_id) is None:
+    def _check_parent(self, session: orm.Session, parent_region_id: str) -> None:
+        if self.regions.find(id=parent_region_id, session=session) is None:
             raise exception.ValidationError(
                 field="parent_region_id", reason=f"region {parent_region_id} does not exist"
             )
 
-    def update_region(self, region_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def _ensure_region(self, region_id: str) -> None:
+        """Create *region_id* unless it exists (what the legacy ``region`` attribute does)."""
+        if self.regions.find(id=region_id) is not None:
+            return
+        try:
+            self.create_region(INTERNAL, region_id=region_id)
+        except exception.Conflict:
+            pass  # another request created it meanwhile
+
+    def update_region(
+        self, ctx: RequestContext, region_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Change a region's description or parent.
 
         :raises ValidationError: the new parent is unknown or makes a cycle.
         """
+        self.authorize(ctx, "identity:update_region", {"target.region.id": region_id})
 
-        def _update(session: Any) -> dict[str, Any]:
-            row = self._get(session, models.Region, "region", region_id)
-            extra = dict(row.extra or {})
-            for key, value in changes.items():
-                if key == "parent_region_id":
-                    if value is not None:
-                        self._get_parent(session, value)
-                        self._check_cycle(session, region_id, value)
-                    row.parent_region_id = value
-                elif key == "description":
-                    row.description = value
-                else:
-                    extra[key] = value
-            row.extra = extra
-            session.flush()
-            return _region_dict(row)
+        def _update(session: orm.Session) -> models.Region:
+            self.regions.get(region_id, session=session)
+            parent_id = changes.get("parent_region_id")
+            if parent_id is not None:
+                self._check_parent(session, parent_id)
+                self._check_cycle(session, region_id, parent_id)
+            return self.regions.update(
+                region_id,
+                changes,
+                columns=("parent_region_id", "description"),
+                reason=region_id,
+                session=session,
+            )
 
-        return self._write(_update, "region", region_id)
+        return _region_dict(self._write(self.regions, _update, region_id))
 
-    def _check_cycle(self, session: Any, region_id: str, parent_id: str) -> None:
+    def _check_cycle(self, session: orm.Session, region_id: str, parent_id: str) -> None:
         seen = set()
         current: str | None = parent_id
         while current is not None and current not in seen:
@@ -191,50 +207,48 @@ class CatalogManager:
                     field="parent_region_id", reason="a region cannot be its own ancestor"
                 )
             seen.add(current)
-            row = session.get(models.Region, current)
+            row = self.regions.find(id=current, session=session)
             current = row.parent_region_id if row is not None else None
 
-    def delete_region(self, region_id: str) -> None:
+    def delete_region(self, ctx: RequestContext, region_id: str) -> None:
         """Delete a region. :raises Conflict: endpoints or child regions use it."""
+        self.authorize(ctx, "identity:delete_region", {"target.region.id": region_id})
 
-        def _delete(session: Any) -> None:
-            row = self._get(session, models.Region, "region", region_id)
-            in_use = session.scalar(
-                sa.select(sa.func.count())
-                .select_from(models.Endpoint)
-                .where(models.Endpoint.region_id == region_id)
-            ) or session.scalar(
-                sa.select(sa.func.count())
-                .select_from(models.Region)
-                .where(models.Region.parent_region_id == region_id)
-            )
-            if in_use:
+        def _delete(session: orm.Session) -> None:
+            self.regions.get(region_id, session=session)
+            if self.endpoints.count(
+                filters={"region_id": region_id}, session=session
+            ) or self.regions.count(filters={"parent_region_id": region_id}, session=session):
                 raise exception.Conflict(
                     kind="region", reason=f"region {region_id} still has endpoints or children"
                 )
-            session.delete(row)
+            self.regions.delete(region_id, session=session)
 
-        self._write(_delete, "region", region_id)
+        self._write(self.regions, _delete, region_id)
 
     # -- services ----------------------------------------------------------
 
-    def get_service(self, service_id: str) -> dict[str, Any]:
+    def get_service(self, ctx: RequestContext, service_id: str) -> dict[str, Any]:
         """Return one service. :raises NotFound: unknown id."""
-        with self.db.reader() as session:
-            return _service_dict(self._get(session, models.Service, "service", service_id))
+        self.authorize(ctx, "identity:get_service", {"target.service.id": service_id})
+        return _service_dict(self.services.get(service_id))
 
     def list_services(
-        self, *, type: str | None = None, name: str | None = None, page: Page = Page()
+        self,
+        ctx: RequestContext,
+        *,
+        type: str | None = None,
+        name: str | None = None,
+        page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the services matching the filters."""
-        stmt = filter_equal(sa.select(models.Service), models.Service, type=type, name=name)
-        with self.db.reader() as session:
-            return [
-                _service_dict(r) for r in session.scalars(apply_page(stmt, models.Service.id, page))
-            ]
+        self.authorize(ctx, "identity:list_services")
+        rows = self.services.list(filters={"type": type, "name": name}, page=page)
+        return [_service_dict(r) for r in rows]
 
     def create_service(
         self,
+        ctx: RequestContext,
         *,
         type: str,
         name: str = "",
@@ -243,54 +257,55 @@ class CatalogManager:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a service entry."""
-        row = models.Service(
-            id=new_id(),
-            type=type,
-            name=name,
-            description=description,
-            enabled=enabled,
-            extra=extra or {},
+        self.authorize(ctx, "identity:create_service")
+        service_id = new_id()
+        values = {
+            "id": service_id,
+            "type": type,
+            "name": name,
+            "description": description,
+            "enabled": enabled,
+            "extra": extra or {},
+        }
+        row = self._write(
+            self.services, lambda s: self.services.create(values, session=s), service_id
         )
+        return _service_dict(row)
 
-        def _create(session: Any) -> dict[str, Any]:
-            session.add(row)
-            session.flush()
-            return _service_dict(row)
-
-        return self._write(_create, "service", row.id)
-
-    def update_service(self, service_id: str, changes: dict[str, Any]) -> dict[str, Any]:
+    def update_service(
+        self, ctx: RequestContext, service_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Change a service's type, name, description, enabled flag or extra keys."""
+        self.authorize(ctx, "identity:update_service", {"target.service.id": service_id})
+        columns = ("type", "name", "description", "enabled")
+        row = self._write(
+            self.services,
+            lambda s: self.services.update(service_id, changes, columns=columns, session=s),
+            service_id,
+        )
+        return _service_dict(row)
 
-        def _update(session: Any) -> dict[str, Any]:
-            row = self._get(session, models.Service, "service", service_id)
-            apply_changes(row, changes, ("type", "name", "description", "enabled"))
-            session.flush()
-            return _service_dict(row)
-
-        return self._write(_update, "service", service_id)
-
-    def delete_service(self, service_id: str) -> None:
+    def delete_service(self, ctx: RequestContext, service_id: str) -> None:
         """Delete a service and its endpoints."""
+        self.authorize(ctx, "identity:delete_service", {"target.service.id": service_id})
 
-        def _delete(session: Any) -> None:
-            row = self._get(session, models.Service, "service", service_id)
-            session.execute(
-                sa.delete(models.Endpoint).where(models.Endpoint.service_id == service_id)
-            )
-            session.delete(row)
+        def _delete(session: orm.Session) -> None:
+            self.services.get(service_id, session=session)
+            self.endpoints.delete_where(models.Endpoint.service_id == service_id, session=session)
+            self.services.delete(service_id, session=session)
 
-        self._write(_delete, "service", service_id)
+        self._write(self.services, _delete, service_id)
 
     # -- endpoints ---------------------------------------------------------
 
-    def get_endpoint(self, endpoint_id: str) -> dict[str, Any]:
+    def get_endpoint(self, ctx: RequestContext, endpoint_id: str) -> dict[str, Any]:
         """Return one endpoint. :raises NotFound: unknown id."""
-        with self.db.reader() as session:
-            return _endpoint_dict(self._get(session, models.Endpoint, "endpoint", endpoint_id))
+        self.authorize(ctx, "identity:get_endpoint", {"target.endpoint.id": endpoint_id})
+        return _endpoint_dict(self.endpoints.get(endpoint_id))
 
     def list_endpoints(
         self,
+        ctx: RequestContext,
         *,
         service_id: str | None = None,
         interface: str | None = None,
@@ -298,74 +313,92 @@ class CatalogManager:
         page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the endpoints matching the filters."""
-        e = models.Endpoint
-        stmt = filter_equal(
-            sa.select(e), e, service_id=service_id, interface=interface, region_id=region_id
-        )
-        with self.db.reader() as session:
-            return [_endpoint_dict(r) for r in session.scalars(apply_page(stmt, e.id, page))]
+        self.authorize(ctx, "identity:list_endpoints")
+        filters = {"service_id": service_id, "interface": interface, "region_id": region_id}
+        return [_endpoint_dict(r) for r in self.endpoints.list(filters=filters, page=page)]
 
-    def _check_refs(self, session: Any, service_id: str | None, region_id: str | None) -> None:
-        if service_id is not None and session.get(models.Service, service_id) is None:
+    def _check_refs(
+        self, session: orm.Session, service_id: str | None, region_id: str | None
+    ) -> None:
+        if service_id is not None and self.services.find(id=service_id, session=session) is None:
             raise exception.ValidationError(
                 field="service_id", reason=f"service {service_id} does not exist"
             )
-        if region_id is not None and session.get(models.Region, region_id) is None:
+        if region_id is not None and self.regions.find(id=region_id, session=session) is None:
             raise exception.ValidationError(
                 field="region_id", reason=f"region {region_id} does not exist"
             )
 
+    def _legacy_region(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Resolve the v2-era ``region`` key of *values* into ``region_id``.
+
+        Keystone creates a region named only by the legacy attribute.
+        """
+        values = dict(values)
+        region = values.pop("region", None)
+        if values.get("region_id") is None and region is not None:
+            self._ensure_region(region)
+            values["region_id"] = region
+        return values
+
     def create_endpoint(
         self,
+        ctx: RequestContext,
         *,
         service_id: str,
         interface: str,
         url: str,
         region_id: str | None = None,
+        region: str | None = None,
         enabled: bool = True,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create an endpoint of a service.
 
+        :param region: the legacy name of *region_id*; a region it names
+            that does not exist is created.
         :raises ValidationError: the service or region does not exist.
         """
-        row = models.Endpoint(
-            id=new_id(),
-            service_id=service_id,
-            interface=interface,
-            url=url,
-            region_id=region_id,
-            enabled=enabled,
-            extra=extra or {},
-        )
+        self.authorize(ctx, "identity:create_endpoint")
+        region_id = self._legacy_region({"region_id": region_id, "region": region})["region_id"]
+        endpoint_id = new_id()
+        values = {
+            "id": endpoint_id,
+            "service_id": service_id,
+            "interface": interface,
+            "url": url,
+            "region_id": region_id,
+            "enabled": enabled,
+            "extra": extra or {},
+        }
 
-        def _create(session: Any) -> dict[str, Any]:
+        def _create(session: orm.Session) -> models.Endpoint:
             self._check_refs(session, service_id, region_id)
-            session.add(row)
-            session.flush()
-            return _endpoint_dict(row)
+            return self.endpoints.create(values, session=session)
 
-        return self._write(_create, "endpoint", row.id)
+        return _endpoint_dict(self._write(self.endpoints, _create, endpoint_id))
 
-    def update_endpoint(self, endpoint_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Change an endpoint's attributes."""
+    def update_endpoint(
+        self, ctx: RequestContext, endpoint_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Change an endpoint's attributes (``region`` as in :meth:`create_endpoint`)."""
+        self.authorize(ctx, "identity:update_endpoint", {"target.endpoint.id": endpoint_id})
+        changes = self._legacy_region(changes)
+        columns = ("service_id", "interface", "url", "region_id", "enabled")
 
-        def _update(session: Any) -> dict[str, Any]:
-            row = self._get(session, models.Endpoint, "endpoint", endpoint_id)
+        def _update(session: orm.Session) -> models.Endpoint:
+            self.endpoints.get(endpoint_id, session=session)
             self._check_refs(session, changes.get("service_id"), changes.get("region_id"))
-            apply_changes(row, changes, ("service_id", "interface", "url", "region_id", "enabled"))
-            session.flush()
-            return _endpoint_dict(row)
+            return self.endpoints.update(endpoint_id, changes, columns=columns, session=session)
 
-        return self._write(_update, "endpoint", endpoint_id)
+        return _endpoint_dict(self._write(self.endpoints, _update, endpoint_id))
 
-    def delete_endpoint(self, endpoint_id: str) -> None:
+    def delete_endpoint(self, ctx: RequestContext, endpoint_id: str) -> None:
         """Delete an endpoint."""
-
-        def _delete(session: Any) -> None:
-            session.delete(self._get(session, models.Endpoint, "endpoint", endpoint_id))
-
-        self._write(_delete, "endpoint", endpoint_id)
+        self.authorize(ctx, "identity:delete_endpoint", {"target.endpoint.id": endpoint_id})
+        self._write(
+            self.endpoints, lambda s: self.endpoints.delete(endpoint_id, session=s), endpoint_id
+        )
 
     # -- the token catalog --------------------------------------------------
 
@@ -410,7 +443,16 @@ class CatalogManager:
             self._cached = (now, catalog)
         return catalog
 
-    def catalog_for(self, *, user_id: str, project_id: str | None) -> list[dict[str, Any]]:
+    def catalog_for_caller(self, ctx: RequestContext) -> list[dict[str, Any]]:
+        """Return the catalog of the caller's token (``GET /v3/auth/catalog``).
+
+        :raises Forbidden: the token is unscoped.
+        """
+        if ctx.project_id is None and ctx.domain_id is None:
+            raise exception.Forbidden("An unscoped token has no catalog; scope it first.")
+        return self.catalog_for(user_id=ctx.user_id, project_id=ctx.project_id)
+
+    def catalog_for(self, *, user_id: str | None, project_id: str | None) -> list[dict[str, Any]]:
         """Return the catalog as a token shows it, URLs filled for the project.
 
         Endpoints whose URL needs a project id are left out of tokens that

@@ -1,28 +1,28 @@
-"""Helpers shared by the identity managers: ids, pagination, row rendering."""
+"""What the identity managers share: ids, pages, policy checks, default domains."""
 
 from __future__ import annotations
 
-import dataclasses
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy import exc
+from oslo_config import cfg
 
-from nimbus import exception
-
-T = TypeVar("T")
+from nimbus.context import RequestContext
+from nimbus.db.repository import Page
+from nimbus.policy import INTERNAL, Enforcer
 
 __all__ = [
+    "INTERNAL",
+    "Manager",
     "Page",
-    "apply_changes",
-    "apply_page",
-    "filter_equal",
-    "integrity_conflict",
+    "Revoke",
+    "caller_domain",
     "new_id",
-    "write_unique",
 ]
+
+#: Records a revocation event, e.g. ``revoke(user_id=...)``.
+Revoke = Callable[..., None]
 
 
 def new_id() -> str:
@@ -30,60 +30,33 @@ def new_id() -> str:
     return uuid.uuid4().hex
 
 
-@dataclasses.dataclass(frozen=True)
-class Page:
-    """A page window: at most ``limit`` rows whose id sorts after ``marker``."""
+def caller_domain(ctx: RequestContext, conf: cfg.ConfigOpts, domain_id: str | None) -> str:
+    """Return *domain_id*, else the caller's project's domain, else the default domain.
 
-    limit: int | None = None
-    marker: str | None = None
-
-
-def filter_equal(stmt: sa.Select, model: Any, **filters: Any) -> sa.Select:
-    """Add ``model.<name> == value`` to *stmt* for every filter that is not None."""
-    for name, value in filters.items():
-        if value is not None:
-            stmt = stmt.where(getattr(model, name) == value)
-    return stmt
-
-
-def apply_page(stmt: sa.Select, id_column: Any, page: Page) -> sa.Select:
-    """Order *stmt* by id and cut it to the page window."""
-    stmt = stmt.order_by(id_column)
-    if page.marker is not None:
-        stmt = stmt.where(id_column > page.marker)
-    if page.limit is not None:
-        stmt = stmt.limit(page.limit)
-    return stmt
-
-
-def integrity_conflict(ex: exc.IntegrityError, kind: str, reason: str) -> exception.NimbusException:
-    """Turn a unique-constraint violation into Conflict, a foreign-key one into NotFound-ish."""
-    text = str(ex.orig).lower()
-    if "foreign key" in text or "violates foreign key" in text:
-        return exception.ValidationError(
-            field=kind, reason="refers to something that does not exist"
-        )
-    return exception.Conflict(kind=kind, reason=reason)
-
-
-def write_unique(database: Any, fn: Callable[[Any], T], kind: str, reason: str) -> T:
-    """Run ``database.write(fn)``, turning a constraint violation into Conflict.
-
-    :param kind: what was being stored, for the message.
-    :param reason: why it collides, for the message.
+    Keystone's rule for a user, group or project created without a domain.
     """
-    try:
-        return database.write(fn)
-    except exc.IntegrityError as ex:
-        raise integrity_conflict(ex, kind, reason) from ex
+    return domain_id or ctx.project_domain_id or conf.identity.default_domain_id
 
 
-def apply_changes(row: Any, changes: dict[str, Any], columns: tuple[str, ...]) -> None:
-    """Set the known *columns* on *row* and keep every other key in its ``extra``."""
-    extra = dict(row.extra or {})
-    for key, value in changes.items():
-        if key in columns:
-            setattr(row, key, value)
-        else:
-            extra[key] = value
-    row.extra = extra
+class Manager:
+    """Base of the identity managers: the ``identity:*`` policy checks.
+
+    Every method a caller reaches takes the caller's context first and
+    checks its rule before it reads or writes anything; nimbus's own code
+    passes :data:`~nimbus.policy.INTERNAL`.
+
+    :param enforcer: the policy enforcer.
+    """
+
+    def __init__(self, enforcer: Enforcer) -> None:
+        self.enforcer = enforcer
+
+    def authorize(
+        self, ctx: RequestContext, action: str, target: dict[str, Any] | None = None
+    ) -> None:
+        """Check the rule *action* for *ctx* on *target* (raises PolicyNotAuthorized).
+
+        :param action: the full rule name, ``identity:get_user``.
+        :param target: the policy target, ``{"target.user.id": ...}``.
+        """
+        self.enforcer.authorize(ctx, action, target)

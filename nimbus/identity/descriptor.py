@@ -27,7 +27,7 @@ class IdentityDescriptor(ServiceDescriptor):
     def build(self, cloud: Cloud) -> dict[str, Any]:
         from nimbus.identity.service import IdentityService
 
-        return {"identity": IdentityService(cloud.conf, cloud.database)}
+        return {"identity": IdentityService(cloud.conf, cloud.database, enforcer=cloud.enforcer)}
 
     def api(self, cloud: Cloud) -> ServiceAPI:
         from nimbus.api.identity import identity_api

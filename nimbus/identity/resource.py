@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import sqlalchemy as sa
+from oslo_config import cfg
+from sqlalchemy import orm
 
 from nimbus import exception
+from nimbus.context import RequestContext
 from nimbus.db import Database, models
-from nimbus.identity.common import (
-    Page,
-    apply_changes,
-    apply_page,
-    filter_equal,
-    new_id,
-    write_unique,
-)
+from nimbus.db.repository import Repository
+from nimbus.identity.common import Manager, Page, Revoke, caller_domain, new_id
+from nimbus.policy import Enforcer
 
 __all__ = ["ResourceManager"]
 
-Revoke = Callable[..., None]
+_COLUMNS = ("name", "description", "enabled")
 
 
 def _domain_dict(row: models.Domain) -> dict[str, Any]:
@@ -51,61 +49,77 @@ def _project_dict(row: models.Project) -> dict[str, Any]:
     }
 
 
-class ResourceManager:
+def _duplicate_name(values: Any) -> str:
+    return f"Duplicate entry found with name {values.get('name')}"
+
+
+class ResourceManager(Manager):
     """Create, read, update and delete domains and projects.
 
+    :param conf: the nimbus config (``[identity] default_domain_id``).
     :param database: nimbus's database.
+    :param enforcer: checks the ``identity:*`` rules.
     :param revoke: records a revocation event (``revoke(project_id=...)``),
         called when disabling or deleting makes existing tokens invalid.
     :param on_delete_target: removes the role assignments on a deleted
-        project or domain.
+        project or domain, inside the deleting transaction.
+    :param has_users: tells whether users live in a domain (the identity
+        back-end keeps them, so a domain with users is not deleted).
     """
 
     def __init__(
         self,
+        conf: cfg.ConfigOpts,
         database: Database,
+        enforcer: Enforcer,
         revoke: Revoke,
-        on_delete_target: Callable[[Any, str], None],
+        *,
+        on_delete_target: Callable[[orm.Session, str], None],
+        has_users: Callable[[str], bool],
     ) -> None:
+        super().__init__(enforcer)
+        self.conf = conf
         self.db = database
         self.revoke = revoke
         self.on_delete_target = on_delete_target
+        self.has_users = has_users
+        self.domains = Repository(
+            database, models.Domain, kind="domain", conflict_reason=_duplicate_name
+        )
+        self.projects = Repository(
+            database, models.Project, kind="project", conflict_reason=_duplicate_name
+        )
 
     # -- domains -----------------------------------------------------------
 
-    def _domain_row(self, session: Any, domain_id: str) -> models.Domain:
-        row = session.get(models.Domain, domain_id)
-        if row is None:
-            raise exception.NotFound(kind="domain", id=domain_id)
-        return row
-
-    def get_domain(self, domain_id: str) -> dict[str, Any]:
+    def get_domain(self, ctx: RequestContext, domain_id: str) -> dict[str, Any]:
         """Return one domain. :raises NotFound: unknown id."""
-        with self.db.reader() as session:
-            return _domain_dict(self._domain_row(session, domain_id))
+        self.authorize(ctx, "identity:get_domain", {"target.domain.id": domain_id})
+        return _domain_dict(self.domains.get(domain_id))
 
     def get_domain_by_name(self, name: str) -> dict[str, Any]:
-        """Return the domain called *name*. :raises NotFound: no such domain."""
-        with self.db.reader() as session:
-            row = session.scalars(
-                sa.select(models.Domain).where(models.Domain.name == name)
-            ).first()
-            if row is None:
-                raise exception.NotFound(kind="domain", id=name)
-            return _domain_dict(row)
+        """Return the domain called *name* (for authentication). :raises NotFound: none."""
+        row = self.domains.find(name=name)
+        if row is None:
+            raise exception.NotFound(kind="domain", id=name)
+        return _domain_dict(row)
 
     def list_domains(
-        self, *, name: str | None = None, enabled: bool | None = None, page: Page = Page()
+        self,
+        ctx: RequestContext,
+        *,
+        name: str | None = None,
+        enabled: bool | None = None,
+        page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the domains matching the filters, sorted by id."""
-        stmt = filter_equal(sa.select(models.Domain), models.Domain, name=name, enabled=enabled)
-        with self.db.reader() as session:
-            return [
-                _domain_dict(r) for r in session.scalars(apply_page(stmt, models.Domain.id, page))
-            ]
+        self.authorize(ctx, "identity:list_domains")
+        rows = self.domains.list(filters={"name": name, "enabled": enabled}, page=page)
+        return [_domain_dict(r) for r in rows]
 
     def create_domain(
         self,
+        ctx: RequestContext,
         *,
         name: str,
         description: str | None = None,
@@ -114,146 +128,130 @@ class ResourceManager:
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a domain. :raises Conflict: the name is taken."""
-        row = models.Domain(
-            id=domain_id or new_id(),
-            name=name,
-            description=description,
-            enabled=enabled,
-            extra=extra or {},
+        self.authorize(ctx, "identity:create_domain")
+        row = self.domains.create(
+            {
+                "id": domain_id or new_id(),
+                "name": name,
+                "description": description,
+                "enabled": enabled,
+                "extra": extra or {},
+            }
         )
+        return _domain_dict(row)
 
-        def _create(session: Any) -> dict[str, Any]:
-            session.add(row)
-            session.flush()
-            return _domain_dict(row)
-
-        return write_unique(self.db, _create, "domain", f"Duplicate entry found with name {name}")
-
-    def update_domain(self, domain_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply *changes* (name, description, enabled, extra keys) to a domain."""
-        return self._update("domain", self._domain_row, _domain_dict, domain_id, changes)
-
-    def _update(
-        self,
-        kind: str,
-        get_row: Callable[[Any, str], Any],
-        render: Callable[[Any], dict[str, Any]],
-        item_id: str,
-        changes: dict[str, Any],
+    def update_domain(
+        self, ctx: RequestContext, domain_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
+        """Apply *changes* (name, description, enabled, extra keys) to a domain.
+
+        Disabling it revokes the tokens scoped to it.
+        """
+        self.authorize(ctx, "identity:update_domain", {"target.domain.id": domain_id})
+        return _domain_dict(self._update(self.domains, domain_id, changes))
+
+    def _update(self, repo: Repository[Any], item_id: str, changes: Mapping[str, Any]) -> Any:
         """Update a domain or project; disabling it revokes the tokens scoped to it."""
         disabled = False
 
-        def _update(session: Any) -> dict[str, Any]:
+        def _update(session: orm.Session) -> Any:
             nonlocal disabled
-            row = get_row(session, item_id)
-            disabled = row.enabled and changes.get("enabled") is False
-            apply_changes(row, changes, ("name", "description", "enabled"))
-            session.flush()
-            return render(row)
+            disabled = (
+                repo.get(item_id, session=session).enabled and changes.get("enabled") is False
+            )
+            return repo.update(item_id, changes, columns=_COLUMNS, session=session)
 
-        result = write_unique(
-            self.db, _update, kind, f"Duplicate entry found with name {changes.get('name')}"
-        )
+        row = repo.write(_update, reason=_duplicate_name(changes))
         if disabled:
-            self.revoke(**{f"{kind}_id": item_id})
-        return result
+            self.revoke(**{f"{repo.kind}_id": item_id})
+        return row
 
-    def delete_domain(self, domain_id: str, *, has_users: Callable[[str], bool]) -> None:
+    def delete_domain(self, ctx: RequestContext, domain_id: str) -> None:
         """Delete a disabled, empty domain.
 
         :raises Forbidden: the domain is still enabled.
         :raises Conflict: projects or users still live in it.
         """
+        self.authorize(ctx, "identity:delete_domain", {"target.domain.id": domain_id})
 
-        def _delete(session: Any) -> None:
-            row = self._domain_row(session, domain_id)
-            if row.enabled:
+        def _delete(session: orm.Session) -> None:
+            if self.domains.get(domain_id, session=session).enabled:
                 raise exception.Forbidden(
                     "Cannot delete a domain that is enabled, please disable it first."
                 )
-            count = session.scalar(
-                sa.select(sa.func.count())
-                .select_from(models.Project)
-                .where(models.Project.domain_id == domain_id)
-            )
-            if count or has_users(domain_id):
+            count = self.projects.count(filters={"domain_id": domain_id}, session=session)
+            if count or self.has_users(domain_id):
                 raise exception.Conflict(
                     kind="domain",
                     reason=f"domain {domain_id} still has projects or users; delete them first",
                 )
             self.on_delete_target(session, domain_id)
-            session.delete(row)
+            self.domains.delete(domain_id, session=session)
 
         self.db.write(_delete)
         self.revoke(domain_id=domain_id)
 
     # -- projects ----------------------------------------------------------
 
-    def _project_row(self, session: Any, project_id: str) -> models.Project:
-        row = session.get(models.Project, project_id)
-        if row is None:
-            raise exception.NotFound(kind="project", id=project_id)
-        return row
-
-    def get_project(self, project_id: str) -> dict[str, Any]:
+    def get_project(self, ctx: RequestContext, project_id: str) -> dict[str, Any]:
         """Return one project. :raises NotFound: unknown id."""
-        with self.db.reader() as session:
-            return _project_dict(self._project_row(session, project_id))
+        self.authorize(ctx, "identity:get_project", {"target.project.id": project_id})
+        return _project_dict(self.projects.get(project_id))
 
     def get_project_by_name(self, name: str, domain_id: str) -> dict[str, Any]:
-        """Return the project called *name* in *domain_id*. :raises NotFound: none."""
-        with self.db.reader() as session:
-            row = session.scalars(
-                sa.select(models.Project).where(
-                    models.Project.name == name, models.Project.domain_id == domain_id
-                )
-            ).first()
-            if row is None:
-                raise exception.NotFound(kind="project", id=name)
-            return _project_dict(row)
+        """Return the project called *name* in *domain_id* (for authentication).
+
+        :raises NotFound: none.
+        """
+        row = self.projects.find(name=name, domain_id=domain_id)
+        if row is None:
+            raise exception.NotFound(kind="project", id=name)
+        return _project_dict(row)
 
     def list_projects(
         self,
+        ctx: RequestContext,
         *,
         name: str | None = None,
         domain_id: str | None = None,
         enabled: bool | None = None,
         parent_id: str | None = None,
+        is_domain: bool | None = None,
         ids: set[str] | None = None,
         page: Page = Page(),
     ) -> list[dict[str, Any]]:
-        """Return the projects matching every given filter, sorted by id."""
-        stmt = filter_equal(
-            sa.select(models.Project),
-            models.Project,
-            name=name,
-            domain_id=domain_id,
-            enabled=enabled,
-        )
+        """Return the projects matching every given filter, sorted by id.
+
+        :param parent_id: children of this project, or the top-level
+            projects of this domain.
+        :param is_domain: True finds nothing (no project acts as a domain here).
+        """
+        self.authorize(ctx, "identity:list_projects")
+        if is_domain:
+            return []
+        where = []
         if parent_id is not None:
-            stmt = stmt.where(
+            p = models.Project
+            where.append(
                 sa.or_(
-                    models.Project.parent_id == parent_id,
-                    sa.and_(
-                        models.Project.parent_id.is_(None), models.Project.domain_id == parent_id
-                    ),
+                    p.parent_id == parent_id,
+                    sa.and_(p.parent_id.is_(None), p.domain_id == parent_id),
                 )
             )
-        if ids is not None:
-            if not ids:
-                return []
-            stmt = stmt.where(models.Project.id.in_(sorted(ids)))
-        with self.db.reader() as session:
-            return [
-                _project_dict(r) for r in session.scalars(apply_page(stmt, models.Project.id, page))
-            ]
+        rows = self.projects.list(
+            filters={"name": name, "domain_id": domain_id, "enabled": enabled},
+            where=where,
+            ids=ids,
+            page=page,
+        )
+        return [_project_dict(r) for r in rows]
 
     def create_project(
         self,
+        ctx: RequestContext,
         *,
         name: str,
-        domain_id: str,
+        domain_id: str | None = None,
         description: str | None = None,
         enabled: bool = True,
         parent_id: str | None = None,
@@ -262,67 +260,75 @@ class ResourceManager:
     ) -> dict[str, Any]:
         """Create a project.
 
+        :param domain_id: by default the parent's domain, else the caller's
+            project's domain, else ``[identity] default_domain_id``.
         :raises ValidationError: the domain or parent does not exist, or the
             parent is in another domain.
         :raises Conflict: the name is taken in the domain.
         """
+        self.authorize(ctx, "identity:create_project")
+        if domain_id is None and parent_id is not None:
+            parent = self.projects.find(id=parent_id)
+            if parent is None:
+                raise exception.ValidationError(
+                    field="project/parent_id", reason=f"project {parent_id} does not exist"
+                )
+            domain_id = parent.domain_id
+        domain_id = caller_domain(ctx, self.conf, domain_id)
 
-        def _create(session: Any) -> dict[str, Any]:
-            if session.get(models.Domain, domain_id) is None:
+        reason = f"Duplicate entry found with name {name} at domain ID {domain_id}"
+
+        def _create(session: orm.Session) -> models.Project:
+            if self.domains.find(id=domain_id, session=session) is None:
                 raise exception.ValidationError(
                     field="domain_id", reason=f"domain {domain_id} does not exist"
                 )
             parent = None
             if parent_id is not None and parent_id != domain_id:
-                parent = session.get(models.Project, parent_id)
+                parent = self.projects.find(id=parent_id, session=session)
                 if parent is None or parent.domain_id != domain_id:
                     raise exception.ValidationError(
                         field="parent_id",
                         reason=f"project {parent_id} does not exist in domain {domain_id}",
                     )
-            row = models.Project(
-                id=project_id or new_id(),
-                name=name,
-                domain_id=domain_id,
-                parent_id=parent.id if parent is not None else None,
-                description=description,
-                enabled=enabled,
-                extra=extra or {},
-            )
-            session.add(row)
-            session.flush()
-            return _project_dict(row)
+            values = {
+                "id": project_id or new_id(),
+                "name": name,
+                "domain_id": domain_id,
+                "parent_id": parent.id if parent is not None else None,
+                "description": description,
+                "enabled": enabled,
+                "extra": extra or {},
+            }
+            return self.projects.create(values, reason=reason, session=session)
 
-        return write_unique(
-            self.db,
-            _create,
-            "project",
-            f"Duplicate entry found with name {name} at domain ID {domain_id}",
-        )
+        return _project_dict(self.projects.write(_create, reason=reason))
 
-    def update_project(self, project_id: str, changes: dict[str, Any]) -> dict[str, Any]:
-        """Apply *changes* (name, description, enabled, extra keys) to a project."""
-        return self._update("project", self._project_row, _project_dict, project_id, changes)
+    def update_project(
+        self, ctx: RequestContext, project_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Apply *changes* (name, description, enabled, extra keys) to a project.
 
-    def delete_project(self, project_id: str) -> None:
+        Disabling it revokes the tokens scoped to it.
+        """
+        self.authorize(ctx, "identity:update_project", {"target.project.id": project_id})
+        return _project_dict(self._update(self.projects, project_id, changes))
+
+    def delete_project(self, ctx: RequestContext, project_id: str) -> None:
         """Delete a project and every role assignment on it.
 
         :raises Conflict: other projects have it as their parent.
         """
+        self.authorize(ctx, "identity:delete_project", {"target.project.id": project_id})
 
-        def _delete(session: Any) -> None:
-            row = self._project_row(session, project_id)
-            children = session.scalar(
-                sa.select(sa.func.count())
-                .select_from(models.Project)
-                .where(models.Project.parent_id == project_id)
-            )
-            if children:
+        def _delete(session: orm.Session) -> None:
+            self.projects.get(project_id, session=session)
+            if self.projects.count(filters={"parent_id": project_id}, session=session):
                 raise exception.Conflict(
                     kind="project", reason=f"project {project_id} has child projects"
                 )
             self.on_delete_target(session, project_id)
-            session.delete(row)
+            self.projects.delete(project_id, session=session)
 
         self.db.write(_delete)
         self.revoke(project_id=project_id)

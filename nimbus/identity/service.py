@@ -12,11 +12,13 @@ from nimbus.drivers.identity import IdentityDriver
 from nimbus.identity.assignment import AssignmentManager
 from nimbus.identity.auth import AuthManager
 from nimbus.identity.catalog import CatalogManager
+from nimbus.identity.common import INTERNAL
 from nimbus.identity.resource import ResourceManager
 from nimbus.identity.token.formatter import TokenFormatter
 from nimbus.identity.token.keys import KeyRepository
 from nimbus.identity.token.revoke import RevocationList
 from nimbus.identity.users import UserManager
+from nimbus.policy import Enforcer
 
 __all__ = ["IdentityService"]
 
@@ -24,11 +26,17 @@ __all__ = ["IdentityService"]
 class IdentityService:
     """Users, projects, roles, the catalog and tokens, ready for the API.
 
+    The managers are the identity service's logic and policy layer: each
+    method a caller reaches takes the caller's context first and checks
+    its ``identity:*`` rule; nimbus's own code passes
+    :data:`~nimbus.policy.INTERNAL`.
+
     :param conf: the nimbus config.
     :param database: nimbus's database (schema already upgraded).
     :param driver: an identity back-end; by default the one named by
         ``[identity] driver``, loaded from ``nimbus.identity.backends``.
     :param keys: the Fernet key repository; by default the configured one.
+    :param enforcer: checks policy rules; by default one on *conf*'s rules.
     """
 
     def __init__(
@@ -38,9 +46,11 @@ class IdentityService:
         *,
         driver: IdentityDriver | None = None,
         keys: KeyRepository | None = None,
+        enforcer: Enforcer | None = None,
     ) -> None:
         self.conf = conf
         self.db = database
+        self.enforcer = enforcer or Enforcer(conf)
         self.driver = driver or registry.load_driver(
             "nimbus.identity.backends",
             conf.identity.driver,
@@ -50,22 +60,34 @@ class IdentityService:
         )
         self.keys = keys or KeyRepository.from_conf(conf)
         self.revocations = RevocationList.from_conf(conf, database)
-        self.catalog = CatalogManager(database)
-        self.assignments = AssignmentManager(
-            database,
-            self._revoke,
-            groups_for_user=lambda user_id: self.users.group_ids_for_user(user_id),
-            users_in_group=lambda group_id: self.users.user_ids_in_group(group_id),
-        )
+        self.catalog = CatalogManager(database, self.enforcer)
         self.resources = ResourceManager(
-            database, self._revoke, on_delete_target=self.assignments.delete_target
+            conf,
+            database,
+            self.enforcer,
+            self._revoke,
+            on_delete_target=lambda session, target_id: self.assignments.delete_target(
+                session, target_id
+            ),
+            has_users=lambda domain_id: self.users.has_users(domain_id),
         )
         self.users = UserManager(
+            conf,
             self.driver,
+            self.enforcer,
             self._revoke,
             check_domain=self._check_domain,
             check_project=self._check_project,
-            delete_actor=self.assignments.delete_actor,
+            delete_actor=lambda actor_id: self.assignments.delete_actor(actor_id),
+            forget_tokens=self._forget_tokens,
+        )
+        self.assignments = AssignmentManager(
+            database,
+            self.enforcer,
+            self._revoke,
+            resources=self.resources,
+            users=self.users,
+            forget_tokens=self._forget_tokens,
         )
         self.auth = AuthManager(
             conf,
@@ -75,26 +97,32 @@ class IdentityService:
             catalog=self.catalog,
             formatter=TokenFormatter(self.keys),
             revocations=self.revocations,
+            enforcer=self.enforcer,
         )
 
     def _revoke(self, **attrs: Any) -> None:
         self.revocations.revoke(**attrs)
 
-    def _check_domain(self, domain_id: str) -> None:
+    def _forget_tokens(self) -> None:
+        # Cached validations hold the roles a token had; a change to roles,
+        # implications, grants or memberships must be seen at once.
+        self.auth.forget_cached()
+
+    def _check_reference(self, field: str, kind: str, get: Any, item_id: str) -> None:
         try:
-            self.resources.get_domain(domain_id)
+            get(INTERNAL, item_id)
         except exception.NotFound as ex:
             raise exception.ValidationError(
-                field="domain_id", reason=f"domain {domain_id} does not exist"
+                field=field, reason=f"{kind} {item_id} does not exist"
             ) from ex
 
+    def _check_domain(self, domain_id: str) -> None:
+        self._check_reference("domain_id", "domain", self.resources.get_domain, domain_id)
+
     def _check_project(self, project_id: str) -> None:
-        try:
-            self.resources.get_project(project_id)
-        except exception.NotFound as ex:
-            raise exception.ValidationError(
-                field="default_project_id", reason=f"project {project_id} does not exist"
-            ) from ex
+        self._check_reference(
+            "default_project_id", "project", self.resources.get_project, project_id
+        )
 
     def context_for_token(self, token: str) -> Any:
         """Validate a token for the auth middleware."""

@@ -5,8 +5,8 @@ from __future__ import annotations
 from nimbus.api import errors
 from nimbus.api.app import ServiceAPI
 from nimbus.api.identity import routes
-from nimbus.api.policy import Enforcer
 from nimbus.identity.service import IdentityService
+from nimbus.policy import Enforcer
 
 __all__ = ["identity_api"]
 

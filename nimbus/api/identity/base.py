@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -10,19 +10,50 @@ import falcon
 
 from nimbus.api import validation
 from nimbus.api.app import Links
-from nimbus.api.policy import Enforcer
 from nimbus.context import RequestContext
 from nimbus.identity.common import Page
 from nimbus.identity.service import IdentityService
+from nimbus.policy import Enforcer
 
-__all__ = ["Resource"]
+__all__ = ["Deferred", "Resource"]
+
+
+class Deferred(Mapping[str, Any]):
+    """A request body validated when the service first reads it.
+
+    Keystone checks policy before it validates a body: a caller who may not
+    change a user learns that (403), not what a valid body would be (400).
+    Policy is the service's, so the body goes to it unparsed and is parsed,
+    and refused if invalid, on first use, after the check.
+
+    :param parse: validates and returns the body.
+    """
+
+    def __init__(self, parse: Callable[[], dict[str, Any]]) -> None:
+        self._parse = parse
+        self._values: dict[str, Any] | None = None
+
+    def _parsed(self) -> dict[str, Any]:
+        if self._values is None:
+            self._values = self._parse()
+        return self._values
+
+    def __getitem__(self, key: str) -> Any:
+        return self._parsed()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._parsed())
+
+    def __len__(self) -> int:
+        return len(self._parsed())
 
 
 class Resource:
     """Base of the identity resources.
 
-    :param service: the identity service.
-    :param enforcer: the policy enforcer.
+    :param service: the identity service; its managers check policy.
+    :param enforcer: the policy enforcer (kept for the route table; the
+        identity service has its own).
     :param links: builds absolute URLs under the identity root.
     """
 
@@ -38,10 +69,6 @@ class Resource:
     def ctx(req: falcon.Request) -> RequestContext:
         """Return the caller's request context."""
         return req.context.nimbus
-
-    def authorize(self, req: falcon.Request, action: str, target: dict[str, Any] | None = None):
-        """Check policy for the caller (raises PolicyNotAuthorized)."""
-        self.enforcer.authorize(self.ctx(req), action, target)
 
     def with_links(self, req: falcon.Request, ref: dict[str, Any], path: str | None = None):
         """Return *ref* with Keystone's ``links.self``."""

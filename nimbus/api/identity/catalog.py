@@ -10,7 +10,7 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Resource
+from nimbus.api.identity.base import Deferred, Resource
 from nimbus.identity.catalog import INTERFACES
 
 _TYPE = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -121,21 +121,27 @@ def _values(body: dict[str, Any], item_id: str | None, root: str) -> dict[str, A
     return {k: v for k, v in body.items() if k not in ("links", "id")}
 
 
+def _blank_description(changes: dict[str, Any]) -> dict[str, Any]:
+    """Read a null ``description`` as the empty one nimbus stores."""
+    if "description" in changes:
+        changes["description"] = changes["description"] or ""
+    return changes
+
+
 class ServiceCollection(Resource):
     collection = "/v3/services"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_services")
         page = self.page(req)
         refs = self.service.catalog.list_services(
-            type=req.get_param("type"), name=req.get_param("name"), page=page
+            self.ctx(req), type=req.get_param("type"), name=req.get_param("name"), page=page
         )
         resp.media = self.listing(req, "services", refs, page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_service")
         values = _values(validation.body(req, "service", SERVICE_CREATE), None, "service")
         ref = self.service.catalog.create_service(
+            self.ctx(req),
             type=values.pop("type"),
             name=values.pop("name", ""),
             description=values.pop("description", None) or "",
@@ -150,55 +156,42 @@ class ServiceItem(Resource):
     collection = "/v3/services"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
-        self.authorize(req, "identity:get_service", {"target.service.id": service_id})
-        resp.media = {"service": self.with_links(req, self.service.catalog.get_service(service_id))}
+        ref = self.service.catalog.get_service(self.ctx(req), service_id)
+        resp.media = {"service": self.with_links(req, ref)}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
-        self.authorize(req, "identity:update_service", {"target.service.id": service_id})
-        changes = _values(validation.body(req, "service", SERVICE_UPDATE), service_id, "service")
-        if "description" in changes:
-            changes["description"] = changes["description"] or ""
-        ref = self.service.catalog.update_service(service_id, changes)
+        changes = Deferred(
+            lambda: _blank_description(
+                _values(validation.body(req, "service", SERVICE_UPDATE), service_id, "service")
+            )
+        )
+        ref = self.service.catalog.update_service(self.ctx(req), service_id, changes)
         resp.media = {"service": self.with_links(req, ref)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
-        self.authorize(req, "identity:delete_service", {"target.service.id": service_id})
-        self.service.catalog.delete_service(service_id)
+        self.service.catalog.delete_service(self.ctx(req), service_id)
         resp.status = falcon.HTTP_204
 
 
 class _EndpointResource(Resource):
     collection = "/v3/endpoints"
 
+    @staticmethod
     def _endpoint_values(
-        self, req: falcon.Request, schema: dict[str, Any], endpoint_id: str | None
+        req: falcon.Request, schema: dict[str, Any], endpoint_id: str | None
     ) -> dict[str, Any]:
-        """Validate an endpoint body and resolve the legacy ``region``."""
+        """Validate an endpoint body (``region`` is the legacy name of ``region_id``)."""
         values = _values(validation.body(req, "endpoint", schema), endpoint_id, "endpoint")
         if "url" in values:
             _check_url(values["url"])
-        region = values.pop("region", None)
-        if values.get("region_id") is None and region is not None:
-            # Keystone creates a region named only by the legacy attribute.
-            self._ensure_region(region)
-            values["region_id"] = region
         return values
-
-    def _ensure_region(self, region_id: str) -> None:
-        try:
-            self.service.catalog.get_region(region_id)
-        except exception.NotFound:
-            try:
-                self.service.catalog.create_region(region_id=region_id)
-            except exception.Conflict:
-                pass  # another request created it meanwhile
 
 
 class EndpointCollection(_EndpointResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_endpoints")
         page = self.page(req)
         refs = self.service.catalog.list_endpoints(
+            self.ctx(req),
             service_id=req.get_param("service_id"),
             interface=req.get_param("interface"),
             region_id=req.get_param("region_id"),
@@ -207,13 +200,14 @@ class EndpointCollection(_EndpointResource):
         resp.media = self.listing(req, "endpoints", refs, page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_endpoint")
         values = self._endpoint_values(req, ENDPOINT_CREATE, None)
         ref = self.service.catalog.create_endpoint(
+            self.ctx(req),
             service_id=values.pop("service_id"),
             interface=values.pop("interface"),
             url=values.pop("url"),
             region_id=values.pop("region_id", None),
+            region=values.pop("region", None),
             enabled=values.pop("enabled", True),
             extra=values,
         )
@@ -223,19 +217,16 @@ class EndpointCollection(_EndpointResource):
 
 class EndpointItem(_EndpointResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
-        self.authorize(req, "identity:get_endpoint", {"target.endpoint.id": endpoint_id})
-        ref = self.service.catalog.get_endpoint(endpoint_id)
+        ref = self.service.catalog.get_endpoint(self.ctx(req), endpoint_id)
         resp.media = {"endpoint": self.with_links(req, ref)}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
-        self.authorize(req, "identity:update_endpoint", {"target.endpoint.id": endpoint_id})
-        changes = self._endpoint_values(req, ENDPOINT_UPDATE, endpoint_id)
-        ref = self.service.catalog.update_endpoint(endpoint_id, changes)
+        changes = Deferred(lambda: self._endpoint_values(req, ENDPOINT_UPDATE, endpoint_id))
+        ref = self.service.catalog.update_endpoint(self.ctx(req), endpoint_id, changes)
         resp.media = {"endpoint": self.with_links(req, ref)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
-        self.authorize(req, "identity:delete_endpoint", {"target.endpoint.id": endpoint_id})
-        self.service.catalog.delete_endpoint(endpoint_id)
+        self.service.catalog.delete_endpoint(self.ctx(req), endpoint_id)
         resp.status = falcon.HTTP_204
 
 
@@ -247,10 +238,12 @@ class _RegionResource(Resource):
         body = validation.body(req, "region", REGION_CREATE)
         values = _values(body, region_id, "region")
         ref = self.service.catalog.create_region(
+            self.ctx(req),
             region_id=region_id or body.get("id"),
             description=values.pop("description", None) or "",
             parent_region_id=values.pop("parent_region_id", None),
             extra=values,
+            id_in_url=region_id is not None,
         )
         resp.status = falcon.HTTP_201
         resp.media = {"region": self.with_links(req, ref)}
@@ -258,38 +251,35 @@ class _RegionResource(Resource):
 
 class RegionCollection(_RegionResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_regions")
         page = self.page(req)
         refs = self.service.catalog.list_regions(
-            parent_region_id=req.get_param("parent_region_id"), page=page
+            self.ctx(req), parent_region_id=req.get_param("parent_region_id"), page=page
         )
         resp.media = self.listing(req, "regions", refs, page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_region")
         self._create(req, resp, None)
 
 
 class RegionItem(_RegionResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
-        self.authorize(req, "identity:get_region", {"target.region.id": region_id})
-        resp.media = {"region": self.with_links(req, self.service.catalog.get_region(region_id))}
+        ref = self.service.catalog.get_region(self.ctx(req), region_id)
+        resp.media = {"region": self.with_links(req, ref)}
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
         """Create a region with the id given in the URL."""
-        self.authorize(req, "identity:create_region", {"target.region.id": region_id})
         validation.validate(_REGION_ID, region_id, "region_id")
         self._create(req, resp, region_id)
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
-        self.authorize(req, "identity:update_region", {"target.region.id": region_id})
-        changes = _values(validation.body(req, "region", REGION_UPDATE), region_id, "region")
-        if "description" in changes:
-            changes["description"] = changes["description"] or ""
-        ref = self.service.catalog.update_region(region_id, changes)
+        changes = Deferred(
+            lambda: _blank_description(
+                _values(validation.body(req, "region", REGION_UPDATE), region_id, "region")
+            )
+        )
+        ref = self.service.catalog.update_region(self.ctx(req), region_id, changes)
         resp.media = {"region": self.with_links(req, ref)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
-        self.authorize(req, "identity:delete_region", {"target.region.id": region_id})
-        self.service.catalog.delete_region(region_id)
+        self.service.catalog.delete_region(self.ctx(req), region_id)
         resp.status = falcon.HTTP_204

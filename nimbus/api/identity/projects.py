@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import falcon
 
-from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Resource
-from nimbus.drivers.identity import ListQuery
+from nimbus.api.identity.base import Deferred, Resource
 
 DOMAIN_CREATE = {
     "type": "object",
@@ -77,17 +75,19 @@ class DomainCollection(Resource):
     collection = "/v3/domains"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_domains")
         page = self.page(req)
         refs = self.service.resources.list_domains(
-            name=req.get_param("name"), enabled=validation.bool_param(req, "enabled"), page=page
+            self.ctx(req),
+            name=req.get_param("name"),
+            enabled=validation.bool_param(req, "enabled"),
+            page=page,
         )
         resp.media = self.listing(req, "domains", refs, page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_domain")
         values = _clean(validation.body(req, "domain", DOMAIN_CREATE))
         ref = self.service.resources.create_domain(
+            self.ctx(req),
             name=values.pop("name"),
             description=values.pop("description", None),
             enabled=values.pop("enabled", True),
@@ -102,22 +102,16 @@ class DomainItem(Resource):
     collection = "/v3/domains"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        self.authorize(req, "identity:get_domain", {"target.domain.id": domain_id})
-        resp.media = {"domain": self.with_links(req, self.service.resources.get_domain(domain_id))}
+        ref = self.service.resources.get_domain(self.ctx(req), domain_id)
+        resp.media = {"domain": self.with_links(req, ref)}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        self.authorize(req, "identity:update_domain", {"target.domain.id": domain_id})
-        changes = _clean(validation.body(req, "domain", DOMAIN_UPDATE))
-        ref = self.service.resources.update_domain(domain_id, changes)
+        changes = Deferred(lambda: _clean(validation.body(req, "domain", DOMAIN_UPDATE)))
+        ref = self.service.resources.update_domain(self.ctx(req), domain_id, changes)
         resp.media = {"domain": self.with_links(req, ref)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        self.authorize(req, "identity:delete_domain", {"target.domain.id": domain_id})
-
-        def has_users(did: str) -> bool:
-            return bool(self.service.users.list_users(ListQuery(domain_id=did, limit=1)))
-
-        self.service.resources.delete_domain(domain_id, has_users=has_users)
+        self.service.resources.delete_domain(self.ctx(req), domain_id)
         resp.status = falcon.HTTP_204
 
 
@@ -125,42 +119,27 @@ class ProjectCollection(Resource):
     collection = "/v3/projects"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_projects")
         page = self.page(req)
-        if validation.bool_param(req, "is_domain"):
-            refs: list = []
-        else:
-            refs = self.service.resources.list_projects(
-                name=req.get_param("name"),
-                domain_id=req.get_param("domain_id"),
-                enabled=validation.bool_param(req, "enabled"),
-                parent_id=req.get_param("parent_id"),
-                page=page,
-            )
+        refs = self.service.resources.list_projects(
+            self.ctx(req),
+            name=req.get_param("name"),
+            domain_id=req.get_param("domain_id"),
+            enabled=validation.bool_param(req, "enabled"),
+            parent_id=req.get_param("parent_id"),
+            is_domain=validation.bool_param(req, "is_domain"),
+            page=page,
+        )
         resp.media = self.listing(req, "projects", refs, page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_project")
         values = _clean(validation.body(req, "project", PROJECT_CREATE))
-        domain_id = values.pop("domain_id", None)
-        parent_id = values.pop("parent_id", None)
-        if domain_id is None and parent_id is not None:
-            try:
-                domain_id = self.service.resources.get_project(parent_id)["domain_id"]
-            except exception.NotFound as ex:
-                raise exception.ValidationError(
-                    field="project/parent_id", reason=f"project {parent_id} does not exist"
-                ) from ex
-        if domain_id is None:
-            domain_id = (
-                self.ctx(req).project_domain_id or self.service.conf.identity.default_domain_id
-            )
         ref = self.service.resources.create_project(
+            self.ctx(req),
             name=values.pop("name"),
-            domain_id=domain_id,
+            domain_id=values.pop("domain_id", None),
             description=values.pop("description", None),
             enabled=values.pop("enabled", True),
-            parent_id=parent_id,
+            parent_id=values.pop("parent_id", None),
             extra={k: v for k, v in values.items() if v is not None},
         )
         resp.status = falcon.HTTP_201
@@ -171,18 +150,14 @@ class ProjectItem(Resource):
     collection = "/v3/projects"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "identity:get_project", {"target.project.id": project_id})
-        resp.media = {
-            "project": self.with_links(req, self.service.resources.get_project(project_id))
-        }
+        ref = self.service.resources.get_project(self.ctx(req), project_id)
+        resp.media = {"project": self.with_links(req, ref)}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "identity:update_project", {"target.project.id": project_id})
-        changes = _clean(validation.body(req, "project", PROJECT_UPDATE))
-        ref = self.service.resources.update_project(project_id, changes)
+        changes = Deferred(lambda: _clean(validation.body(req, "project", PROJECT_UPDATE)))
+        ref = self.service.resources.update_project(self.ctx(req), project_id, changes)
         resp.media = {"project": self.with_links(req, ref)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.authorize(req, "identity:delete_project", {"target.project.id": project_id})
-        self.service.resources.delete_project(project_id)
+        self.service.resources.delete_project(self.ctx(req), project_id)
         resp.status = falcon.HTTP_204

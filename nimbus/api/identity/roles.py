@@ -6,9 +6,8 @@ from typing import Any
 
 import falcon
 
-from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Resource
+from nimbus.api.identity.base import Deferred, Resource
 from nimbus.identity.assignment import Grant
 
 ROLE_CREATE = {
@@ -41,19 +40,22 @@ class RoleCollection(Resource):
     collection = "/v3/roles"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_roles")
         page = self.page(req)
-        if req.get_param("domain_id"):
-            refs: list = []  # nimbus has no domain-specific roles
-        else:
-            refs = self.service.assignments.list_roles(name=req.get_param("name"), page=page)
+        refs = self.service.assignments.list_roles(
+            self.ctx(req),
+            name=req.get_param("name"),
+            domain_id=req.get_param("domain_id"),
+            page=page,
+        )
         resp.media = self.listing(req, "roles", refs, page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_role")
         values = _values(validation.body(req, "role", ROLE_CREATE))
         ref = self.service.assignments.create_role(
-            name=values.pop("name"), description=values.pop("description", None), extra=values
+            self.ctx(req),
+            name=values.pop("name"),
+            description=values.pop("description", None),
+            extra=values,
         )
         resp.status = falcon.HTTP_201
         resp.media = {"role": self.with_links(req, ref)}
@@ -63,20 +65,16 @@ class RoleItem(Resource):
     collection = "/v3/roles"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.authorize(req, "identity:get_role")
-        resp.media = {"role": self.with_links(req, self.service.assignments.get_role(role_id))}
+        ref = self.service.assignments.get_role(self.ctx(req), role_id)
+        resp.media = {"role": self.with_links(req, ref)}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.authorize(req, "identity:update_role")
-        changes = _values(validation.body(req, "role", ROLE_UPDATE))
-        ref = self.service.assignments.update_role(role_id, changes)
-        self.service.auth.forget_cached()
+        changes = Deferred(lambda: _values(validation.body(req, "role", ROLE_UPDATE)))
+        ref = self.service.assignments.update_role(self.ctx(req), role_id, changes)
         resp.media = {"role": self.with_links(req, ref)}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.authorize(req, "identity:delete_role")
-        self.service.assignments.delete_role(role_id)
-        self.service.auth.forget_cached()
+        self.service.assignments.delete_role(self.ctx(req), role_id)
         resp.status = falcon.HTTP_204
 
 
@@ -92,10 +90,7 @@ class ImpliedRoles(Resource):
     """``GET /v3/roles/{role_id}/implies``."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.authorize(req, "identity:list_implied_roles")
-        pairs = self.service.assignments.list_implied_roles(role_id)
-        prior = self.service.assignments.get_role(role_id)
-        implied = self.service.assignments.list_roles(ids=[i for _, i in pairs]) if pairs else []
+        prior, implied = self.service.assignments.list_implied_roles(self.ctx(req), role_id)
         resp.media = {
             "role_inference": {
                 "prior_role": _role_ref(self, req, prior),
@@ -108,50 +103,43 @@ class ImpliedRoles(Resource):
 class ImpliedRole(Resource):
     """``/v3/roles/{role_id}/implies/{implied_role_id}``."""
 
-    def _body(self, req: falcon.Request, role_id: str, implied_role_id: str) -> dict:
+    def _body(self, req: falcon.Request, roles: tuple[dict[str, Any], dict[str, Any]]) -> dict:
+        prior, implied = roles
         return {
             "role_inference": {
-                "prior_role": _role_ref(self, req, self.service.assignments.get_role(role_id)),
-                "implies": _role_ref(self, req, self.service.assignments.get_role(implied_role_id)),
+                "prior_role": _role_ref(self, req, prior),
+                "implies": _role_ref(self, req, implied),
             },
             "links": {
-                "self": self.links.url(req, f"/v3/roles/{role_id}/implies/{implied_role_id}")
+                "self": self.links.url(req, f"/v3/roles/{prior['id']}/implies/{implied['id']}")
             },
         }
-
-    def _exists(self, role_id: str, implied_role_id: str) -> None:
-        if (role_id, implied_role_id) not in self.service.assignments.list_implied_roles(role_id):
-            raise exception.NotFound(kind="implied role", id=f"{role_id} -> {implied_role_id}")
 
     def on_put(
         self, req: falcon.Request, resp: falcon.Response, role_id: str, implied_role_id: str
     ) -> None:
-        self.authorize(req, "identity:create_implied_role")
-        self.service.assignments.create_implied_role(role_id, implied_role_id)
-        self.service.auth.forget_cached()
+        roles = self.service.assignments.create_implied_role(
+            self.ctx(req), role_id, implied_role_id
+        )
         resp.status = falcon.HTTP_201
-        resp.media = self._body(req, role_id, implied_role_id)
+        resp.media = self._body(req, roles)
 
     def on_get(
         self, req: falcon.Request, resp: falcon.Response, role_id: str, implied_role_id: str
     ) -> None:
-        self.authorize(req, "identity:list_implied_roles")
-        self._exists(role_id, implied_role_id)
-        resp.media = self._body(req, role_id, implied_role_id)
+        roles = self.service.assignments.get_implied_role(self.ctx(req), role_id, implied_role_id)
+        resp.media = self._body(req, roles)
 
     def on_head(
         self, req: falcon.Request, resp: falcon.Response, role_id: str, implied_role_id: str
     ) -> None:
-        self.authorize(req, "identity:list_implied_roles")
-        self._exists(role_id, implied_role_id)
+        self.service.assignments.get_implied_role(self.ctx(req), role_id, implied_role_id)
         resp.status = falcon.HTTP_204
 
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, role_id: str, implied_role_id: str
     ) -> None:
-        self.authorize(req, "identity:delete_implied_role")
-        self.service.assignments.delete_implied_role(role_id, implied_role_id)
-        self.service.auth.forget_cached()
+        self.service.assignments.delete_implied_role(self.ctx(req), role_id, implied_role_id)
         resp.status = falcon.HTTP_204
 
 
@@ -159,19 +147,14 @@ class RoleInferences(Resource):
     """``GET /v3/role_inferences``: every implication, grouped by prior role."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_role_inference_rules")
-        pairs = self.service.assignments.list_implied_roles()
-        roles = {r["id"]: r for r in self.service.assignments.list_roles()}
-        grouped: dict[str, list[str]] = {}
-        for prior, implied in pairs:
-            grouped.setdefault(prior, []).append(implied)
+        inferences = self.service.assignments.list_role_inferences(self.ctx(req))
         resp.media = {
             "role_inferences": [
                 {
-                    "prior_role": _role_ref(self, req, roles[prior]),
-                    "implies": [_role_ref(self, req, roles[i]) for i in implied],
+                    "prior_role": _role_ref(self, req, prior),
+                    "implies": [_role_ref(self, req, r) for r in implied],
                 }
-                for prior, implied in grouped.items()
+                for prior, implied in inferences
             ],
             "links": {"self": self.links.url(req, "/v3/role_inferences")},
         }
@@ -196,33 +179,15 @@ class _GrantBase(Resource):
         self.actor = actor
         self.inherited = inherited
 
-    def _check(self, params: dict[str, str]) -> tuple[str, str]:
-        target_id = params[f"{self.target}_id"]
-        actor_id = params[f"{self.actor}_id"]
-        if self.target == "project":
-            self.service.resources.get_project(target_id)
-        else:
-            self.service.resources.get_domain(target_id)
-        if self.actor == "user":
-            self.service.users.get_user(actor_id)
-        else:
-            self.service.users.get_group(actor_id)
-        return target_id, actor_id
+    def _parties(self, params: dict[str, str]) -> dict[str, str]:
+        """Return the actor and target of the URL as ``user_id=...``-style keywords."""
+        return {
+            f"{self.target}_id": params[f"{self.target}_id"],
+            f"{self.actor}_id": params[f"{self.actor}_id"],
+        }
 
-    def _grant(self, params: dict[str, str], role_id: str) -> Grant:
-        target_id, actor_id = self._check(params)
-        self.service.assignments.get_role(role_id)
-        return Grant(
-            role_id=role_id,
-            user_id=actor_id if self.actor == "user" else None,
-            group_id=actor_id if self.actor == "group" else None,
-            project_id=target_id if self.target == "project" else None,
-            domain_id=target_id if self.target == "domain" else None,
-            inherited=self.inherited,
-        )
-
-    def _target(self, params: dict[str, str]) -> dict[str, str]:
-        return {f"target.{self.target}.id": params[f"{self.target}_id"]}
+    def _grant(self, params: dict[str, str]) -> Grant:
+        return Grant(role_id=params["role_id"], inherited=self.inherited, **self._parties(params))
 
 
 class Grants(_GrantBase):
@@ -232,24 +197,15 @@ class Grants(_GrantBase):
         self.on_head(req, resp, **params)
 
     def on_put(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.authorize(req, "identity:create_grant", self._target(params))
-        role_id = params.pop("role_id")
-        self.service.assignments.create_grant(self._grant(params, role_id))
-        self.service.auth.forget_cached()
+        self.service.assignments.create_grant(self.ctx(req), self._grant(params))
         resp.status = falcon.HTTP_204
 
     def on_head(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.authorize(req, "identity:check_grant", self._target(params))
-        role_id = params.pop("role_id")
-        if not self.service.assignments.check_grant(self._grant(params, role_id)):
-            raise exception.NotFound(kind="role assignment", id=role_id)
+        self.service.assignments.check_grant(self.ctx(req), self._grant(params))
         resp.status = falcon.HTTP_204
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.authorize(req, "identity:revoke_grant", self._target(params))
-        role_id = params.pop("role_id")
-        self.service.assignments.delete_grant(self._grant(params, role_id))
-        self.service.auth.forget_cached()
+        self.service.assignments.delete_grant(self.ctx(req), self._grant(params))
         resp.status = falcon.HTTP_204
 
 
@@ -257,12 +213,7 @@ class GrantList(_GrantBase):
     """The roles one actor holds on one target (``.../roles``)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.authorize(req, "identity:list_grants", self._target(params))
-        target_id, actor_id = self._check(params)
-        grants = self.service.assignments.list_grants(
-            **{f"{self.actor}_id": actor_id, f"{self.target}_id": target_id},
-            inherited=self.inherited,
+        refs = self.service.assignments.list_grant_roles(
+            self.ctx(req), inherited=self.inherited, **self._parties(params)
         )
-        ids = {g.role_id for g in grants}
-        refs = self.service.assignments.list_roles(ids=ids) if ids else []
         resp.media = self.listing(req, "roles", refs, None)

@@ -15,9 +15,9 @@ from nimbus.api.identity import (
     users,
     versions,
 )
-from nimbus.api.policy import Enforcer
 from nimbus.api.versions import VersionDocument, Versions
 from nimbus.identity.service import IdentityService
+from nimbus.policy import Enforcer
 
 _P = "/v3/projects/{project_id}"
 _D = "/v3/domains/{domain_id}"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import falcon
 
 from nimbus.api import validation
-from nimbus.api.identity.auth import user_projects
-from nimbus.api.identity.base import Resource
+from nimbus.api.identity.base import Deferred, Resource
 from nimbus.drivers.identity import ListQuery
 from nimbus.identity.users import group_dict, user_dict
 
@@ -54,31 +53,26 @@ class UserCollection(Resource):
     collection = "/v3/users"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:list_users")
         page = self.page(req)
         users = self.service.users.list_users(
+            self.ctx(req),
             ListQuery(
                 domain_id=req.get_param("domain_id"),
                 name=req.get_param("name"),
                 enabled=validation.bool_param(req, "enabled"),
                 limit=page.limit,
                 marker=page.marker,
-            )
+            ),
         )
         resp.media = self.listing(req, "users", [user_dict(u) for u in users], page)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self.authorize(req, "identity:create_user")
         values = _values(validation.body(req, "user", USER_CREATE))
-        domain_id = (
-            values.pop("domain_id", None)
-            or self.ctx(req).project_domain_id
-            or self.service.conf.identity.default_domain_id
-        )
-        if values.get("default_project_id") is None:
-            values.pop("default_project_id", None)
         user = self.service.users.create_user(
-            name=values.pop("name"), domain_id=domain_id, **values
+            self.ctx(req),
+            name=values.pop("name"),
+            domain_id=values.pop("domain_id", None),
+            **values,
         )
         resp.status = falcon.HTTP_201
         resp.media = {"user": self.with_links(req, user_dict(user))}
@@ -88,18 +82,16 @@ class UserItem(Resource):
     collection = "/v3/users"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "identity:get_user", {"target.user.id": user_id})
-        resp.media = {"user": self.with_links(req, user_dict(self.service.users.get_user(user_id)))}
+        user = self.service.users.get_user(self.ctx(req), user_id)
+        resp.media = {"user": self.with_links(req, user_dict(user))}
 
     def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "identity:update_user", {"target.user.id": user_id})
-        changes = _values(validation.body(req, "user", USER_UPDATE))
-        user = self.service.users.update_user(user_id, changes)
+        changes = Deferred(lambda: _values(validation.body(req, "user", USER_UPDATE)))
+        user = self.service.users.update_user(self.ctx(req), user_id, changes)
         resp.media = {"user": self.with_links(req, user_dict(user))}
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "identity:delete_user", {"target.user.id": user_id})
-        self.service.users.delete_user(user_id)
+        self.service.users.delete_user(self.ctx(req), user_id)
         resp.status = falcon.HTTP_204
 
 
@@ -107,9 +99,8 @@ class UserPassword(Resource):
     """``POST /v3/users/{user_id}/password``: change one's own password."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "identity:change_password", {"target.user.id": user_id})
-        body = validation.body(req, "user", PASSWORD_CHANGE)
-        self.service.users.change_password(user_id, body["original_password"], body["password"])
+        body = Deferred(lambda: validation.body(req, "user", PASSWORD_CHANGE))
+        self.service.users.change_password(self.ctx(req), user_id, body)
         resp.status = falcon.HTTP_204
 
 
@@ -119,14 +110,12 @@ class UserProjects(Resource):
     collection = "/v3/projects"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "identity:list_user_projects", {"target.user.id": user_id})
-        self.service.users.get_user(user_id)
-        refs = user_projects(self.service, user_id)
-        enabled = validation.bool_param(req, "enabled")
-        if enabled is not None:
-            refs = [p for p in refs if p["enabled"] == enabled]
-        if req.get_param("name"):
-            refs = [p for p in refs if p["name"] == req.get_param("name")]
+        refs = self.service.assignments.list_user_projects(
+            self.ctx(req),
+            user_id,
+            enabled=validation.bool_param(req, "enabled"),
+            name=req.get_param("name"),
+        )
         resp.media = self.listing(req, "projects", refs, None)
 
 
@@ -136,6 +125,5 @@ class UserGroups(Resource):
     collection = "/v3/groups"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.authorize(req, "identity:list_groups_for_user", {"target.user.id": user_id})
-        groups = self.service.users.list_groups_for_user(user_id)
+        groups = self.service.users.list_groups_for_user(self.ctx(req), user_id)
         resp.media = self.listing(req, "groups", [group_dict(g) for g in groups], None)

@@ -18,6 +18,7 @@ of more than 4300 digits.
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import json
 import re
@@ -33,6 +34,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from nimbus import exception
 from nimbus.api.app import Links
 from nimbus.api.identity import routes
+from nimbus.policy import INTERNAL
 from tests.functional.api._fuzz import (
     HEADER_TEXT,
     JUNK_SEGMENTS,
@@ -125,17 +127,38 @@ class Pool:
         self.ids: dict[str, list[str]] = {}
         svc = self.service
         self._kinds: dict[str, tuple[Callable[[str], Any], Callable[[], str]]] = {
-            "domain_id": (svc.resources.get_domain, lambda: self._new("domain", "dom")),
-            "extra_project_id": (svc.resources.get_project, lambda: self._new("project", "prj")),
+            "domain_id": (
+                functools.partial(svc.resources.get_domain, INTERNAL),
+                lambda: self._new("domain", "dom"),
+            ),
+            "extra_project_id": (
+                functools.partial(svc.resources.get_project, INTERNAL),
+                lambda: self._new("project", "prj"),
+            ),
             "extra_user_id": (
-                svc.users.get_user,
+                functools.partial(svc.users.get_user, INTERNAL),
                 lambda: self._new("user", "usr", password="pw"),
             ),
-            "group_id": (svc.users.get_group, lambda: self._new("group", "grp")),
-            "role_id": (svc.assignments.get_role, lambda: self._new("role", "role")),
-            "region_id": (svc.catalog.get_region, lambda: self._new("region", "region")),
-            "service_id": (svc.catalog.get_service, lambda: self._new("service", "type")),
-            "endpoint_id": (svc.catalog.get_endpoint, self._new_endpoint),
+            "group_id": (
+                functools.partial(svc.users.get_group, INTERNAL),
+                lambda: self._new("group", "grp"),
+            ),
+            "role_id": (
+                functools.partial(svc.assignments.get_role, INTERNAL),
+                lambda: self._new("role", "role"),
+            ),
+            "region_id": (
+                functools.partial(svc.catalog.get_region, INTERNAL),
+                lambda: self._new("region", "region"),
+            ),
+            "service_id": (
+                functools.partial(svc.catalog.get_service, INTERNAL),
+                lambda: self._new("service", "type"),
+            ),
+            "endpoint_id": (
+                functools.partial(svc.catalog.get_endpoint, INTERNAL),
+                self._new_endpoint,
+            ),
         }
         for kind in self._kinds:
             self.ids[kind] = []

@@ -1,0 +1,339 @@
+"""One table's get, list, create, update and delete, the same for every kind.
+
+A :class:`Repository` wraps one SQLAlchemy model on a :class:`~nimbus.db.Database`
+and turns the database's answers into nimbus errors: a missing row is the
+kind's :class:`~nimbus.exception.NotFound`, a unique-constraint violation a
+:class:`~nimbus.exception.Conflict` with a reason the caller chose, a
+foreign-key violation a :class:`~nimbus.exception.ValidationError`.
+
+Every method runs in a transaction of its own by default (writes through
+:meth:`Database.write`, so they are retried on deadlocks) or, given
+``session=``, inside the caller's, so that a service can compose several
+steps in one transaction::
+
+    def _delete(session):
+        if children.list(filters={"parent_id": item_id}, session=session):
+            raise exception.Conflict(...)
+        items.delete(item_id, session=session)
+
+    database.write(_delete)
+
+Rows are returned as model instances; sessions are made with
+``expire_on_commit=False``, so their loaded columns stay readable after the
+transaction ends.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy import exc, orm
+
+from nimbus import exception
+from nimbus.db.api import Database
+
+__all__ = ["Page", "Repository", "integrity_error"]
+
+M = TypeVar("M", bound=orm.DeclarativeBase)
+T = TypeVar("T")
+
+
+@dataclasses.dataclass(frozen=True)
+class Page:
+    """A page window: at most ``limit`` rows whose id sorts after ``marker``.
+
+    A marker that names no row is not an error: the page starts after where
+    that id would sort (what nimbus has always answered, and harmless, since
+    ids are opaque).
+    """
+
+    limit: int | None = None
+    marker: str | None = None
+
+
+def integrity_error(ex: exc.IntegrityError, kind: str, reason: str) -> exception.NimbusException:
+    """Return the nimbus error for a constraint violation while storing *kind*.
+
+    :param reason: why a unique violation collides, for the Conflict message.
+    :returns: ValidationError for a foreign-key violation, else Conflict.
+    """
+    text = str(ex.orig).lower()
+    if "foreign key" in text:
+        return exception.ValidationError(
+            field=kind, reason="refers to something that does not exist"
+        )
+    return exception.Conflict(kind=kind, reason=reason)
+
+
+def _not_found(kind: str) -> Callable[[str], exception.NimbusException]:
+    def make(item_id: str) -> exception.NimbusException:
+        return exception.NotFound(kind=kind, id=item_id)
+
+    return make
+
+
+def _duplicate(values: Mapping[str, Any]) -> str:
+    return f"Duplicate ID, {values.get('id')}"
+
+
+class Repository(Generic[M]):
+    """Rows of one model, keyed by a single string ``id`` column.
+
+    :param database: nimbus's database.
+    :param model: the mapped class; its primary key must be one string column.
+    :param kind: what one row is, in messages (``"domain"``).
+    :param not_found: builds the error for a missing id; by default
+        ``NotFound(kind=kind, id=...)``.
+    :param conflict_reason: builds a Conflict's reason from the values that
+        collided (on update, the changes plus ``id``); by default
+        ``"Duplicate ID, <id>"``.
+    :param extra_column: where :meth:`update` keeps keys that are not in
+        its ``columns`` (``None``: the model has no such column).
+    """
+
+    def __init__(
+        self,
+        database: Database,
+        model: type[M],
+        *,
+        kind: str,
+        not_found: Callable[[str], exception.NimbusException] | None = None,
+        conflict_reason: Callable[[Mapping[str, Any]], str] = _duplicate,
+        extra_column: str | None = "extra",
+    ) -> None:
+        self.db = database
+        self.model = model
+        self.kind = kind
+        self.not_found = not_found or _not_found(kind)
+        self.conflict_reason = conflict_reason
+        self.extra_column = extra_column
+        (self._id,) = sa.inspect(model).primary_key
+
+    # -- transactions ----------------------------------------------------------
+
+    def read(self, fn: Callable[[orm.Session], T], session: orm.Session | None = None) -> T:
+        """Run ``fn(session)`` in *session*, or in a new read session."""
+        if session is not None:
+            return fn(session)
+        with self.db.reader() as own:
+            return fn(own)
+
+    def write(
+        self,
+        fn: Callable[[orm.Session], T],
+        session: orm.Session | None = None,
+        *,
+        reason: str | None = None,
+    ) -> T:
+        """Run ``fn(session)`` in *session*, or in a new write transaction.
+
+        A constraint violation becomes Conflict (with *reason*, by default
+        the ``conflict_reason`` of nothing) or ValidationError.
+        """
+        try:
+            if session is not None:
+                result = fn(session)
+                session.flush()
+                return result
+            return self.db.write(fn)
+        except exc.IntegrityError as ex:
+            raise integrity_error(ex, self.kind, reason or self.conflict_reason({})) from ex
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, item_id: str, *, session: orm.Session | None = None) -> M:
+        """Return the row with *item_id*.
+
+        :raises NotFound: no such row (the kind's error, naming the id).
+        """
+
+        def _get(s: orm.Session) -> M:
+            row = s.get(self.model, item_id)
+            if row is None:
+                raise self.not_found(item_id)
+            return row
+
+        return self.read(_get, session)
+
+    def find(self, *, session: orm.Session | None = None, **filters: Any) -> M | None:
+        """Return the first row whose columns equal *filters*, or None."""
+        rows = self.list(filters=filters, page=Page(limit=1), session=session)
+        return rows[0] if rows else None
+
+    def select(
+        self,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        where: Iterable[sa.ColumnElement[bool]] = (),
+    ) -> sa.Select[Any]:
+        """Return a SELECT of the rows matching *filters* and *where*.
+
+        :param filters: column name to value; a None value is no filter.
+        :param where: further conditions, all of which must hold.
+        """
+        stmt = sa.select(self.model)
+        for name, value in (filters or {}).items():
+            if value is not None:
+                stmt = stmt.where(getattr(self.model, name) == value)
+        for condition in where:
+            stmt = stmt.where(condition)
+        return stmt
+
+    def list(
+        self,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        where: Iterable[sa.ColumnElement[bool]] = (),
+        ids: Collection[str] | None = None,
+        page: Page = Page(),
+        order: Sequence[Any] | None = None,
+        session: orm.Session | None = None,
+    ) -> list[M]:
+        """Return the rows matching every filter, one page of them.
+
+        :param filters: column name to value; a None value is no filter.
+        :param where: further SQL conditions.
+        :param ids: only rows with one of these ids (none for an empty set).
+        :param page: the window; paging follows the id, so it needs the
+            default *order*.
+        :param order: columns to sort by; by default the id.
+        """
+        if ids is not None and not ids:
+            return []
+        stmt = self.select(filters=filters, where=where)
+        if ids is not None:
+            stmt = stmt.where(self._id.in_(sorted(ids)))
+        stmt = stmt.order_by(*(order if order is not None else (self._id,)))
+        if page.marker is not None:
+            stmt = stmt.where(self._id > page.marker)
+        if page.limit is not None:
+            stmt = stmt.limit(page.limit)
+        return self.read(lambda s: list(s.scalars(stmt)), session)
+
+    def count(
+        self,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        where: Iterable[sa.ColumnElement[bool]] = (),
+        session: orm.Session | None = None,
+    ) -> int:
+        """Return how many rows match every filter."""
+        stmt = sa.select(sa.func.count()).select_from(
+            self.select(filters=filters, where=where).subquery()
+        )
+        return self.read(lambda s: int(s.scalar(stmt) or 0), session)
+
+    # -- writing -----------------------------------------------------------------
+
+    def create(
+        self,
+        values: Mapping[str, Any],
+        *,
+        reason: str | None = None,
+        session: orm.Session | None = None,
+    ) -> M:
+        """Insert a row made from *values* and return it.
+
+        :param reason: the Conflict reason; by default ``conflict_reason(values)``.
+        :raises Conflict: a unique column is taken.
+        :raises ValidationError: a foreign key names nothing.
+        """
+
+        def _create(s: orm.Session) -> M:
+            row = self.model(**values)
+            s.add(row)
+            s.flush()
+            return row
+
+        return self.write(_create, session, reason=reason or self.conflict_reason(values))
+
+    def update(
+        self,
+        item_id: str,
+        changes: Mapping[str, Any],
+        *,
+        columns: Collection[str] | None = None,
+        reason: str | None = None,
+        session: orm.Session | None = None,
+    ) -> M:
+        """Apply *changes* to the row with *item_id* and return it.
+
+        :param columns: the keys set as columns; every other key is kept in
+            the ``extra`` column.  ``None``: every key is a column.
+        :param reason: the Conflict reason; by default
+            ``conflict_reason({**changes, "id": item_id})``.
+        :raises NotFound: no such row.
+        :raises Conflict: the changes collide with another row.
+        """
+
+        def _update(s: orm.Session) -> M:
+            row = self.get(item_id, session=s)
+            extra = dict(getattr(row, self.extra_column) or {}) if self.extra_column else {}
+            for key, value in changes.items():
+                if columns is None or key in columns:
+                    setattr(row, key, value)
+                elif self.extra_column:
+                    extra[key] = value
+                else:
+                    raise exception.ValidationError(field=key, reason="is not a known attribute")
+            if self.extra_column and columns is not None:
+                setattr(row, self.extra_column, extra)
+            s.flush()
+            return row
+
+        why = reason or self.conflict_reason({**changes, "id": item_id})
+        return self.write(_update, session, reason=why)
+
+    def delete(self, item_id: str, *, session: orm.Session | None = None) -> None:
+        """Delete the row with *item_id*.
+
+        :raises NotFound: no such row.
+        """
+
+        def _delete(s: orm.Session) -> None:
+            s.delete(self.get(item_id, session=s))
+
+        self.write(_delete, session)
+
+    def delete_where(
+        self, *conditions: sa.ColumnElement[bool], session: orm.Session | None = None
+    ) -> int:
+        """Delete every row matching all *conditions*; return how many went."""
+        stmt = sa.delete(self.model)
+        for condition in conditions:
+            stmt = stmt.where(condition)
+        return self.write(lambda s: _rowcount(s.execute(stmt)), session)
+
+    def update_where(
+        self,
+        item_id: str,
+        *,
+        expected: Mapping[str, Collection[Any]],
+        values: Mapping[str, Any],
+        session: orm.Session | None = None,
+    ) -> bool:
+        """Change the row only while its columns hold one of the expected values.
+
+        One ``UPDATE ... WHERE id = ? AND status IN (...)``: of two callers
+        racing to move a row out of the same state, exactly one wins.
+
+        :param expected: column name to the values it may have now, e.g.
+            ``{"status": ("queued", "saving")}``.
+        :param values: the new column values.
+        :returns: whether the row was changed (False: it is missing or in
+            another state; :meth:`get` tells which).
+        """
+        stmt = sa.update(self.model).where(self._id == item_id)
+        for name, allowed in expected.items():
+            stmt = stmt.where(getattr(self.model, name).in_(list(allowed)))
+        stmt = stmt.values(dict(values)).execution_options(synchronize_session=False)
+        return self.write(lambda s: _rowcount(s.execute(stmt)) == 1, session)
+
+
+def _rowcount(result: Any) -> int:
+    # CursorResult.rowcount: rows matched (MySQL is told to count matched,
+    # not changed, rows by SQLAlchemy's default client flag).
+    return int(result.rowcount)

@@ -1,0 +1,85 @@
+"""Domains and projects: policy, default and parent domains, conflicts."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from nimbus import exception
+from nimbus.identity.service import IdentityService
+from nimbus.policy import INTERNAL
+from tests.unit.identity.conftest import Callers
+
+
+def test_a_reader_cannot_create_a_domain(service: IdentityService, callers: Callers) -> None:
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:create_domain"):
+        service.resources.create_domain(callers.reader, name="sneaky")
+    assert service.resources.list_domains(callers.reader, name="sneaky") == []
+
+
+def test_a_member_reads_only_its_own_domain_and_project(
+    service: IdentityService, callers: Callers
+) -> None:
+    member = callers.member
+    assert service.resources.get_domain(member, callers.other_domain_id)["name"] == "other"
+    assert service.resources.get_project(member, callers.member_project_id)["name"] == "team"
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:get_domain"):
+        service.resources.get_domain(member, "default")
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:get_project"):
+        service.resources.get_project(member, callers.admin_project_id)
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:list_projects"):
+        service.resources.list_projects(member)
+
+
+def test_a_project_defaults_to_the_callers_domain(
+    service: IdentityService, callers: Callers
+) -> None:
+    elsewhere = dataclasses.replace(callers.admin, project_domain_id=callers.other_domain_id)
+    project = service.resources.create_project(elsewhere, name="p2")
+    assert project["domain_id"] == callers.other_domain_id
+    assert service.resources.create_project(INTERNAL, name="p3")["domain_id"] == "default"
+
+
+def test_a_project_under_a_parent_takes_the_parents_domain(
+    service: IdentityService, callers: Callers
+) -> None:
+    child = service.resources.create_project(
+        callers.admin, name="child", parent_id=callers.member_project_id
+    )
+    assert child["domain_id"] == callers.other_domain_id
+    assert child["parent_id"] == callers.member_project_id
+    with pytest.raises(exception.ValidationError, match="project/parent_id.*nope does not exist"):
+        service.resources.create_project(callers.admin, name="orphan", parent_id="nope")
+
+
+def test_names_collide_and_unknown_ids_are_not_found(
+    service: IdentityService, callers: Callers
+) -> None:
+    with pytest.raises(exception.Conflict, match="Duplicate entry found with name other"):
+        service.resources.create_domain(callers.admin, name="other")
+    with pytest.raises(
+        exception.Conflict,
+        match=f"Duplicate entry found with name team at domain ID {callers.other_domain_id}",
+    ):
+        service.resources.create_project(
+            callers.admin, name="team", domain_id=callers.other_domain_id
+        )
+    with pytest.raises(exception.NotFound, match="Could not find domain: nope."):
+        service.resources.get_domain(callers.admin, "nope")
+    with pytest.raises(exception.NotFound, match="Could not find project: nope."):
+        service.resources.update_project(callers.admin, "nope", {"name": "x"})
+
+
+def test_a_domain_with_users_is_not_deleted(service: IdentityService, callers: Callers) -> None:
+    domain_id = callers.other_domain_id
+    with pytest.raises(exception.Forbidden, match="disable it first"):
+        service.resources.delete_domain(callers.admin, domain_id)
+    service.resources.update_domain(callers.admin, domain_id, {"enabled": False})
+    service.resources.delete_project(callers.admin, callers.member_project_id)
+    with pytest.raises(exception.Conflict, match="still has projects or users"):
+        service.resources.delete_domain(callers.admin, domain_id)
+    service.users.delete_user(callers.admin, callers.member.user_id or "")
+    service.resources.delete_domain(callers.admin, domain_id)
+    with pytest.raises(exception.NotFound):
+        service.resources.get_domain(callers.admin, domain_id)
