@@ -22,8 +22,9 @@ from cryptography.fernet import Fernet, MultiFernet
 
 from nimbus import exception
 from nimbus.conf import new_config
-from nimbus.db import migration, models
+from nimbus.db import migration
 from nimbus.db.api import Database
+from nimbus.identity import models
 from nimbus.identity.token.formatter import TokenFormatter, TokenPayload, new_audit_id
 from nimbus.identity.token.keys import KeyRepository
 from nimbus.identity.token.revoke import RevocationList, TokenValues, matches

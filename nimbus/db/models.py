@@ -1,7 +1,9 @@
-"""SQLAlchemy models of nimbus's own tables.
+"""What every service's SQLAlchemy models share: column types and a base.
 
-Tables owned by a driver (the ``sql`` identity back-end's users and groups)
-live with that driver; the migrations create both.
+Each owner of tables declares its models in its own package, on a
+declarative base of its own (one ``MetaData`` per migration branch): the
+identity service in :mod:`nimbus.identity.models`, the image service in
+:mod:`nimbus.image.models`, a SQL-backed driver beside the driver.
 """
 
 from __future__ import annotations
@@ -10,232 +12,20 @@ import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import orm
 from sqlalchemy.dialects import mysql
 
-__all__ = [
-    "Assignment",
-    "Base",
-    "Domain",
-    "Endpoint",
-    "Image",
-    "ImageMember",
-    "ImageProperty",
-    "ImageTag",
-    "ImpliedRole",
-    "Project",
-    "Region",
-    "RevocationEvent",
-    "Role",
-    "Service",
-]
+__all__ = ["ID", "TIMESTAMP", "TYPE_MAP", "utcnow"]
 
 ID = sa.String(64)
 #: Microsecond timestamps everywhere (MySQL's DATETIME keeps whole seconds by default).
 TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
-def _utcnow() -> datetime.datetime:
+def utcnow() -> datetime.datetime:
+    """Return the current UTC time, naive, as the database stores it."""
     return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
-class Base(orm.DeclarativeBase):
-    """Declarative base of nimbus's core tables."""
-
-    type_annotation_map = {dict[str, Any]: sa.JSON, datetime.datetime: TIMESTAMP}
-
-
-class Domain(Base):
-    __tablename__ = "domains"
-
-    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(64), unique=True)
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow)
-
-
-class Project(Base):
-    __tablename__ = "projects"
-    __table_args__ = (sa.UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),)
-
-    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(64))
-    domain_id: orm.Mapped[str] = orm.mapped_column(ID, sa.ForeignKey("domains.id"), index=True)
-    parent_id: orm.Mapped[str | None] = orm.mapped_column(ID, sa.ForeignKey("projects.id"))
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow)
-
-
-class Role(Base):
-    __tablename__ = "roles"
-
-    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-
-
-class ImpliedRole(Base):
-    """A prior role implies another: holding ``admin`` grants ``member`` too."""
-
-    __tablename__ = "implied_roles"
-
-    prior_role_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
-    )
-    implied_role_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
-    )
-
-
-class Assignment(Base):
-    """One role given to an actor (user or group) on a target (project or domain).
-
-    ``type`` is one of ``UserProject``, ``GroupProject``, ``UserDomain``,
-    ``GroupDomain``.  Actors live in the identity back-end, so there is no
-    foreign key to them.
-    """
-
-    __tablename__ = "assignments"
-    __table_args__ = (
-        sa.Index("ix_assignments_actor", "actor_id"),
-        sa.Index("ix_assignments_target", "target_id"),
-    )
-
-    type: orm.Mapped[str] = orm.mapped_column(sa.String(16), primary_key=True)
-    actor_id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    target_id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    role_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
-    )
-    inherited: orm.Mapped[bool] = orm.mapped_column(primary_key=True, default=False)
-
-
-class Region(Base):
-    __tablename__ = "regions"
-
-    id: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
-    description: orm.Mapped[str] = orm.mapped_column(sa.Text, default="")
-    parent_region_id: orm.Mapped[str | None] = orm.mapped_column(
-        sa.String(255), sa.ForeignKey("regions.id")
-    )
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-
-
-class Service(Base):
-    __tablename__ = "services"
-
-    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    type: orm.Mapped[str] = orm.mapped_column(sa.String(255), index=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), default="")
-    description: orm.Mapped[str] = orm.mapped_column(sa.Text, default="")
-    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-
-
-class Endpoint(Base):
-    __tablename__ = "endpoints"
-
-    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    service_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("services.id", ondelete="CASCADE"), index=True
-    )
-    interface: orm.Mapped[str] = orm.mapped_column(sa.String(8))
-    url: orm.Mapped[str] = orm.mapped_column(sa.Text)
-    region_id: orm.Mapped[str | None] = orm.mapped_column(
-        sa.String(255), sa.ForeignKey("regions.id")
-    )
-    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-
-
-class RevocationEvent(Base):
-    """Tokens matching every set attribute and issued before ``issued_before`` are revoked."""
-
-    __tablename__ = "revocation_events"
-
-    id: orm.Mapped[int] = orm.mapped_column(sa.Integer, primary_key=True, autoincrement=True)
-    domain_id: orm.Mapped[str | None] = orm.mapped_column(ID)
-    project_id: orm.Mapped[str | None] = orm.mapped_column(ID)
-    user_id: orm.Mapped[str | None] = orm.mapped_column(ID)
-    role_id: orm.Mapped[str | None] = orm.mapped_column(ID)
-    audit_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
-    audit_chain_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
-    expires_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column()
-    issued_before: orm.Mapped[datetime.datetime] = orm.mapped_column(index=True)
-    revoked_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow, index=True)
-
-
-class Image(Base):
-    """An image's core attributes; custom properties, tags and members hang off it.
-
-    ``location`` is where the store keeps the data (never shown to users);
-    ``upload_id`` names the upload that holds the image in ``saving``, so
-    only that upload may finish it.
-    """
-
-    __tablename__ = "images"
-    __table_args__ = (
-        sa.Index("ix_images_created_at_id", "created_at", "id"),
-        sa.Index("ix_images_owner_status", "owner", "status"),
-    )
-
-    id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
-    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), index=True)
-    status: orm.Mapped[str] = orm.mapped_column(sa.String(30))
-    visibility: orm.Mapped[str] = orm.mapped_column(sa.String(20), index=True)
-    owner: orm.Mapped[str | None] = orm.mapped_column(ID)
-    size: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
-    virtual_size: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
-    disk_format: orm.Mapped[str | None] = orm.mapped_column(sa.String(20))
-    container_format: orm.Mapped[str | None] = orm.mapped_column(sa.String(20))
-    checksum: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
-    os_hash_algo: orm.Mapped[str | None] = orm.mapped_column(sa.String(64))
-    os_hash_value: orm.Mapped[str | None] = orm.mapped_column(sa.String(128))
-    min_disk: orm.Mapped[int] = orm.mapped_column(default=0)
-    min_ram: orm.Mapped[int] = orm.mapped_column(default=0)
-    protected: orm.Mapped[bool] = orm.mapped_column(default=False)
-    os_hidden: orm.Mapped[bool] = orm.mapped_column(default=False)
-    location: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    upload_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36))
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow, index=True)
-
-
-class ImageProperty(Base):
-    """A custom (free-form string) property of an image."""
-
-    __tablename__ = "image_properties"
-
-    image_id: orm.Mapped[str] = orm.mapped_column(
-        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
-    )
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
-    value: orm.Mapped[str] = orm.mapped_column(sa.Text)
-
-
-class ImageTag(Base):
-    __tablename__ = "image_tags"
-
-    image_id: orm.Mapped[str] = orm.mapped_column(
-        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
-    )
-    value: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
-
-
-class ImageMember(Base):
-    """A project an image is shared with, and whether it accepted."""
-
-    __tablename__ = "image_members"
-
-    image_id: orm.Mapped[str] = orm.mapped_column(
-        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
-    )
-    member: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True, index=True)
-    status: orm.Mapped[str] = orm.mapped_column(sa.String(20))
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=_utcnow)
+#: The declarative type map every base uses: JSON for ``dict`` attributes,
+#: microsecond timestamps for ``datetime`` ones.
+TYPE_MAP: dict[Any, Any] = {dict[str, Any]: sa.JSON, datetime.datetime: TIMESTAMP}

@@ -17,8 +17,9 @@ from sqlalchemy import exc, orm
 
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.db import Database, models
+from nimbus.db import Database
 from nimbus.db.repository import Repository
+from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, new_id
 from nimbus.policy import Enforcer
 

@@ -12,8 +12,9 @@ from sqlalchemy import orm
 
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.db import Database, models
+from nimbus.db import Database
 from nimbus.db.repository import Repository
+from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, new_id
 from nimbus.policy import Enforcer
 

@@ -11,8 +11,9 @@ from sqlalchemy import orm
 
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.db import Database, models
+from nimbus.db import Database
 from nimbus.db.repository import Repository
+from nimbus.identity import models
 from nimbus.identity.common import Manager, Page, Revoke, caller_domain, new_id
 from nimbus.policy import Enforcer
 

@@ -30,9 +30,9 @@ from sqlalchemy.engine import CursorResult
 
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.db import Database, models
+from nimbus.db import Database
 from nimbus.drivers.image import ImageStore
-from nimbus.image import patch, schema
+from nimbus.image import models, patch, schema
 from nimbus.image.query import ImageQuery
 
 __all__ = ["Authorizer", "ImageService", "StoredImage", "UploadClaim", "utcnow"]

@@ -19,12 +19,18 @@ from oslo_config import cfg
 from sqlalchemy import exc
 
 from nimbus.conf import database as database_opts
-from nimbus.db import migration, models
+from nimbus.db import migration
 from nimbus.db.api import Database
 from nimbus.drivers.identity.sql import models as identity_sql_models
+from nimbus.identity import models as identity_models
+from nimbus.image import models as image_models
 from nimbus.testing import services
 
-METADATA = [models.Base.metadata, identity_sql_models.Base.metadata]
+METADATA = [
+    identity_models.Base.metadata,
+    image_models.Base.metadata,
+    identity_sql_models.Base.metadata,
+]
 NIMBUS_TABLES = {name for metadata in METADATA for name in metadata.tables}
 
 
@@ -103,6 +109,10 @@ def test_upgrade_from_empty_reaches_head(database: Database) -> None:
     assert migration.head() is not None
     assert migration.current(database) == migration.head()
     assert _tables(database) == NIMBUS_TABLES | {"alembic_version"}
+
+
+def test_every_branch_declares_its_models() -> None:
+    assert {id(m) for m in migration.target_metadata()} == {id(m) for m in METADATA}
 
 
 def test_schema_matches_models(database: Database) -> None:

@@ -30,8 +30,8 @@ from oslo_config import cfg
 from sqlalchemy import orm
 
 from nimbus import exception
-from nimbus.db import models
 from nimbus.db.api import Database
+from nimbus.identity import models
 from nimbus.identity.token.formatter import TokenPayload
 
 __all__ = ["RevocationEvent", "RevocationList", "TokenValues", "matches"]

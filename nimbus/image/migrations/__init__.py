@@ -3,6 +3,6 @@
 
 def metadata() -> object:
     """Return the SQLAlchemy metadata these migrations build."""
-    from nimbus.db import models
+    from nimbus.image import models
 
     return models.Base.metadata

@@ -16,9 +16,9 @@ from oslo_config import cfg
 
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.db import Database, models
+from nimbus.db import Database
 from nimbus.drivers.image.file import FileStore
-from nimbus.image import ImageData, ImageService, tasks
+from nimbus.image import ImageData, ImageService, models, tasks
 from nimbus.image.service import StoredImage, utcnow
 
 TIMEOUT = 10.0

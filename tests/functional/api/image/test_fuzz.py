@@ -41,8 +41,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from nimbus.api.app import Links
 from nimbus.api.image import routes
 from nimbus.conf import new_config
-from nimbus.db import models
-from nimbus.image import query, schema
+from nimbus.image import models, query, schema
 from tests.functional.api._fuzz import (
     HEADER_TEXT,
     JUNK_SEGMENTS,

@@ -20,8 +20,8 @@ import falcon.testing
 import pytest
 
 import nimbus.cmd.up
-import nimbus.db.models
 import nimbus.image.data
+import nimbus.image.models
 import nimbus.wsgi
 from nimbus import exception
 from nimbus.context import RequestContext
@@ -119,8 +119,8 @@ def _stuck_in_saving(services: nimbus.wsgi.Services, image_id: str) -> None:
     """Leave an image in ``saving`` as a server that stopped mid-upload would."""
     services.database.write(
         lambda s: s.execute(
-            nimbus.db.models.Image.__table__.update()
-            .where(nimbus.db.models.Image.id == image_id)
+            nimbus.image.models.Image.__table__.update()
+            .where(nimbus.image.models.Image.id == image_id)
             .values(status="saving", upload_id="crashed")
         )
     )

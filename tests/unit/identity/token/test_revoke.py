@@ -12,8 +12,9 @@ import sqlalchemy as sa
 from oslo_config import cfg
 
 from nimbus import exception
-from nimbus.db import migration, models
+from nimbus.db import migration
 from nimbus.db.api import Database
+from nimbus.identity import models
 from nimbus.identity.token.formatter import TokenPayload, new_audit_id
 from nimbus.identity.token.revoke import RevocationEvent, RevocationList, TokenValues, matches
 

@@ -1,0 +1,89 @@
+"""The image service's tables: images, their properties, tags and members."""
+
+from __future__ import annotations
+
+import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from nimbus.db.models import ID, TYPE_MAP, utcnow
+
+__all__ = ["Base", "Image", "ImageMember", "ImageProperty", "ImageTag"]
+
+
+class Base(orm.DeclarativeBase):
+    """Declarative base of the service's tables."""
+
+    type_annotation_map = TYPE_MAP
+
+
+class Image(Base):
+    """An image's core attributes; custom properties, tags and members hang off it.
+
+    ``location`` is where the store keeps the data (never shown to users);
+    ``upload_id`` names the upload that holds the image in ``saving``, so
+    only that upload may finish it.
+    """
+
+    __tablename__ = "images"
+    __table_args__ = (
+        sa.Index("ix_images_created_at_id", "created_at", "id"),
+        sa.Index("ix_images_owner_status", "owner", "status"),
+    )
+
+    id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    name: orm.Mapped[str | None] = orm.mapped_column(sa.String(255), index=True)
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(30))
+    visibility: orm.Mapped[str] = orm.mapped_column(sa.String(20), index=True)
+    owner: orm.Mapped[str | None] = orm.mapped_column(ID)
+    size: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
+    virtual_size: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
+    disk_format: orm.Mapped[str | None] = orm.mapped_column(sa.String(20))
+    container_format: orm.Mapped[str | None] = orm.mapped_column(sa.String(20))
+    checksum: orm.Mapped[str | None] = orm.mapped_column(sa.String(32))
+    os_hash_algo: orm.Mapped[str | None] = orm.mapped_column(sa.String(64))
+    os_hash_value: orm.Mapped[str | None] = orm.mapped_column(sa.String(128))
+    min_disk: orm.Mapped[int] = orm.mapped_column(default=0)
+    min_ram: orm.Mapped[int] = orm.mapped_column(default=0)
+    protected: orm.Mapped[bool] = orm.mapped_column(default=False)
+    os_hidden: orm.Mapped[bool] = orm.mapped_column(default=False)
+    location: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    upload_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36))
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow, index=True)
+
+
+class ImageProperty(Base):
+    """A custom (free-form string) property of an image."""
+
+    __tablename__ = "image_properties"
+
+    image_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+    value: orm.Mapped[str] = orm.mapped_column(sa.Text)
+
+
+class ImageTag(Base):
+    __tablename__ = "image_tags"
+
+    image_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    value: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
+
+
+class ImageMember(Base):
+    """A project an image is shared with, and whether it accepted."""
+
+    __tablename__ = "image_members"
+
+    image_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    member: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True, index=True)
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(20))
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
