@@ -47,8 +47,11 @@ class IdentityDescriptor(ServiceDescriptor):
         if served:
             return f"{base_url}/v3"
         # Not served here: name the identity endpoint the catalog advertises.
-        for endpoint in cloud.identity.catalog.list_endpoints(interface="public"):
-            service = cloud.identity.catalog.get_service(endpoint["service_id"])
+        from nimbus.policy import INTERNAL
+
+        catalog = cloud.identity.catalog
+        for endpoint in catalog.list_endpoints(INTERNAL, interface="public"):
+            service = catalog.get_service(INTERNAL, endpoint["service_id"])
             if service["type"] == "identity" and endpoint["enabled"]:
                 url: str = endpoint["url"]
                 return url.rstrip("/")
