@@ -694,7 +694,9 @@ def test_prefetching_reader_returns_exactly_the_range(
 def test_prefetch_thread_runs_only_for_long_ranges_and_stops_on_close(
     prefetching: FileStore, small_steps: int
 ) -> None:
-    location = prefetching.add(IMAGE_ID, [bytes(10 * small_steps)]).location
+    # Longer than the read-ahead window, so that the thread waits for the
+    # reader instead of finishing (and vanishing) before it is counted.
+    location = prefetching.add(IMAGE_ID, [bytes(100 * small_steps)]).location
     with prefetching.get(location, length=2 * small_steps) as reader:
         reader.read(1)
         assert not _prefetch_threads()  # two steps or less: nothing to win
