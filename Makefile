@@ -2,29 +2,35 @@
 PYTHON ?= python3
 VENV ?= .venv
 ARGS ?=
+comma := ,
+space := $(subst ,, )
 
 # The supported Pythons; `make test` runs the unit and functional tests on
 # each of them this machine has.  pyenv hides installed versions that are
-# not selected (their commands exist but refuse to run), so select the
-# newest 3.11, 3.12 and 3.13 it has next to the current one.
+# not selected behind commands that refuse to run (python3.12: command not
+# found), so the bin directory of the newest installed 3.11, 3.12 or 3.13
+# that does not run goes at the end of PATH: tox finds it there after the
+# shims, and python3 stays whatever it was.
 SUPPORTED_PYTHONS := 3.11 3.12 3.13
 ifneq ($(shell command -v pyenv 2>/dev/null),)
-PYENV_VERSION := $(shell \
-	selected=$${PYENV_VERSION:-$$(pyenv version-name 2>/dev/null)}; \
+PYENV_BINS := $(shell \
+	root=$$(pyenv root); \
 	for minor in $(SUPPORTED_PYTHONS); do \
+		python$$minor -c '' 2>/dev/null && continue; \
 		newest=$$(pyenv versions --bare 2>/dev/null | grep -x "$$minor\.[0-9]*" | sort -V | tail -n 1); \
-		[ -z "$$newest" ] || echo ":$$selected:" | grep -qF ":$$newest:" || selected="$$selected:$$newest"; \
-	done; echo "$$selected")
-export PYENV_VERSION
+		[ -n "$$newest" ] && [ -x "$$root/versions/$$newest/bin/python$$minor" ] \
+			&& echo "$$root/versions/$$newest/bin"; \
+	done)
+ifneq ($(PYENV_BINS),)
+export PATH := $(PATH):$(subst $(space),:,$(strip $(PYENV_BINS)))
+endif
 endif
 TEST_PYTHONS := $(strip $(foreach v,$(SUPPORTED_PYTHONS),$(if $(shell \
-	PYENV_VERSION='$(PYENV_VERSION)' python$(v) -c '' 2>/dev/null && echo yes),py$(subst .,,$(v)))))
+	python$(v) -c '' 2>/dev/null && echo yes; \
+	for dir in $(PYENV_BINS); do [ -x "$$dir/python$(v)" ] && echo yes; done),py$(subst .,,$(v)))))
 # Under CI, tools/install-system-packages.sh also installs and starts the
 # database and message servers the integration tests use.
 SERVICES := $(if $(filter true 1,$(CI) $(NIMBUS_INSTALL_SERVICES)),--services)
-
-comma := ,
-space := $(subst ,, )
 
 .PHONY: up test lint genconfig clean system-packages
 
