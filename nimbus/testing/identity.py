@@ -32,7 +32,13 @@ What the fixture must return:
 Tests of optional operations run only when the driver's ``capabilities``
 include them and are reported as skipped otherwise; a back-end that lacks
 a capability must raise :class:`~nimbus.exception.OperationNotSupported`
-for its operations, and that is tested too.
+for its operations, and that is tested too, for every capability that
+guards an operation: on the driver itself when it lacks the capability,
+and otherwise on a copy of it whose class declares one capability less
+(the ``narrowed`` fixture, :func:`~nimbus.testing.capabilities.
+without_capability`; override it if a shallow copy of your driver cannot
+work).  :class:`~nimbus.drivers.identity.base.IdentityDriver` guards the
+operations of every subclass, so that copy refuses what it inherits.
 """
 
 from __future__ import annotations
@@ -47,8 +53,9 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 
 from nimbus import exception
-from nimbus.drivers.identity.base import IdentityDriver
+from nimbus.drivers.identity.base import OPTIONAL_OPERATIONS, IdentityDriver
 from nimbus.drivers.identity.types import Capability, Group, ListQuery, User
+from nimbus.testing import capabilities as _capabilities
 
 __all__ = [
     "DEFAULT_DOMAIN",
@@ -61,10 +68,13 @@ __all__ = [
     "IdentityDriverContract",
     "SeedGroup",
     "SeedUser",
+    "assert_unsupported",
     "needs",
+    "without_capability",
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+D = TypeVar("D", bound=IdentityDriver)
 
 #: The domain most seed users live in.
 DEFAULT_DOMAIN = "default"
@@ -186,6 +196,48 @@ def needs(*capabilities: Capability) -> Callable[[F], F]:
     return mark
 
 
+#: Harmless arguments for each optional operation, for the unsupported checks.
+_OPTIONAL_CALLS: dict[str, _capabilities.Call] = {
+    "create_user": ((), {"name": "x", "domain_id": DEFAULT_DOMAIN, "password": "p"}),
+    "update_user": (("some-id",), {"description": "x"}),
+    "delete_user": (("some-id",), {}),
+    "get_group": (("some-id",), {}),
+    "list_groups": ((ListQuery(),), {}),
+    "list_groups_for_user": (("some-id",), {}),
+    "list_users_in_group": (("some-id", ListQuery()), {}),
+    "create_group": ((), {"name": "x", "domain_id": DEFAULT_DOMAIN}),
+    "update_group": (("some-id",), {"description": "x"}),
+    "delete_group": (("some-id",), {}),
+    "add_user_to_group": (("some-id", "other-id"), {}),
+    "remove_user_from_group": (("some-id", "other-id"), {}),
+}
+
+#: The capabilities that guard operations, each tested on its own.
+_GUARDS = sorted(set(OPTIONAL_OPERATIONS.values()), key=lambda cap: cap.value)
+
+
+def assert_unsupported(driver: IdentityDriver, capability: Capability) -> None:
+    """Check that each operation needing *capability* raises ``OperationNotSupported``.
+
+    :param driver: a back-end whose ``capabilities`` lack *capability*.
+    :raises pytest.fail.Exception: an operation ran instead.
+    """
+    _capabilities.assert_unsupported(driver, capability, OPTIONAL_OPERATIONS, _OPTIONAL_CALLS)
+
+
+def without_capability(driver: D, capability: Capability) -> D:
+    """Return a copy of *driver* that declares *capability* no more.
+
+    ``WRITE_GROUPS`` goes with ``GROUPS``, as it needs it.
+
+    :param driver: the back-end to copy; the copy shares its state.
+    """
+    dropped = {capability}
+    if capability is Capability.GROUPS:
+        dropped.add(Capability.WRITE_GROUPS)
+    return _capabilities.without_capability(driver, dropped)
+
+
 def _ids(entries: list[Any]) -> list[str]:
     return [entry.id for entry in entries]
 
@@ -214,6 +266,11 @@ class IdentityDriverContract:
     def clock(self) -> FakeClock:
         """A fake clock for the ``driver`` fixture to pass as ``now=``."""
         return FakeClock()
+
+    @pytest.fixture
+    def narrowed(self, driver: IdentityDriver) -> Callable[[Capability], IdentityDriver]:
+        """Return a factory of copies of *driver* that lack one capability."""
+        return lambda capability: without_capability(driver, capability)
 
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest) -> None:
@@ -296,36 +353,17 @@ class IdentityDriverContract:
         if Capability.WRITE_GROUPS in caps:
             assert Capability.GROUPS in caps, "WRITE_GROUPS needs GROUPS"
 
-    def test_missing_capabilities_raise_operation_not_supported(
-        self, driver: IdentityDriver
+    @pytest.mark.parametrize("capability", _GUARDS, ids=lambda cap: cap.value)
+    def test_missing_capability_raises_operation_not_supported(
+        self,
+        driver: IdentityDriver,
+        narrowed: Callable[[Capability], IdentityDriver],
+        capability: Capability,
     ) -> None:
-        calls: dict[Capability, list[Callable[[], Any]]] = {
-            Capability.WRITE_USERS: [
-                lambda: driver.create_user(name="x", domain_id=DEFAULT_DOMAIN, password="p"),
-                lambda: driver.update_user("some-id", description="x"),
-                lambda: driver.delete_user("some-id"),
-            ],
-            Capability.GROUPS: [
-                lambda: driver.get_group("some-id"),
-                lambda: driver.list_groups(ListQuery()),
-                lambda: driver.list_groups_for_user("some-id"),
-                lambda: driver.list_users_in_group("some-id", ListQuery()),
-            ],
-            Capability.WRITE_GROUPS: [
-                lambda: driver.create_group(name="x", domain_id=DEFAULT_DOMAIN),
-                lambda: driver.update_group("some-id", description="x"),
-                lambda: driver.delete_group("some-id"),
-                lambda: driver.add_user_to_group("some-id", "other-id"),
-                lambda: driver.remove_user_from_group("some-id", "other-id"),
-            ],
-        }
-        missing = [cap for cap in calls if cap not in driver.capabilities]
-        if not missing:
-            pytest.skip(f"{driver.name} offers every optional operation")
-        for cap in missing:
-            for call in calls[cap]:
-                with pytest.raises(exception.OperationNotSupported):
-                    call()
+        # A back-end that offers the capability is checked through a copy
+        # that drops it, so the rule is tested on every back-end.
+        lacking = narrowed(capability) if capability in driver.capabilities else driver
+        assert_unsupported(lacking, capability)
 
     # -- reading users ----------------------------------------------------------
 

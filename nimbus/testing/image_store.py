@@ -28,11 +28,12 @@ What the fixtures must give:
   :attr:`~nimbus.drivers.image.types.Capability.PURGE_PARTIAL` must be
   built with ``now=clock`` (a :class:`FakeTime`, seconds since the epoch),
   so that the purge test can make a stalled upload old.
-* ``partial_writes`` (optional): a callable returning the names of what
-  unfinished uploads left in the store: temporary files, pending multipart
-  uploads, rows.  The tests that break an upload assert it returns an empty
-  set.  **The default sees nothing** (it always returns an empty set), so
-  without an override those tests check only that no data became readable.
+* ``partial_writes``: a callable returning the names of what unfinished
+  uploads left in the store: temporary files, pending multipart uploads,
+  rows.  The tests that break an upload assert it returns an empty set, so
+  it must look where the store really keeps uploads in progress (the
+  ``file`` store's lists the hidden upload files of its directory).  There
+  is no default: without it those tests fail at set-up, saying so.
 
 Class attributes tune the heavier tests: set :attr:`~ImageStoreContract.
 stores_in_memory` for a store that keeps data in memory (the test of a
@@ -42,7 +43,12 @@ streamed 64 MiB upload is then skipped), or lower
 Tests of optional operations run only when the store's ``capabilities``
 include them and are reported as skipped otherwise; a store that lacks
 ``PURGE_PARTIAL`` must raise :class:`~nimbus.exception.OperationNotSupported`
-from ``purge_partial``, and that is tested too.
+from ``purge_partial``, and that is tested too: on the store itself when it
+lacks the capability, and otherwise on a copy of it whose class declares it
+no more (the ``narrowed`` fixture, :func:`~nimbus.testing.capabilities.
+without_capability`; override it if a shallow copy of your store cannot
+work).  :class:`~nimbus.drivers.image.base.ImageStore` guards the optional
+operations of every subclass, so that copy refuses what it inherits.
 """
 
 from __future__ import annotations
@@ -60,12 +66,27 @@ from typing import Any, ClassVar, TypeVar
 import pytest
 
 from nimbus import exception
-from nimbus.drivers.image.base import ImageStore
+from nimbus.drivers.image.base import OPTIONAL_OPERATIONS, ImageStore
 from nimbus.drivers.image.types import Capability, Capacity, DataReader
+from nimbus.testing import capabilities as _capabilities
 
-__all__ = ["ChunkSourceError", "FakeTime", "ImageStoreContract", "needs"]
+__all__ = [
+    "ChunkSourceError",
+    "FakeTime",
+    "ImageStoreContract",
+    "assert_unsupported",
+    "needs",
+    "without_capability",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
+S = TypeVar("S", bound=ImageStore)
+
+#: Harmless arguments for each optional operation, for the unsupported checks.
+_OPTIONAL_CALLS: dict[str, _capabilities.Call] = {"purge_partial": ((), {"older_than": 0})}
+
+#: The capabilities that guard operations, each tested on its own.
+_GUARDS = sorted(set(OPTIONAL_OPERATIONS.values()), key=lambda cap: cap.value)
 
 #: Data of the range tests: 10,240 bytes, each position distinguishable.
 _DATA = bytes(range(256)) * 40
@@ -110,6 +131,23 @@ def needs(*capabilities: Capability) -> Callable[[F], F]:
         return test
 
     return mark
+
+
+def assert_unsupported(store: ImageStore, capability: Capability) -> None:
+    """Check that each operation needing *capability* raises ``OperationNotSupported``.
+
+    :param store: a store whose ``capabilities`` lack *capability*.
+    :raises pytest.fail.Exception: an operation ran instead.
+    """
+    _capabilities.assert_unsupported(store, capability, OPTIONAL_OPERATIONS, _OPTIONAL_CALLS)
+
+
+def without_capability(store: S, capability: Capability) -> S:
+    """Return a copy of *store* that declares *capability* no more.
+
+    :param store: the store to copy; the copy shares its state.
+    """
+    return _capabilities.without_capability(store, {capability})
 
 
 def _new_id() -> str:
@@ -181,14 +219,20 @@ class ImageStoreContract:
     def partial_writes(self, store: ImageStore) -> Callable[[], set[str]]:
         """Return a callable listing what unfinished uploads left in *store*.
 
-        The default sees nothing and always answers an empty set; override
-        it to look where the store keeps uploads in progress.
+        Subclasses must override this fixture: only the store knows where
+        it keeps uploads in progress, and a default that sees nothing would
+        let every "nothing left behind" check pass.
         """
+        raise NotImplementedError(
+            "the contract subclass must provide a 'partial_writes' fixture that lists "
+            "what unfinished uploads left in the store (temporary files, pending "
+            "multipart uploads, rows); see nimbus.testing.image_store"
+        )
 
-        def nothing_visible() -> set[str]:
-            return set()
-
-        return nothing_visible
+    @pytest.fixture
+    def narrowed(self, store: ImageStore) -> Callable[[Capability], ImageStore]:
+        """Return a factory of copies of *store* that lack one capability."""
+        return lambda capability: without_capability(store, capability)
 
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest) -> None:
@@ -229,13 +273,17 @@ class ImageStoreContract:
         assert isinstance(caps, frozenset)
         assert all(isinstance(cap, Capability) for cap in caps)
 
-    def test_without_purge_partial_it_raises_operation_not_supported(
-        self, store: ImageStore
+    @pytest.mark.parametrize("capability", _GUARDS, ids=lambda cap: cap.value)
+    def test_missing_capability_raises_operation_not_supported(
+        self,
+        store: ImageStore,
+        narrowed: Callable[[Capability], ImageStore],
+        capability: Capability,
     ) -> None:
-        if Capability.PURGE_PARTIAL in store.capabilities:
-            pytest.skip(f"{store.name} offers purge_partial")
-        with pytest.raises(exception.OperationNotSupported):
-            store.purge_partial(older_than=0)
+        # A store that offers the capability is checked through a copy that
+        # drops it, so the rule is tested on every store.
+        lacking = narrowed(capability) if capability in store.capabilities else store
+        assert_unsupported(lacking, capability)
 
     # -- storing and reading back ---------------------------------------------
 

@@ -19,14 +19,37 @@ Passwords are handed to the back-end in clear text and never come back out.
 from __future__ import annotations
 
 import abc
+import types
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.drivers._capabilities import guard_optional_operations
 from nimbus.drivers.identity.types import Capability, Group, ListQuery, User
 
-__all__ = ["IdentityDriver"]
+__all__ = ["OPTIONAL_OPERATIONS", "IdentityDriver"]
+
+#: Each optional operation and the capability it needs.  A back-end without
+#: that capability raises ``OperationNotSupported`` from it, even when it
+#: inherits an implementation (see :meth:`IdentityDriver.__init_subclass__`).
+OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
+    {
+        "create_user": Capability.WRITE_USERS,
+        "update_user": Capability.WRITE_USERS,
+        "delete_user": Capability.WRITE_USERS,
+        "get_group": Capability.GROUPS,
+        "list_groups": Capability.GROUPS,
+        "list_groups_for_user": Capability.GROUPS,
+        "list_users_in_group": Capability.GROUPS,
+        "create_group": Capability.WRITE_GROUPS,
+        "update_group": Capability.WRITE_GROUPS,
+        "delete_group": Capability.WRITE_GROUPS,
+        "add_user_to_group": Capability.WRITE_GROUPS,
+        "remove_user_from_group": Capability.WRITE_GROUPS,
+    }
+)
 
 
 class IdentityDriver(abc.ABC):
@@ -46,6 +69,15 @@ class IdentityDriver(abc.ABC):
     def __init__(self, conf: cfg.ConfigOpts, *, database: Any = None) -> None:
         self.conf = conf
         self.database = database
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Guard the optional operations of *cls* by its capabilities.
+
+        A subclass that narrows :attr:`capabilities` refuses what it no
+        longer declares, whatever it inherits.
+        """
+        super().__init_subclass__(**kwargs)
+        guard_optional_operations(cls, OPTIONAL_OPERATIONS)
 
     @property
     def name(self) -> str:

@@ -19,15 +19,24 @@ to know about quotas or checksums.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable
-from typing import ClassVar
+import types
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
 
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.drivers._capabilities import guard_optional_operations
 from nimbus.drivers.image.types import Capability, Capacity, DataReader, StoredData
 
-__all__ = ["ImageStore"]
+__all__ = ["OPTIONAL_OPERATIONS", "ImageStore"]
+
+#: Each optional operation and the capability it needs.  A store without
+#: that capability raises ``OperationNotSupported`` from it, even when it
+#: inherits an implementation (see :meth:`ImageStore.__init_subclass__`).
+OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
+    {"purge_partial": Capability.PURGE_PARTIAL}
+)
 
 
 class ImageStore(abc.ABC):
@@ -41,6 +50,15 @@ class ImageStore(abc.ABC):
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Guard the optional operations of *cls* by its capabilities.
+
+        A subclass that narrows :attr:`capabilities` refuses what it no
+        longer declares, whatever it inherits.
+        """
+        super().__init_subclass__(**kwargs)
+        guard_optional_operations(cls, OPTIONAL_OPERATIONS)
 
     @property
     def name(self) -> str:

@@ -563,3 +563,15 @@ class FileStore(ImageStore):
         except OSError as ex:
             raise self._error(ex, f"cannot purge uploads in {self.datadir}") from ex
         return removed
+
+    def ex_partial_writes(self) -> set[str]:
+        """Return the names of the upload files in :attr:`datadir` (for tests).
+
+        Every hidden name there is an upload in progress or one left behind:
+        image ids never start with a dot.
+        """
+        try:
+            names = os.listdir(self.datadir)
+        except OSError as ex:
+            raise self._error(ex, f"cannot list {self.datadir}") from ex
+        return {name for name in names if name.startswith(".")}

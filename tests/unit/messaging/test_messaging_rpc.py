@@ -143,12 +143,42 @@ def test_target_names():
     assert str(Target("scheduler")) == "scheduler"
 
 
-def test_malformed_request_is_dropped_not_redelivered(conf):
-    transport = MemoryTransport(conf, broker=MemoryBroker())
-    server = RPCServer(transport, "t", "h", [Endpoint()])
-    from nimbus.messaging import IncomingMessage
+class RecordingTransport(MemoryTransport):
+    """A memory transport that records each delivery and how its handler ended."""
 
-    server._handle(IncomingMessage(b"garbage", delivery_count=1, expects_reply=False))
+    def __init__(self, conf, **kwargs):
+        super().__init__(conf, **kwargs)
+        self.deliveries = []
+
+    def listen(self, target, handler):
+        def recording(message):
+            try:
+                handler(message)
+            except Exception:
+                self.deliveries.append((message.body, message.delivery_count, "requeued"))
+                raise
+            self.deliveries.append((message.body, message.delivery_count, "acked"))
+
+        return super().listen(target, recording)
+
+
+def test_malformed_request_is_dropped_not_redelivered(conf):
+    # One message at a time: a requeued message goes back to the head of the
+    # queue, so its redeliveries would all come before the call below.
+    conf.set_override("prefetch_count", 1, group="messaging")
+    conf.set_override("max_delivery_attempts", 3, group="messaging")
+    transport = RecordingTransport(conf, broker=MemoryBroker())
+    server = RPCServer(transport, "t", "h", [Endpoint()])
+    transport.cast(Target("t"), b"garbage")
+    server.start()
+    try:
+        assert RPCClient(transport, "t", timeout=5).call(RequestContext(), "visible") == "visible"
+    finally:
+        server.stop(timeout=5)
+    dropped = [entry for entry in transport.deliveries if entry[0] == b"garbage"]
+    assert dropped == [(b"garbage", 1, "acked")]
+    assert transport.fetch_dead_letters() == []
+    transport.close()
 
 
 def test_unserialisable_result_is_reported_to_the_caller(conf):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ctypes
 import errno
 import fcntl
+import inspect
 import mmap
 import os
 import random
@@ -13,15 +14,24 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 import pytest
 from oslo_config import cfg
+from stevedore import DriverManager
+from stevedore.extension import Extension
 
 from nimbus import exception, registry
 from nimbus.drivers.image import Capability, ImageStore
 from nimbus.drivers.image import file as file_store
+from nimbus.drivers.image.base import OPTIONAL_OPERATIONS
 from nimbus.drivers.image.file import FileStore
-from nimbus.testing.image_store import ChunkSourceError, FakeTime, ImageStoreContract
+from nimbus.testing.image_store import (
+    ChunkSourceError,
+    FakeTime,
+    ImageStoreContract,
+    assert_unsupported,
+)
 from nimbus.testing.waiting import wait_until
 
 IMAGE_ID = "0b8e2a3c-8d6f-4f4e-9a57-3c0b2f1d9e10"
@@ -47,7 +57,7 @@ class TestFileStore(ImageStoreContract):
 
     @pytest.fixture
     def partial_writes(self, store: FileStore) -> Callable[[], set[str]]:
-        return lambda: _hidden(store)
+        return store.ex_partial_writes
 
 
 @pytest.fixture(params=[True, False], ids=["direct", "buffered"])
@@ -114,6 +124,61 @@ def test_datadir_that_is_a_file_is_a_driver_error(conf: cfg.ConfigOpts, tmp_path
     with pytest.raises(exception.DriverError) as info:
         FileStore(conf)
     assert info.value.kwargs["driver"] == "FileStore"
+
+
+class SendfileOnly(FileStore):
+    """The file store without its purge of abandoned uploads."""
+
+    capabilities: ClassVar[frozenset[Capability]] = frozenset({Capability.SENDFILE})
+
+
+def test_a_narrower_subclass_refuses_what_it_inherits(conf: cfg.ConfigOpts) -> None:
+    # Injected as a test-only store, the way a service would get it.
+    manager = DriverManager.make_test_instance(
+        Extension("sendfile-only", None, SendfileOnly, SendfileOnly(conf)),
+        namespace="nimbus.image.stores",
+    )
+    store = manager.driver
+    assert_unsupported(store, Capability.PURGE_PARTIAL)
+    assert _read(store, store.add(IMAGE_ID, [b"data"]).location) == b"data"
+
+
+def test_the_contract_check_fails_for_a_store_ignoring_its_capabilities(
+    conf: cfg.ConfigOpts,
+) -> None:
+    class Careless(SendfileOnly):
+        """A file store that purges although it says it cannot."""
+
+    # Set after the class is made, so the base class never guarded it.
+    Careless.purge_partial = inspect.unwrap(FileStore.purge_partial)  # type: ignore[method-assign]
+    with pytest.raises(pytest.fail.Exception, match="purge_partial"):
+        assert_unsupported(Careless(conf), Capability.PURGE_PARTIAL)
+
+
+def test_every_optional_operation_is_guarded() -> None:
+    optional = {
+        name
+        for name, member in vars(ImageStore).items()
+        if inspect.isfunction(member)
+        and not name.startswith("_")
+        and not getattr(member, "__isabstractmethod__", False)
+    }
+    assert optional == set(OPTIONAL_OPERATIONS)
+
+
+def test_upload_in_progress_is_listed(store: FileStore) -> None:
+    seen = []
+
+    def chunks() -> Iterator[bytes]:
+        yield b"abc"
+        seen.append((store.ex_partial_writes(), _hidden(store)))
+
+    store.add(IMAGE_ID, chunks())
+    [(names, hidden)] = seen
+    assert names == hidden
+    [name] = names
+    assert name.startswith(f".{IMAGE_ID}.") and name.endswith(".partial")
+    assert store.ex_partial_writes() == set()
 
 
 # -- where and how data lands -----------------------------------------------------
@@ -629,7 +694,9 @@ def test_prefetching_reader_returns_exactly_the_range(
 def test_prefetch_thread_runs_only_for_long_ranges_and_stops_on_close(
     prefetching: FileStore, small_steps: int
 ) -> None:
-    location = prefetching.add(IMAGE_ID, [bytes(10 * small_steps)]).location
+    # Longer than the read-ahead window, so that the thread waits for the
+    # reader instead of finishing (and vanishing) before it is counted.
+    location = prefetching.add(IMAGE_ID, [bytes(100 * small_steps)]).location
     with prefetching.get(location, length=2 * small_steps) as reader:
         reader.read(1)
         assert not _prefetch_threads()  # two steps or less: nothing to win

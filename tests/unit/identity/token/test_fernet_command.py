@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 
 import pytest
@@ -121,13 +120,8 @@ def test_an_action_is_required(config_file: str) -> None:
 
 
 def test_through_the_nimbus_command(config_file: str, state: str, capsys) -> None:
+    # Every sub-command module is imported here: a missing one is a failure.
     from nimbus.cmd import main
-
-    for name in main._COMMANDS:
-        try:
-            importlib.import_module(name)
-        except ModuleNotFoundError:
-            pytest.skip(f"{name} is not written yet")
 
     assert main.main(["--config-file", config_file, "fernet", "rotate"]) == 1
     assert "nimbus fernet setup" in capsys.readouterr().err
