@@ -92,8 +92,8 @@ def test_round_trip_of_every_scope(formatter: TokenFormatter, scope: dict, chain
     "user_id",
     [
         "cn=alice,ou=people,dc=example,dc=org",  # an LDAP id
-        uuid.uuid4().hex.upper(),  # hex, but not in canonical form
-        str(uuid.uuid4()),  # with dashes
+        "8967B43FE1D34CD294F4972488709E6D",  # hex, but not in canonical form
+        "f22278dc-e5d4-4448-95b0-9986fca9ab0e",  # with dashes
         "0" * 31,
         "u",
         "x" * 64,
