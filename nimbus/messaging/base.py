@@ -37,20 +37,21 @@ from typing import Any, ClassVar
 from oslo_config import cfg
 
 from nimbus import exception
-from nimbus.drivers._capabilities import guard_optional_operations
+from nimbus.drivers._capabilities import CapabilityGuarded
 from nimbus.messaging.types import Capability, DeadLetter, Handler, Listener, Priority, Target
 
 __all__ = ["OPTIONAL_OPERATIONS", "Transport"]
 
 #: Each optional operation and the capability it needs.  A transport without
 #: that capability raises ``OperationNotSupported`` from it, even when it
-#: inherits an implementation (see :meth:`Transport.__init_subclass__`).
+#: inherits an implementation (a subclass that narrows ``capabilities``
+#: refuses what it no longer declares).
 OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
     {"fetch_dead_letters": Capability.DEAD_LETTER}
 )
 
 
-class Transport(abc.ABC):
+class Transport(CapabilityGuarded, abc.ABC):
     """Base class of message bus transports (``nimbus.messaging.transports``).
 
     One transport object serves a whole process: any number of clients,
@@ -76,18 +77,10 @@ class Transport(abc.ABC):
 
     #: Optional operations this transport implements.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    optional_operations = OPTIONAL_OPERATIONS
 
     def __init__(self, conf: cfg.ConfigOpts, **injected_deps: Any) -> None:
         self.conf = conf
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Guard the optional operations of *cls* by its capabilities.
-
-        A subclass that narrows :attr:`capabilities` refuses what it no
-        longer declares, whatever it inherits.
-        """
-        super().__init_subclass__(**kwargs)
-        guard_optional_operations(cls, OPTIONAL_OPERATIONS)
 
     @property
     def name(self) -> str:
