@@ -12,6 +12,8 @@ import threading
 
 from nimbus.messaging.types import Handler, IncomingMessage
 
+__all__ = ["ReplyWaiter", "run_handler"]
+
 LOG = logging.getLogger(__name__)
 
 
