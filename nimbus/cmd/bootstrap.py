@@ -8,28 +8,29 @@ import os
 import sys
 from typing import Any
 
+from nimbus.cmd._command import Command, argument
 from nimbus.cmd.main import config_argv
 from nimbus.conf import load_config
 
 
 def register(subparsers: Any) -> None:
     """Add the ``bootstrap`` sub-command."""
-    parser = subparsers.add_parser(
+    Command(
         "bootstrap",
-        help="create the admin project, user, roles and catalog (idempotent)",
-        description=(
-            "Create the Default domain, the admin project and user, the roles admin, "
-            "member and reader, and the catalog entries of every nimbus service. "
-            "Safe to run again."
+        "create the admin project, user, roles and catalog (idempotent)",
+        "Create the Default domain, the admin project and user, the roles admin, "
+        "member and reader, and the catalog entries of every nimbus service. "
+        "Safe to run again.",
+        run,
+        arguments=(
+            argument(
+                "--bootstrap-password",
+                metavar="PASSWORD",
+                help="the admin's password (default: $OS_BOOTSTRAP_PASSWORD, or asked for)",
+            ),
+            argument("--region-id", default=None, help="region of the catalog endpoints"),
         ),
-    )
-    parser.add_argument(
-        "--bootstrap-password",
-        metavar="PASSWORD",
-        help="the admin's password (default: $OS_BOOTSTRAP_PASSWORD, or asked for)",
-    )
-    parser.add_argument("--region-id", default=None, help="region of the catalog endpoints")
-    parser.set_defaults(func=run)
+    ).register(subparsers)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from alembic.util import CommandError
 from sqlalchemy import exc
 
+from nimbus.cmd._command import Command, argument
 from nimbus.cmd.main import config_argv
 from nimbus.conf import load_config
 from nimbus.db import migration
@@ -27,47 +28,50 @@ __all__ = ["register"]
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``db`` sub-command and its actions to *subparsers*."""
-    parser = subparsers.add_parser(
-        "db",
-        help="manage the database schema",
-        description="Create, inspect and migrate nimbus's database schema.",
-    )
-    actions = parser.add_subparsers(dest="db_action", metavar="ACTION", required=True)
-
-    upgrade = actions.add_parser(
-        "upgrade", help="bring the schema up to date", description="Apply pending migrations."
-    )
-    upgrade.add_argument(
-        "--revision",
-        default="heads",
-        metavar="R",
-        help="revision to upgrade to (default: the newest)",
-    )
-    upgrade.set_defaults(func=_run(_upgrade))
-
-    sync = actions.add_parser(
-        "sync",
-        help="bring every installed branch up to date",
-        description=(
-            "Apply the pending migrations of every installed service and SQL-backed driver."
+    upgrade, current, downgrade = _run(_upgrade), _run(_current), _run(_downgrade)
+    actions = (
+        Command(
+            "upgrade",
+            "bring the schema up to date",
+            "Apply pending migrations.",
+            upgrade,
+            arguments=(
+                argument(
+                    "--revision",
+                    default="heads",
+                    metavar="R",
+                    help="revision to upgrade to (default: the newest)",
+                ),
+            ),
+        ),
+        Command(
+            "sync",
+            "bring every installed branch up to date",
+            "Apply the pending migrations of every installed service and SQL-backed driver.",
+            upgrade,
+            defaults={"revision": "heads"},
+        ),
+        Command(
+            "current",
+            "show the schema revision",
+            "Print the database's schema revision and whether it is the newest.",
+            current,
+        ),
+        Command(
+            "downgrade",
+            "take the schema back to an older revision",
+            "Revert migrations down to REVISION; 'base' drops every nimbus table.",
+            downgrade,
+            arguments=(argument("revision", metavar="REVISION", help="revision to go back to"),),
         ),
     )
-    sync.set_defaults(func=_run(_upgrade), revision="heads")
-
-    current = actions.add_parser(
-        "current",
-        help="show the schema revision",
-        description="Print the database's schema revision and whether it is the newest.",
-    )
-    current.set_defaults(func=_run(_current))
-
-    downgrade = actions.add_parser(
-        "downgrade",
-        help="take the schema back to an older revision",
-        description="Revert migrations down to REVISION; 'base' drops every nimbus table.",
-    )
-    downgrade.add_argument("revision", metavar="REVISION", help="revision to go back to")
-    downgrade.set_defaults(func=_run(_downgrade))
+    Command(
+        "db",
+        "manage the database schema",
+        "Create, inspect and migrate nimbus's database schema.",
+        actions=actions,
+        action_dest="db_action",
+    ).register(subparsers)
 
 
 def _run(action: Callable[[Database, argparse.Namespace], int]) -> Callable[..., int]:

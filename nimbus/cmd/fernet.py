@@ -13,6 +13,7 @@ import argparse
 
 from nimbus import conf as nimbus_conf
 from nimbus.cmd import main
+from nimbus.cmd._command import Command
 from nimbus.identity.token.keys import KeyRepository
 
 __all__ = ["register"]
@@ -23,20 +24,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     :param subparsers: the ``nimbus`` command's sub-parsers.
     """
-    parser = subparsers.add_parser(
+    Command(
         "fernet",
-        help="manage the Fernet key repository",
-        description="Create and rotate the keys that encrypt identity tokens.",
-    )
-    actions = parser.add_subparsers(dest="fernet_action", metavar="ACTION", required=True)
-    setup = actions.add_parser(
-        "setup", help="create the key repository with keys 0 and 1 (no-op if it has keys)"
-    )
-    setup.set_defaults(func=_setup)
-    rotate = actions.add_parser(
-        "rotate", help="make the staged key primary, stage a new key, drop the oldest"
-    )
-    rotate.set_defaults(func=_rotate)
+        "manage the Fernet key repository",
+        "Create and rotate the keys that encrypt identity tokens.",
+        actions=(
+            Command(
+                "setup",
+                "create the key repository with keys 0 and 1 (no-op if it has keys)",
+                func=_setup,
+            ),
+            Command(
+                "rotate",
+                "make the staged key primary, stage a new key, drop the oldest",
+                func=_rotate,
+            ),
+        ),
+        action_dest="fernet_action",
+    ).register(subparsers)
 
 
 def _repository(args: argparse.Namespace) -> KeyRepository:

@@ -38,23 +38,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_config_options(parser: argparse.ArgumentParser, prefix: str) -> None:
-    parser.add_argument(
+#: The oslo.config options every command accepts: (flag, dest, metavar, help).
+_CONFIG_OPTIONS = (
+    (
         "--config-file",
-        action="append",
-        default=[],
-        dest=f"{prefix}config_file",
-        metavar="PATH",
-        help="configuration file to read (repeatable); default: the usual places",
-    )
-    parser.add_argument(
-        "--config-dir",
-        action="append",
-        default=[],
-        dest=f"{prefix}config_dir",
-        metavar="DIR",
-        help="directory of *.conf files (repeatable)",
-    )
+        "config_file",
+        "PATH",
+        "configuration file to read (repeatable); default: the usual places",
+    ),
+    ("--config-dir", "config_dir", "DIR", "directory of *.conf files (repeatable)"),
+)
+
+
+def _add_config_options(parser: argparse.ArgumentParser, prefix: str) -> None:
+    for flag, dest, metavar, help_text in _CONFIG_OPTIONS:
+        parser.add_argument(
+            flag,
+            action="append",
+            default=[],
+            dest=f"{prefix}{dest}",
+            metavar=metavar,
+            help=help_text,
+        )
 
 
 def _add_config_options_to_leaves(parser: argparse.ArgumentParser) -> None:
@@ -71,10 +76,9 @@ def _add_config_options_to_leaves(parser: argparse.ArgumentParser) -> None:
 def config_argv(args: argparse.Namespace) -> list[str]:
     """Return the oslo.config arguments that the global options stand for."""
     argv: list[str] = []
-    for path in [*args.config_file, *getattr(args, "sub_config_file", [])]:
-        argv += ["--config-file", path]
-    for path in [*args.config_dir, *getattr(args, "sub_config_dir", [])]:
-        argv += ["--config-dir", path]
+    for flag, dest, _metavar, _help in _CONFIG_OPTIONS:
+        for path in [*getattr(args, dest), *getattr(args, f"sub_{dest}", [])]:
+            argv += [flag, path]
     return argv
 
 

@@ -8,35 +8,36 @@ import sys
 from typing import Any, TextIO
 
 from nimbus import registry
+from nimbus.cmd._command import Command, argument
 
 __all__ = ["register", "run"]
 
 
 def register(subparsers: Any) -> None:
     """Add the ``plugins`` sub-command to the ``nimbus`` parser."""
-    parser = subparsers.add_parser(
+    Command(
         "plugins",
-        help="list installed plugins (drivers, filters, ...)",
-        description=(
-            "List every plugin installed in nimbus's entry-point namespaces: "
-            "its name (what the configuration refers to), the distribution "
-            "that provides it and what it is."
+        "list installed plugins (drivers, filters, ...)",
+        "List every plugin installed in nimbus's entry-point namespaces: "
+        "its name (what the configuration refers to), the distribution "
+        "that provides it and what it is.",
+        run,
+        arguments=(
+            argument(
+                "--namespace",
+                action="append",
+                choices=sorted(registry.NAMESPACES),
+                metavar="NAMESPACE",
+                help="list only this namespace (repeatable); one of: %(choices)s",
+            ),
+            argument(
+                "--format",
+                choices=("table", "json"),
+                default="table",
+                help="output format (default: %(default)s)",
+            ),
         ),
-    )
-    parser.add_argument(
-        "--namespace",
-        action="append",
-        choices=sorted(registry.NAMESPACES),
-        metavar="NAMESPACE",
-        help="list only this namespace (repeatable); one of: %(choices)s",
-    )
-    parser.add_argument(
-        "--format",
-        choices=("table", "json"),
-        default="table",
-        help="output format (default: %(default)s)",
-    )
-    parser.set_defaults(func=run)
+    ).register(subparsers)
 
 
 def _grouped(namespaces: list[str]) -> dict[str, list[registry.PluginInfo]]:

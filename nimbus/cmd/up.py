@@ -18,6 +18,7 @@ from typing import Any
 from gunicorn.app.base import BaseApplication
 from oslo_config import cfg
 
+from nimbus.cmd._command import Command, argument
 from nimbus.cmd.main import config_argv
 from nimbus.conf import load_config, state_path
 
@@ -26,22 +27,22 @@ LOG = logging.getLogger(__name__)
 
 def register(subparsers: Any) -> None:
     """Add the ``up`` sub-command."""
-    parser = subparsers.add_parser(
+    Command(
         "up",
-        help="run the embedded all-in-one cloud",
-        description=(
-            "Run every nimbus service in one process on one port (default "
-            "127.0.0.1:8770), with its state under --state-dir (default ~/.nimbus/state)."
+        "run the embedded all-in-one cloud",
+        "Run every nimbus service in one process on one port (default "
+        "127.0.0.1:8770), with its state under --state-dir (default ~/.nimbus/state).",
+        run,
+        arguments=(
+            argument("--host", help="address to listen on (default 127.0.0.1)"),
+            argument("--port", type=int, help="port to listen on (default 8770)"),
+            argument("--state-dir", help="where the database, keys and openrc live"),
+            argument(
+                "--admin-password",
+                help="password for the admin user on first start (default: generated)",
+            ),
         ),
-    )
-    parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, help="port to listen on (default 8770)")
-    parser.add_argument("--state-dir", help="where the database, keys and openrc live")
-    parser.add_argument(
-        "--admin-password",
-        help="password for the admin user on first start (default: generated)",
-    )
-    parser.set_defaults(func=run)
+    ).register(subparsers)
 
 
 def _admin_password(conf: cfg.ConfigOpts, given: str | None) -> str:

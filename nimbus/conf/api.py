@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from nimbus.conf._groups import option_hooks
+
 GROUP = cfg.OptGroup("api", title="API options", help="The HTTP API servers.")
 
 OPTS = [
@@ -73,14 +75,4 @@ one worker; use the split deployment for more.
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the ``[api]`` options on *conf*."""
-    # A fresh group object per config: oslo.config keeps override state on
-    # the group, so sharing the module's object would leak it across configs.
-    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title, help=GROUP.help))
-    conf.register_opts(OPTS, group=GROUP.name)
-
-
-def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    """Return the options for the sample generator."""
-    return [(GROUP, OPTS)]
+register_opts, list_opts = option_hooks((GROUP, OPTS))

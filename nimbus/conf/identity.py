@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from nimbus.conf._groups import option_hooks
+
 IDENTITY_GROUP = cfg.OptGroup("identity", title="Identity options", help="Users and passwords.")
 TOKEN_GROUP = cfg.OptGroup("token", title="Token options", help="Token lifetime.")
 FERNET_GROUP = cfg.OptGroup(
@@ -176,18 +178,8 @@ Set it to at least ``token expiration / rotation interval + 2``.
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the identity option groups on *conf*."""
-    for group, opts in list_opts():
-        # A fresh group object per config (see nimbus.conf.api).
-        conf.register_group(cfg.OptGroup(group.name, title=group.title, help=group.help))
-        conf.register_opts(opts, group=group.name)
-
-
-def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    """Return the options for the sample generator."""
-    return [
-        (IDENTITY_GROUP, IDENTITY_OPTS),
-        (TOKEN_GROUP, TOKEN_OPTS),
-        (FERNET_GROUP, FERNET_OPTS),
-    ]
+register_opts, list_opts = option_hooks(
+    (IDENTITY_GROUP, IDENTITY_OPTS),
+    (TOKEN_GROUP, TOKEN_OPTS),
+    (FERNET_GROUP, FERNET_OPTS),
+)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from nimbus.conf._groups import option_hooks
+
 GROUP = cfg.OptGroup("image", title="Image service options", help="The image service (Glance v2).")
 FILE_STORE_GROUP = cfg.OptGroup(
     "image_file_store",
@@ -204,14 +206,4 @@ read-ahead to the kernel alone.
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the image options on *conf*."""
-    # A fresh group object per config: oslo.config keeps override state on it.
-    for group, opts in ((GROUP, OPTS), (FILE_STORE_GROUP, FILE_STORE_OPTS)):
-        conf.register_group(cfg.OptGroup(group.name, title=group.title, help=group.help))
-        conf.register_opts(opts, group=group.name)
-
-
-def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    """Return the options for the sample generator."""
-    return [(GROUP, OPTS), (FILE_STORE_GROUP, FILE_STORE_OPTS)]
+register_opts, list_opts = option_hooks((GROUP, OPTS), (FILE_STORE_GROUP, FILE_STORE_OPTS))

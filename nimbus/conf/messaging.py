@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from oslo_config import cfg
 
+from nimbus.conf._groups import option_hooks
+
 GROUP = cfg.OptGroup("messaging", title="Messaging options", help="The message bus.")
 
 OPTS = [
@@ -170,14 +172,4 @@ wait on the queue for whichever server is free.
 ]
 
 
-def register_opts(conf: cfg.ConfigOpts) -> None:
-    """Register the ``[messaging]`` options on *conf*."""
-    # A fresh group object per config: oslo.config keeps override state on
-    # the group, so sharing the module's object would leak it across configs.
-    conf.register_group(cfg.OptGroup(GROUP.name, title=GROUP.title, help=GROUP.help))
-    conf.register_opts(OPTS, group=GROUP.name)
-
-
-def list_opts() -> list[tuple[cfg.OptGroup, list[cfg.Opt]]]:
-    """Return the options for the sample generator."""
-    return [(GROUP, OPTS)]
+register_opts, list_opts = option_hooks((GROUP, OPTS))

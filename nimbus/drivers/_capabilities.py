@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import enum
 import functools
+import types
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from nimbus import exception
 
-__all__ = ["guard_optional_operations"]
+__all__ = ["CapabilityGuarded", "guard_optional_operations"]
 
 #: Set on a guarded method: the capability it checks.
 _NEEDS = "_nimbus_needs_capability"
@@ -51,3 +52,19 @@ def guard_optional_operations(cls: type, operations: Mapping[str, enum.Enum]) ->
         if method is None or getattr(method, _NEEDS, None) is capability:
             continue
         setattr(cls, operation, _guarded(method, operation, capability))
+
+
+class CapabilityGuarded:
+    """Mixin of a plugin base class whose subclasses are held to their capabilities.
+
+    The base sets :attr:`optional_operations`; every class below it is
+    guarded by :func:`guard_optional_operations` when it is defined.
+    Instances need ``capabilities`` and ``name``.
+    """
+
+    #: Method name to the capability it needs; the base class sets it.
+    optional_operations: ClassVar[Mapping[str, enum.Enum]] = types.MappingProxyType({})
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        guard_optional_operations(cls, cls.optional_operations)

@@ -30,17 +30,28 @@ request context, JSON) belongs to :mod:`nimbus.messaging.rpc` and
 from __future__ import annotations
 
 import abc
+import types
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.drivers._capabilities import CapabilityGuarded
 from nimbus.messaging.types import Capability, DeadLetter, Handler, Listener, Priority, Target
 
-__all__ = ["Transport"]
+__all__ = ["OPTIONAL_OPERATIONS", "Transport"]
+
+#: Each optional operation and the capability it needs.  A transport without
+#: that capability raises ``OperationNotSupported`` from it, even when it
+#: inherits an implementation (a subclass that narrows ``capabilities``
+#: refuses what it no longer declares).
+OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
+    {"fetch_dead_letters": Capability.DEAD_LETTER}
+)
 
 
-class Transport(abc.ABC):
+class Transport(CapabilityGuarded, abc.ABC):
     """Base class of message bus transports (``nimbus.messaging.transports``).
 
     One transport object serves a whole process: any number of clients,
@@ -66,6 +77,7 @@ class Transport(abc.ABC):
 
     #: Optional operations this transport implements.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    optional_operations = OPTIONAL_OPERATIONS
 
     def __init__(self, conf: cfg.ConfigOpts, **injected_deps: Any) -> None:
         self.conf = conf

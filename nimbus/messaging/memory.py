@@ -23,16 +23,9 @@ from typing import Any
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.messaging._delivery import ReplyWaiter, run_handler
 from nimbus.messaging.base import Transport
-from nimbus.messaging.types import (
-    Capability,
-    DeadLetter,
-    Handler,
-    IncomingMessage,
-    Listener,
-    Priority,
-    Target,
-)
+from nimbus.messaging.types import Capability, DeadLetter, Handler, Listener, Priority, Target
 
 __all__ = ["MemoryBroker", "MemoryTransport"]
 
@@ -59,12 +52,6 @@ class _Queue:
         self.overflowing = False
 
 
-class _ReplyWaiter:
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.body: bytes | None = None
-
-
 class MemoryBroker:
     """Queues, bindings, pending replies and dead letters of one exchange.
 
@@ -81,7 +68,7 @@ class MemoryBroker:
         self._queues: dict[str, _Queue] = {}
         self._fanout: dict[str, set[_Queue]] = collections.defaultdict(set)
         self._pools: dict[str, set[_Queue]] = collections.defaultdict(set)
-        self._waiters: dict[str, _ReplyWaiter] = {}
+        self._waiters: dict[str, ReplyWaiter] = {}
         self._dead: collections.deque[DeadLetter] = collections.deque()
 
     # -- used with the lock held ---------------------------------------------
@@ -150,10 +137,10 @@ class MemoryBroker:
                     )
             self._publish(set(queues), body, None)
 
-    def expect_reply(self) -> tuple[str, _ReplyWaiter]:
+    def expect_reply(self) -> tuple[str, ReplyWaiter]:
         """Register a waiter for one reply; return its correlation id."""
         correlation_id = uuid.uuid4().hex
-        waiter = _ReplyWaiter()
+        waiter = ReplyWaiter()
         with self._lock:
             self._waiters[correlation_id] = waiter
         return correlation_id, waiter
@@ -209,8 +196,7 @@ class MemoryBroker:
                 if reply is not None and delivery.reply_to is not None:
                     waiter = self._waiters.pop(delivery.reply_to, None)
                     if waiter is not None:
-                        waiter.body = reply
-                        waiter.event.set()
+                        waiter.deliver(reply)
             elif delivery.count >= consumer.max_attempts:
                 LOG.error(
                     "Dead-lettering a message from %s after %d deliveries",
@@ -274,18 +260,14 @@ class _Consumer(Listener):
             return True
 
     def _run(self, delivery: _Delivery) -> None:
-        message = IncomingMessage(
+        ok, reply = run_handler(
+            self.handler,
             delivery.body,
             delivery_count=delivery.count,
             expects_reply=delivery.reply_to is not None,
+            where=delivery.queue.name,
         )
-        try:
-            self.handler(message)
-        except Exception as ex:  # noqa: BLE001 - any failure means redelivery
-            LOG.debug("Handler failed on %s: %s", delivery.queue.name, ex)
-            self.broker.settle(self, delivery, False, None)
-        else:
-            self.broker.settle(self, delivery, True, message.reply_body)
+        self.broker.settle(self, delivery, ok, reply)
 
     def stop(self, timeout: float | None = None) -> None:
         with self.idle:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime
 import logging
-import threading
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -17,6 +16,7 @@ from typing import Any
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.messaging import _envelope
+from nimbus.messaging._serving import Serving
 from nimbus.messaging.base import Transport
 from nimbus.messaging.types import IncomingMessage, Listener, Priority
 
@@ -79,7 +79,7 @@ class Notifier:
         self.notify(ctx, event_type, payload, Priority.ERROR)
 
 
-class NotificationListener:
+class NotificationListener(Serving):
     """Hand the notifications of a topic to endpoint methods.
 
     For a notification of priority ``info``, each endpoint that has an
@@ -104,31 +104,13 @@ class NotificationListener:
         *,
         pool: str | None = None,
     ) -> None:
-        self.transport = transport
+        super().__init__(transport)
         self.topic = topic
         self.pool = pool
         self.endpoints = list(endpoints)
-        self._listener: Listener | None = None
-        self._lock = threading.Lock()
 
-    def start(self) -> None:
-        """Start taking notifications (idempotent)."""
-        with self._lock:
-            if self._listener is None:
-                self._listener = self.transport.listen_notifications(
-                    self.topic, self._handle, pool=self.pool
-                )
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop taking notifications and drain the ones being handled.
-
-        :param timeout: seconds to wait for running methods; ``None`` waits
-            as long as they take.
-        """
-        with self._lock:
-            listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop(timeout)
+    def _listen(self) -> Listener:
+        return self.transport.listen_notifications(self.topic, self._handle, pool=self.pool)
 
     def _handle(self, message: IncomingMessage) -> None:
         try:

@@ -75,16 +75,9 @@ from oslo_config import cfg
 from pika.adapters.blocking_connection import BlockingChannel, BlockingConnection
 
 from nimbus import exception
+from nimbus.messaging._delivery import ReplyWaiter, run_handler
 from nimbus.messaging.base import Transport
-from nimbus.messaging.types import (
-    Capability,
-    DeadLetter,
-    Handler,
-    IncomingMessage,
-    Listener,
-    Priority,
-    Target,
-)
+from nimbus.messaging.types import Capability, DeadLetter, Handler, Listener, Priority, Target
 
 __all__ = ["Backoff", "RabbitTransport"]
 
@@ -158,6 +151,45 @@ def _pump(connection: BlockingConnection, time_limit: float = _POLL) -> None:
     connection.process_data_events(time_limit=time_limit)
 
 
+def _consume_until_stopped(
+    transport: RabbitTransport,
+    label: str,
+    subscribe: Callable[[BlockingConnection], Callable[[], None] | None],
+    *,
+    stopping: threading.Event,
+    ready: threading.Event,
+    who: str,
+) -> None:
+    """Keep a consuming connection up until *stopping* is set; run in its own thread.
+
+    Each connection is handed to *subscribe*, which starts the consumers and
+    may return what to run once *stopping* is set (a drain).  A lost
+    connection is rebuilt after the configured backoff, for ever: the thread
+    must never die.  *ready* is set while consumers are attached.
+    """
+    backoff = Backoff.from_conf(transport.conf)
+    failures = 0
+    while not stopping.is_set():
+        connection = None
+        try:
+            connection = transport._connect(label)
+            finish = subscribe(connection)
+            failures = 0
+            ready.set()
+            while not stopping.is_set():
+                _pump(connection)
+            if finish is not None:
+                finish()
+        except Exception as ex:  # noqa: BLE001 - the consumer thread must never die
+            failures += 1
+            LOG.warning("%s lost the broker (%s: %s); reconnecting", who, type(ex).__name__, ex)
+        finally:
+            ready.clear()
+            _close_quietly(connection)
+        if not stopping.is_set():
+            stopping.wait(backoff.delay(max(failures, 1)))
+
+
 class _Publisher:
     """A connection with a confirming channel, lent to one thread at a time."""
 
@@ -218,43 +250,30 @@ class _RabbitListener(Listener):
     # -- consumer thread -------------------------------------------------------
 
     def _run(self) -> None:
-        backoff = Backoff.from_conf(self.transport.conf)
-        failures = 0
-        while not self._stopping.is_set():
-            connection = None
-            try:
-                connection = self.transport._connect(self.label)
-                channel = connection.channel()
-                channel.basic_qos(prefetch_count=self.prefetch)
-                session = _Session(connection, channel)
-                # Queues counted here are private to the old connection: gone.
-                self._local_failures.clear()
-                tags = []
-                for declare in self.declarers:
-                    queue, broker_counts = declare(channel)
-                    callback = functools.partial(self._on_message, session)
-                    tag = channel.basic_consume(queue, callback, auto_ack=False)
-                    tags.append(tag)
-                    if not broker_counts:
-                        session.counted_here.add(tag)
-                failures = 0
-                self.ready.set()
-                while not self._stopping.is_set():
-                    _pump(connection)
-                self._drain(session, tags)
-            except Exception as ex:  # noqa: BLE001 - the consumer thread must never die
-                failures += 1
-                LOG.warning(
-                    "Consumer %s lost the broker (%s: %s); reconnecting",
-                    self.label,
-                    type(ex).__name__,
-                    ex,
-                )
-            finally:
-                self.ready.clear()
-                _close_quietly(connection)
-            if not self._stopping.is_set():
-                self._stopping.wait(backoff.delay(max(failures, 1)))
+        _consume_until_stopped(
+            self.transport,
+            self.label,
+            self._subscribe,
+            stopping=self._stopping,
+            ready=self.ready,
+            who=f"Consumer {self.label}",
+        )
+
+    def _subscribe(self, connection: BlockingConnection) -> Callable[[], None]:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=self.prefetch)
+        session = _Session(connection, channel)
+        # Queues counted here are private to the old connection: gone.
+        self._local_failures.clear()
+        tags = []
+        for declare in self.declarers:
+            queue, broker_counts = declare(channel)
+            callback = functools.partial(self._on_message, session)
+            tag = channel.basic_consume(queue, callback, auto_ack=False)
+            tags.append(tag)
+            if not broker_counts:
+                session.counted_here.add(tag)
+        return functools.partial(self._drain, session, tags)
 
     def _attempts(
         self, session: _Session, method: Any, properties: pika.BasicProperties
@@ -372,17 +391,15 @@ class _RabbitListener(Listener):
         attempts: int,
         local_key: str | None,
     ) -> None:
-        message = IncomingMessage(
-            body, delivery_count=attempts, expects_reply=bool(properties.reply_to)
+        ok, reply = run_handler(
+            self.handler,
+            body,
+            delivery_count=attempts,
+            expects_reply=bool(properties.reply_to),
+            where=self.label,
         )
-        try:
-            self.handler(message)
-            ok = True
-        except Exception as ex:  # noqa: BLE001 - any failure means redelivery
-            LOG.debug("Handler on %s failed: %s", self.label, ex)
-            ok = False
         settle = functools.partial(
-            self._settle, session, tag, ok, attempts, local_key, properties, message.reply_body
+            self._settle, session, tag, ok, attempts, local_key, properties, reply
         )
         try:
             session.connection.add_callback_threadsafe(settle)
@@ -413,12 +430,6 @@ class _RabbitListener(Listener):
         self.transport._forget_listener(self)
 
 
-class _ReplyWaiter:
-    def __init__(self) -> None:
-        self.event = threading.Event()
-        self.body: bytes | None = None
-
-
 class _ReplyConsumer:
     """The thread owning this transport's exclusive reply queue."""
 
@@ -427,37 +438,29 @@ class _ReplyConsumer:
         self.queue = ""
         self.ready = threading.Event()
         self._stopping = threading.Event()
-        self._waiters: dict[str, _ReplyWaiter] = {}
+        self._waiters: dict[str, ReplyWaiter] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="nimbus-replies", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        backoff = Backoff.from_conf(self.transport.conf)
-        failures = 0
-        while not self._stopping.is_set():
-            connection = None
-            try:
-                connection = self.transport._connect("replies")
-                channel = connection.channel()
-                # A new name per connection: the old exclusive queue may
-                # linger until the broker notices the old connection died.
-                queue = f"{self.transport.exchange}.reply.{uuid.uuid4().hex}"
-                channel.queue_declare(queue, exclusive=True, auto_delete=True)
-                channel.basic_consume(queue, self._on_reply, auto_ack=True)
-                self.queue = queue
-                failures = 0
-                self.ready.set()
-                while not self._stopping.is_set():
-                    _pump(connection)
-            except Exception as ex:  # noqa: BLE001 - the reply thread must never die
-                failures += 1
-                LOG.warning("Reply consumer lost the broker (%s); reconnecting", ex)
-            finally:
-                self.ready.clear()
-                _close_quietly(connection)
-            if not self._stopping.is_set():
-                self._stopping.wait(backoff.delay(max(failures, 1)))
+        _consume_until_stopped(
+            self.transport,
+            "replies",
+            self._subscribe,
+            stopping=self._stopping,
+            ready=self.ready,
+            who="Reply consumer",
+        )
+
+    def _subscribe(self, connection: BlockingConnection) -> None:
+        channel = connection.channel()
+        # A new name per connection: the old exclusive queue may linger
+        # until the broker notices the old connection died.
+        queue = f"{self.transport.exchange}.reply.{uuid.uuid4().hex}"
+        channel.queue_declare(queue, exclusive=True, auto_delete=True)
+        channel.basic_consume(queue, self._on_reply, auto_ack=True)
+        self.queue = queue
 
     def _on_reply(
         self, channel: BlockingChannel, method: Any, properties: pika.BasicProperties, body: bytes
@@ -467,11 +470,10 @@ class _ReplyConsumer:
         if waiter is None:
             LOG.debug("Dropping a reply nobody waits for (late or duplicate)")
             return
-        waiter.body = body
-        waiter.event.set()
+        waiter.deliver(body)
 
-    def expect(self, correlation_id: str) -> _ReplyWaiter:
-        waiter = _ReplyWaiter()
+    def expect(self, correlation_id: str) -> ReplyWaiter:
+        waiter = ReplyWaiter()
         with self._lock:
             self._waiters[correlation_id] = waiter
         return waiter

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import inspect
 import logging
-import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.messaging import _envelope
+from nimbus.messaging._serving import Serving
 from nimbus.messaging.base import Transport
 from nimbus.messaging.types import IncomingMessage, Listener, Target
 
@@ -143,7 +143,7 @@ def _public_methods(endpoint: object) -> dict[str, Callable[..., Any]]:
     return methods
 
 
-class RPCServer:
+class RPCServer(Serving):
     """Serve the public methods of *endpoints* on a topic.
 
     A method is called as ``method(ctx, **kwargs)`` in a worker thread; its
@@ -164,7 +164,7 @@ class RPCServer:
     def __init__(
         self, transport: Transport, topic: str, server: str, endpoints: Sequence[object]
     ) -> None:
-        self.transport = transport
+        super().__init__(transport)
         self.target = Target(topic, server=server)
         self._methods: dict[str, Callable[..., Any]] = {}
         for endpoint in endpoints:
@@ -172,25 +172,9 @@ class RPCServer:
                 if name in self._methods:
                     raise ValueError(f"method {name!r} is exposed by two endpoints")
                 self._methods[name] = method
-        self._listener: Listener | None = None
-        self._lock = threading.Lock()
 
-    def start(self) -> None:
-        """Start taking messages (idempotent)."""
-        with self._lock:
-            if self._listener is None:
-                self._listener = self.transport.listen(self.target, self._handle)
-
-    def stop(self, timeout: float | None = None) -> None:
-        """Stop taking messages; wait for running methods and ack their messages.
-
-        :param timeout: seconds to wait for running methods; ``None`` waits
-            as long as they take.
-        """
-        with self._lock:
-            listener, self._listener = self._listener, None
-        if listener is not None:
-            listener.stop(timeout)
+    def _listen(self) -> Listener:
+        return self.transport.listen(self.target, self._handle)
 
     def _handle(self, message: IncomingMessage) -> None:
         try:
