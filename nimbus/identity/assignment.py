@@ -150,20 +150,20 @@ class AssignmentManager(Manager):
             kind="role",
             conflict_reason=lambda values: f"Duplicate entry found with name {values.get('name')}",
         )
+        # Roles' rules take no target; cached validations hold role names.
+        self._roles = self.kind(
+            self.roles, _role_dict, targeted=False, columns=("name", "description")
+        )
 
     # -- roles -------------------------------------------------------------
 
     def get_role(self, ctx: RequestContext, role_id: str) -> dict[str, Any]:
         """Return one role. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_role")
-        return _role_dict(self.roles.get(role_id))
+        return self._roles.get(ctx, role_id)
 
     def get_role_by_name(self, name: str) -> dict[str, Any]:
         """Return the role called *name* (for bootstrap). :raises NotFound: none."""
-        row = self.roles.find(name=name)
-        if row is None:
-            raise exception.NotFound(kind="role", id=name)
-        return _role_dict(row)
+        return self._roles.get_by(name=name)
 
     def list_roles(
         self,
@@ -179,13 +179,11 @@ class AssignmentManager(Manager):
         :param domain_id: roles of a domain: none, nimbus has no
             domain-specific roles.
         """
-        self.authorize(ctx, "identity:list_roles")
         if domain_id:
+            self._roles.check(ctx, "list")
             return []
-        rows = self.roles.list(
-            filters={"name": name}, ids=set(ids) if ids is not None else None, page=page
-        )
-        return [_role_dict(r) for r in rows]
+        wanted = set(ids) if ids is not None else None
+        return self._roles.list(ctx, filters={"name": name}, ids=wanted, page=page)
 
     def create_role(
         self,
@@ -197,30 +195,21 @@ class AssignmentManager(Manager):
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a role. :raises Conflict: the name is taken."""
-        self.authorize(ctx, "identity:create_role")
-        values = {
-            "id": role_id or new_id(),
-            "name": name,
-            "description": description,
-            "extra": extra or {},
-        }
-        return _role_dict(self.roles.create(values))
+        values = {"name": name, "description": description, "extra": extra or {}}
+        return self._roles.create(ctx, {"id": role_id or new_id(), **values})
 
     def update_role(
         self, ctx: RequestContext, role_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Rename a role or change its description."""
-        self.authorize(ctx, "identity:update_role")
-        row = self.roles.update(role_id, changes, columns=("name", "description"))
+        ref = self._roles.update(ctx, role_id, changes)
         self.forget_tokens()
-        return _role_dict(row)
+        return ref
 
     def delete_role(self, ctx: RequestContext, role_id: str) -> None:
         """Delete a role, its assignments and implications; revoke tokens holding it."""
-        self.authorize(ctx, "identity:delete_role")
 
-        def _delete(session: orm.Session) -> None:
-            self.roles.get(role_id, session=session)
+        def _check(session: orm.Session, row: models.Role) -> None:
             session.execute(
                 sa.delete(models.Assignment).where(models.Assignment.role_id == role_id)
             )
@@ -232,9 +221,8 @@ class AssignmentManager(Manager):
                     )
                 )
             )
-            self.roles.delete(role_id, session=session)
 
-        self.db.write(_delete)
+        self._roles.delete(ctx, role_id, check=_check)
         self.revoke(role_id=role_id)
         self.forget_tokens()
 
