@@ -349,6 +349,7 @@ def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
+@dataclasses.dataclass(eq=False)
 class Kind(Generic[M]):
     """One kind's caller-facing reads and writes, policy-checked and rendered.
 
@@ -370,30 +371,21 @@ class Kind(Generic[M]):
     :param on_change: called after each successful write.
     """
 
-    def __init__(
-        self,
-        repository: Repository[M],
-        *,
-        authorize: Authorize,
-        render: Callable[[M], dict[str, Any]],
-        service: str,
-        target_key: str | None = None,
-        columns: Collection[str] | None = None,
-        plural: str | None = None,
-        on_change: Callable[[], None] | None = None,
-    ) -> None:
-        self.repo = repository
-        self.authorize = authorize
-        self.render = render
-        self.service = service
-        self.target_key = target_key
-        self.columns = columns
-        self.plural = plural or f"{repository.kind}s"
-        self.on_change = on_change
+    repository: Repository[M]
+    _: dataclasses.KW_ONLY
+    authorize: Authorize
+    render: Callable[[M], dict[str, Any]]
+    service: str
+    target_key: str | None = None
+    columns: Collection[str] | None = None
+    plural: str | None = None
+    on_change: Callable[[], None] | None = None
 
     def rule(self, verb: str) -> str:
         """Return the rule name of *verb* on this kind (``identity:update_domain``)."""
-        noun = self.plural if verb == "list" else self.repo.kind
+        noun = (
+            (self.plural or f"{self.repository.kind}s") if verb == "list" else self.repository.kind
+        )
         return f"{self.service}:{verb}_{noun}"
 
     def check(self, ctx: Any, verb: str, item_id: str | None = None) -> None:
@@ -408,7 +400,7 @@ class Kind(Generic[M]):
 
     def write(self, fn: Callable[[orm.Session], T], *, reason: str | None = None) -> T:
         """Run *fn* in a write transaction, then :attr:`on_change`."""
-        result = self.repo.write(fn, reason=reason)
+        result = self.repository.write(fn, reason=reason)
         if self.on_change is not None:
             self.on_change()
         return result
@@ -418,7 +410,7 @@ class Kind(Generic[M]):
     def get(self, ctx: Any, item_id: str) -> dict[str, Any]:
         """Return one item. :raises NotFound: unknown id."""
         self.check(ctx, "get", item_id)
-        return self.render(self.repo.get(item_id))
+        return self.render(self.repository.get(item_id))
 
     def get_by(self, **filters: Any) -> dict[str, Any]:
         """Return the item whose columns equal *filters* (no policy check).
@@ -426,9 +418,9 @@ class Kind(Generic[M]):
         :raises NotFound: there is none; the error names the ``name`` filter
             if there is one.
         """
-        row = self.repo.find(**filters)
+        row = self.repository.find(**filters)
         if row is None:
-            raise exception.NotFound(kind=self.repo.kind, id=filters.get("name"))
+            raise exception.NotFound(kind=self.repository.kind, id=filters.get("name"))
         return self.render(row)
 
     def list(
@@ -442,7 +434,7 @@ class Kind(Generic[M]):
     ) -> list[dict[str, Any]]:
         """Return one page of the items matching the filters (as :meth:`Repository.list`)."""
         self.check(ctx, "list")
-        rows = self.repo.list(filters=filters, where=where, ids=ids, page=page)
+        rows = self.repository.list(filters=filters, where=where, ids=ids, page=page)
         return [self.render(row) for row in rows]
 
     # -- writing -----------------------------------------------------------------
@@ -464,12 +456,12 @@ class Kind(Generic[M]):
         :raises Conflict: a unique column is taken.
         """
         self.check(ctx, "create", target_id)
-        reason = reason or self.repo.conflict_reason(values)
+        reason = reason or self.repository.conflict_reason(values)
 
         def _create(session: orm.Session) -> M:
             if check is not None:
                 check(session)
-            return self.repo.create(values, reason=reason, session=session)
+            return self.repository.create(values, reason=reason, session=session)
 
         return self.render(self.write(_create, reason=reason))
 
@@ -490,13 +482,13 @@ class Kind(Generic[M]):
         :raises Conflict: the changes collide with another item.
         """
         self.check(ctx, "update", item_id)
-        reason = reason or self.repo.conflict_reason({**changes, "id": item_id})
+        reason = reason or self.repository.conflict_reason({**changes, "id": item_id})
 
         def _update(session: orm.Session) -> M:
-            row = self.repo.get(item_id, session=session)
+            row = self.repository.get(item_id, session=session)
             if check is not None:
                 check(session, row)
-            return self.repo.update(
+            return self.repository.update(
                 item_id, changes, columns=self.columns, reason=reason, session=session
             )
 
@@ -519,7 +511,7 @@ class Kind(Generic[M]):
         self.check(ctx, "delete", item_id)
 
         def _delete(session: orm.Session) -> None:
-            row = self.repo.get(item_id, session=session)
+            row = self.repository.get(item_id, session=session)
             if check is not None:
                 check(session, row)
             session.delete(row)

@@ -116,6 +116,7 @@ def _grant(row: models.Assignment) -> Grant:
     )
 
 
+@dataclasses.dataclass(eq=False)
 class AssignmentManager(Manager):
     """Roles and who holds them where.
 
@@ -128,24 +129,17 @@ class AssignmentManager(Manager):
         every change to roles, implications or grants.
     """
 
-    def __init__(
-        self,
-        database: Database,
-        enforcer: Enforcer,
-        revoke: Revoke,
-        *,
-        resources: ResourceManager,
-        users: UserManager,
-        forget_tokens: Callable[[], None],
-    ) -> None:
-        super().__init__(enforcer)
-        self.db = database
-        self.revoke = revoke
-        self.resources = resources
-        self.users = users
-        self.forget_tokens = forget_tokens
+    database: Database
+    enforcer: Enforcer
+    revoke: Revoke
+    _: dataclasses.KW_ONLY
+    resources: ResourceManager
+    users: UserManager
+    forget_tokens: Callable[[], None]
+
+    def __post_init__(self) -> None:
         self.roles = Repository(
-            database,
+            self.database,
             models.Role,
             kind="role",
             conflict_reason=lambda values: f"Duplicate entry found with name {values.get('name')}",
@@ -241,7 +235,7 @@ class AssignmentManager(Manager):
         stmt = sa.select(models.ImpliedRole.prior_role_id, models.ImpliedRole.implied_role_id)
         if prior_role_id is not None:
             stmt = stmt.where(models.ImpliedRole.prior_role_id == prior_role_id)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             if prior_role_id is not None:
                 self.roles.get(prior_role_id, session=session)
             return [(p, i) for p, i in session.execute(stmt.order_by(*stmt.selected_columns))]
@@ -305,7 +299,7 @@ class AssignmentManager(Manager):
                     models.ImpliedRole(prior_role_id=prior_role_id, implied_role_id=implied_role_id)
                 )
 
-        self.db.write(_create)
+        self.database.write(_create)
         self.forget_tokens()
         return self.get_role(INTERNAL, prior_role_id), self.get_role(INTERNAL, implied_role_id)
 
@@ -323,7 +317,7 @@ class AssignmentManager(Manager):
                 )
             session.delete(row)
 
-        self.db.write(_delete)
+        self.database.write(_delete)
         self.revoke(role_id=prior_role_id)
         self.forget_tokens()
 
@@ -379,7 +373,7 @@ class AssignmentManager(Manager):
                 )
 
         try:
-            self.db.write(_create)
+            self.database.write(_create)
         except exc.IntegrityError:
             # A concurrent request stored the same assignment first.
             pass
@@ -392,7 +386,7 @@ class AssignmentManager(Manager):
         """
         self.authorize(ctx, "identity:check_grant", _grant_target(grant))
         self._check_grant(grant)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             if session.get(models.Assignment, _key(grant)) is None:
                 raise exception.NotFound(kind="role assignment", id=grant.role_id)
 
@@ -411,7 +405,7 @@ class AssignmentManager(Manager):
                 raise exception.NotFound(kind="role assignment", id=grant.role_id)
             session.delete(row)
 
-        self.db.write(_delete)
+        self.database.write(_delete)
         users = (
             [grant.user_id] if grant.user_id else self.users.user_ids_in_group(grant.group_id or "")
         )
@@ -480,7 +474,7 @@ class AssignmentManager(Manager):
             if value is not None:
                 stmt = stmt.where(getattr(a, name) == value)
         stmt = stmt.order_by(a.type, a.actor_id, a.target_id, a.role_id)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             return [_grant(r) for r in session.scalars(stmt)]
 
     def delete_target(self, session: orm.Session, target_id: str) -> None:
@@ -491,7 +485,7 @@ class AssignmentManager(Manager):
 
     def delete_actor(self, actor_id: str) -> None:
         """Delete every assignment of a deleted user or group."""
-        self.db.write(
+        self.database.write(
             lambda session: session.execute(
                 sa.delete(models.Assignment).where(models.Assignment.actor_id == actor_id)
             )
@@ -644,7 +638,7 @@ class AssignmentManager(Manager):
         else:
             return set()
         stmt = sa.select(a.role_id).where(a.actor_id.in_(actors), condition)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             direct = set(session.scalars(stmt))
             if not direct:
                 return set()
@@ -652,7 +646,7 @@ class AssignmentManager(Manager):
 
     def expand_implied(self, role_ids: Iterable[str]) -> set[str]:
         """Return *role_ids* with every role they imply."""
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             return _closure(set(role_ids), self._implications(session))
 
     def targets_for_user(self, user_id: str) -> tuple[set[str], set[str], set[str]]:
@@ -662,7 +656,7 @@ class AssignmentManager(Manager):
         projects: set[str] = set()
         domains: set[str] = set()
         inherited: set[str] = set()
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             for type_, target, inh in session.execute(
                 sa.select(a.type, a.target_id, a.inherited).where(a.actor_id.in_(actors))
             ):

@@ -88,6 +88,7 @@ def _named(ref: dict[str, Any]) -> dict[str, Any]:
     return {"id": ref["id"], "name": ref["name"]}
 
 
+@dataclasses.dataclass(eq=False)
 class AuthManager(Manager):
     """Issue, validate and revoke tokens.
 
@@ -103,30 +104,19 @@ class AuthManager(Manager):
     :param clock: injected monotonic clock for the cache.
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        *,
-        users: UserManager,
-        resources: ResourceManager,
-        assignments: AssignmentManager,
-        catalog: CatalogManager,
-        formatter: token_formatter.TokenFormatter,
-        revocations: RevocationList,
-        enforcer: Enforcer,
-        now: Callable[[], datetime.datetime] = utcnow,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(enforcer)
-        self.conf = conf
-        self.users = users
-        self.resources = resources
-        self.assignments = assignments
-        self.catalog = catalog
-        self.formatter = formatter
-        self.revocations = revocations
-        self.now = now
-        self.clock = clock
+    conf: cfg.ConfigOpts
+    _: dataclasses.KW_ONLY
+    users: UserManager
+    resources: ResourceManager
+    assignments: AssignmentManager
+    catalog: CatalogManager
+    formatter: token_formatter.TokenFormatter
+    revocations: RevocationList
+    enforcer: Enforcer
+    now: Callable[[], datetime.datetime] = utcnow
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
         self._cache: collections.OrderedDict[str, tuple[float, TokenData]] = (
             collections.OrderedDict()
         )

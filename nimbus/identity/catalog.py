@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import threading
 import time
@@ -72,6 +73,7 @@ def _substitute(url: str, values: dict[str, str | None]) -> str | None:
     return url
 
 
+@dataclasses.dataclass(eq=False)
 class CatalogManager(Manager):
     """Regions, services and endpoints, and the catalog rendered into tokens.
 
@@ -82,18 +84,14 @@ class CatalogManager(Manager):
     :param clock: injected for tests.
     """
 
-    def __init__(
-        self,
-        database: Database,
-        enforcer: Enforcer,
-        *,
-        cache_time: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(enforcer)
-        self.db = database
-        self.cache_time = cache_time
-        self.clock = clock
+    database: Database
+    enforcer: Enforcer
+    _: dataclasses.KW_ONLY
+    cache_time: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        database = self.database
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
         self.regions = Repository(database, models.Region, kind="region")
@@ -361,7 +359,7 @@ class CatalogManager(Manager):
         with self._lock:
             if self._cached is not None and now - self._cached[0] < self.cache_time:
                 return self._cached[1]
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             services = session.scalars(
                 sa.select(models.Service)
                 .where(models.Service.enabled.is_(True))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -54,6 +55,7 @@ def _duplicate_name(values: Any) -> str:
     return f"Duplicate entry found with name {values.get('name')}"
 
 
+@dataclasses.dataclass(eq=False)
 class ResourceManager(Manager):
     """Create, read, update and delete domains and projects.
 
@@ -68,22 +70,16 @@ class ResourceManager(Manager):
         back-end keeps them, so a domain with users is not deleted).
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        database: Database,
-        enforcer: Enforcer,
-        revoke: Revoke,
-        *,
-        on_delete_target: Callable[[orm.Session, str], None],
-        has_users: Callable[[str], bool],
-    ) -> None:
-        super().__init__(enforcer)
-        self.conf = conf
-        self.db = database
-        self.revoke = revoke
-        self.on_delete_target = on_delete_target
-        self.has_users = has_users
+    conf: cfg.ConfigOpts
+    database: Database
+    enforcer: Enforcer
+    revoke: Revoke
+    _: dataclasses.KW_ONLY
+    on_delete_target: Callable[[orm.Session, str], None]
+    has_users: Callable[[str], bool]
+
+    def __post_init__(self) -> None:
+        database = self.database
         self.domains = Repository(
             database, models.Domain, kind="domain", conflict_reason=_duplicate_name
         )
@@ -154,7 +150,7 @@ class ResourceManager(Manager):
 
         ref = kind.update(ctx, item_id, changes, check=_check)
         if disabled:
-            self.revoke(**{f"{kind.repo.kind}_id": item_id})
+            self.revoke(**{f"{kind.repository.kind}_id": item_id})
         return ref
 
     def delete_domain(self, ctx: RequestContext, domain_id: str) -> None:
