@@ -40,7 +40,7 @@ from sqlalchemy import exc, orm
 from nimbus import exception
 from nimbus.db.api import Database
 
-__all__ = ["Authorize", "Kind", "Page", "Repository", "integrity_error"]
+__all__ = ["Authorize", "Kind", "Page", "Repository", "integrity_error", "row_dict"]
 
 M = TypeVar("M", bound=orm.DeclarativeBase)
 T = TypeVar("T")
@@ -76,6 +76,19 @@ def integrity_error(ex: exc.IntegrityError, kind: str, reason: str) -> exception
             field=kind, reason="refers to something that does not exist"
         )
     return exception.Conflict(kind=kind, reason=reason)
+
+
+def row_dict(
+    row: Any, columns: Iterable[str], *, extra_column: str | None = "extra", **values: Any
+) -> dict[str, Any]:
+    """Return a row as callers see it: its extra keys, its *columns*, then *values*.
+
+    :param columns: the attribute names copied as they are.
+    :param extra_column: the column of free-form keys (``None``: none).
+    :param values: computed keys; they and the columns win over extra keys.
+    """
+    extra = (getattr(row, extra_column) or {}) if extra_column else {}
+    return {**extra, **{name: getattr(row, name) for name in columns}, **values}
 
 
 def _not_found(kind: str) -> Callable[[str], exception.NimbusException]:

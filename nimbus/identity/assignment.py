@@ -18,7 +18,7 @@ from sqlalchemy import exc, orm
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.db import Database
-from nimbus.db.repository import Repository
+from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, new_id
 from nimbus.policy import Enforcer
@@ -37,10 +37,10 @@ __all__ = [
     "GROUP_DOMAIN",
 ]
 
-USER_PROJECT = "UserProject"
-GROUP_PROJECT = "GroupProject"
-USER_DOMAIN = "UserDomain"
-GROUP_DOMAIN = "GroupDomain"
+#: The assignment types: the actor's kind, then the target's ("UserProject").
+USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = (
+    actor + target for target in ("Project", "Domain") for actor in ("User", "Group")
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +74,12 @@ Inference = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 def _type(user_id: str | None, project_id: str | None) -> str:
-    if user_id is not None:
-        return USER_PROJECT if project_id is not None else USER_DOMAIN
-    return GROUP_PROJECT if project_id is not None else GROUP_DOMAIN
+    actor = "User" if user_id is not None else "Group"
+    return actor + ("Project" if project_id is not None else "Domain")
 
 
 def _role_dict(row: models.Role) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "domain_id": None,
-        "options": {},
-    }
+    return row_dict(row, ("id", "name", "description"), domain_id=None, options={})
 
 
 def _key(grant: Grant) -> tuple[str, str, str, str, bool]:

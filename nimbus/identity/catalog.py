@@ -15,7 +15,7 @@ from sqlalchemy import orm
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.db import Database
-from nimbus.db.repository import Repository
+from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, new_id
 from nimbus.policy import Enforcer
@@ -26,36 +26,16 @@ INTERFACES = ("public", "internal", "admin")
 
 
 def _region_dict(row: models.Region) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "description": row.description or "",
-        "parent_region_id": row.parent_region_id,
-    }
+    return row_dict(row, ("id", "parent_region_id"), description=row.description or "")
 
 
 def _service_dict(row: models.Service) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "type": row.type,
-        "name": row.name,
-        "description": row.description or "",
-        "enabled": row.enabled,
-    }
+    return row_dict(row, ("id", "type", "name", "enabled"), description=row.description or "")
 
 
 def _endpoint_dict(row: models.Endpoint) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "service_id": row.service_id,
-        "interface": row.interface,
-        "url": row.url,
-        "region_id": row.region_id,
-        "region": row.region_id,
-        "enabled": row.enabled,
-    }
+    columns = ("id", "service_id", "interface", "url", "region_id", "enabled")
+    return row_dict(row, columns, region=row.region_id)
 
 
 def _id(values: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ from sqlalchemy import orm
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.db import Database
-from nimbus.db.repository import Kind, Repository
+from nimbus.db.repository import Kind, Repository, row_dict
 from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, caller_domain, new_id
 from nimbus.policy import Enforcer
@@ -24,31 +24,22 @@ _COLUMNS = ("name", "description", "enabled")
 
 
 def _domain_dict(row: models.Domain) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "name": row.name,
-        "description": row.description or "",
-        "enabled": row.enabled,
-        "tags": [],
-        "options": {},
-    }
+    return row_dict(
+        row, ("id", "name", "enabled"), description=row.description or "", tags=[], options={}
+    )
 
 
 def _project_dict(row: models.Project) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "name": row.name,
-        "domain_id": row.domain_id,
-        "description": row.description or "",
-        "enabled": row.enabled,
+    return row_dict(
+        row,
+        ("id", "name", "domain_id", "enabled"),
+        description=row.description or "",
         # Keystone shows a top-level project's domain as its parent.
-        "parent_id": row.parent_id or row.domain_id,
-        "is_domain": False,
-        "tags": [],
-        "options": {},
-    }
+        parent_id=row.parent_id or row.domain_id,
+        is_domain=False,
+        tags=[],
+        options={},
+    )
 
 
 def _duplicate_name(values: Any) -> str:
