@@ -71,13 +71,16 @@ class CatalogManager(Manager):
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
-        database = self.database
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
-        self.regions = Repository(database, models.Region, kind="region")
+        self.regions = Repository(self.database, models.Region, kind="region")
         # Services and endpoints have no unique names: a conflict names the id.
-        self.services = Repository(database, models.Service, kind="service", conflict_reason=_id)
-        self.endpoints = Repository(database, models.Endpoint, kind="endpoint", conflict_reason=_id)
+        self.services = Repository(
+            self.database, models.Service, kind="service", conflict_reason=_id
+        )
+        self.endpoints = Repository(
+            self.database, models.Endpoint, kind="endpoint", conflict_reason=_id
+        )
         declare = functools.partial(self.kind, on_change=self._invalidate)
         self._regions = declare(
             self.regions, _region_dict, columns=("parent_region_id", "description")

@@ -70,12 +70,11 @@ class ResourceManager(Manager):
     has_users: Callable[[str], bool]
 
     def __post_init__(self) -> None:
-        database = self.database
         self.domains = Repository(
-            database, models.Domain, kind="domain", conflict_reason=_duplicate_name
+            self.database, models.Domain, kind="domain", conflict_reason=_duplicate_name
         )
         self.projects = Repository(
-            database, models.Project, kind="project", conflict_reason=_duplicate_name
+            self.database, models.Project, kind="project", conflict_reason=_duplicate_name
         )
         self._domains = self.kind(self.domains, _domain_dict, columns=_COLUMNS)
         self._projects = self.kind(self.projects, _project_dict, columns=_COLUMNS)

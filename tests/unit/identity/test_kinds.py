@@ -28,10 +28,12 @@ class KindCase:
 
     noun: str
     manager: str
-    #: creates one item and returns it (called with the caller and a suffix).
-    create: Callable[[IdentityService, RequestContext, str], dict[str, Any]]
+    #: the create argument that tells items apart.
+    field: str
     #: a change the kind accepts as a column.
-    change: dict[str, Any]
+    change: dict[str, Any] = dataclasses.field(default_factory=lambda: {"description": "new"})
+    #: further create arguments, made fresh for each item.
+    needs: Callable[[IdentityService], dict[str, Any]] = lambda service: {}
     #: makes an item deletable (domains must be disabled first).
     before_delete: Callable[[IdentityService, str], None] = lambda service, item_id: None
 
@@ -39,47 +41,27 @@ class KindCase:
         name = f"{verb}_{self.noun}s" if verb == "list" else f"{verb}_{self.noun}"
         return getattr(getattr(service, self.manager), name)(*args, **kwargs)
 
+    def create(self, service: IdentityService, ctx: RequestContext, suffix: str) -> Any:
+        values = {self.field: f"{self.noun}-{suffix}", **self.needs(service)}
+        return self.call(service, "create", ctx, **values)
 
-def _endpoint(service: IdentityService, ctx: RequestContext, suffix: str) -> dict[str, Any]:
-    svc = service.catalog.create_service(INTERNAL, type=f"type-{suffix}")
-    return service.catalog.create_endpoint(
-        ctx, service_id=svc["id"], interface="public", url=f"http://{suffix}/"
-    )
+
+def _service_ref(service: IdentityService) -> dict[str, Any]:
+    svc = service.catalog.create_service(INTERNAL, type="for-endpoints")
+    return {"service_id": svc["id"], "interface": "public"}
+
+
+def _disable_domain(service: IdentityService, domain_id: str) -> None:
+    service.resources.update_domain(INTERNAL, domain_id, {"enabled": False})
 
 
 KINDS = [
-    KindCase(
-        "domain",
-        "resources",
-        lambda s, ctx, x: s.resources.create_domain(ctx, name=f"d-{x}"),
-        {"description": "changed"},
-        lambda s, item_id: s.resources.update_domain(INTERNAL, item_id, {"enabled": False}),
-    ),
-    KindCase(
-        "project",
-        "resources",
-        lambda s, ctx, x: s.resources.create_project(ctx, name=f"p-{x}"),
-        {"description": "changed"},
-    ),
-    KindCase(
-        "role",
-        "assignments",
-        lambda s, ctx, x: s.assignments.create_role(ctx, name=f"r-{x}"),
-        {"description": "changed"},
-    ),
-    KindCase(
-        "region",
-        "catalog",
-        lambda s, ctx, x: s.catalog.create_region(ctx, region_id=f"reg-{x}"),
-        {"description": "changed"},
-    ),
-    KindCase(
-        "service",
-        "catalog",
-        lambda s, ctx, x: s.catalog.create_service(ctx, type=f"t-{x}"),
-        {"description": "changed"},
-    ),
-    KindCase("endpoint", "catalog", _endpoint, {"url": "http://changed/"}),
+    KindCase("domain", "resources", "name", before_delete=_disable_domain),
+    KindCase("project", "resources", "name"),
+    KindCase("role", "assignments", "name"),
+    KindCase("region", "catalog", "region_id"),
+    KindCase("service", "catalog", "type"),
+    KindCase("endpoint", "catalog", "url", change={"url": "http://new/"}, needs=_service_ref),
 ]
 
 
