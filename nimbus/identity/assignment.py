@@ -38,9 +38,12 @@ __all__ = [
 ]
 
 #: The assignment types: the actor's kind, then the target's ("UserProject").
-USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = (
+USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = _TYPES = tuple(
     actor + target for target in ("Project", "Domain") for actor in ("User", "Group")
 )
+
+#: The actors, then the targets, of an assignment.
+_PARTIES = ("user_id", "group_id", "project_id", "domain_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Grant:
     inherited: bool = False
     #: For effective listings: the group or inherited grant this one comes from.
     via_group_id: str | None = None
+
+    def parties(self) -> dict[str, str | None]:
+        """Return the actor and target ids by name (``user_id`` ... ``domain_id``)."""
+        return {name: getattr(self, name) for name in _PARTIES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -89,15 +96,33 @@ def _key(grant: Grant) -> tuple[str, str, str, str, bool]:
     return (_type(grant.user_id, grant.project_id), actor, target, grant.role_id, grant.inherited)
 
 
+def _target(project_id: str | None, domain_id: str | None) -> dict[str, Any]:
+    """Return the policy target of a grant on a project, else on a domain."""
+    if project_id is not None:
+        return {"target.project.id": project_id}
+    return {"target.domain.id": domain_id}
+
+
 def _grant_target(grant: Grant) -> dict[str, Any]:
-    if grant.project_id is not None:
-        return {"target.project.id": grant.project_id}
-    return {"target.domain.id": grant.domain_id}
+    return _target(grant.project_id, grant.domain_id)
+
+
+def _party(name: str, item_id: str) -> sa.ColumnElement[bool]:
+    """Return the condition "the assignment's *name* party is *item_id*".
+
+    :param name: an actor (``user_id``, ``group_id``) or a target
+        (``project_id``, ``domain_id``); the types it takes part in are
+        those whose name holds its kind.
+    """
+    kind = name.removesuffix("_id").capitalize()
+    a = models.Assignment
+    column = a.actor_id if kind in ("User", "Group") else a.target_id
+    return sa.and_(column == item_id, a.type.in_([t for t in _TYPES if kind in t]))
 
 
 def _grant(row: models.Assignment) -> Grant:
-    is_user = row.type in (USER_PROJECT, USER_DOMAIN)
-    is_project = row.type in (USER_PROJECT, GROUP_PROJECT)
+    is_user = row.type.startswith("User")
+    is_project = row.type.endswith("Project")
     return Grant(
         role_id=row.role_id,
         user_id=row.actor_id if is_user else None,
@@ -334,12 +359,7 @@ class AssignmentManager(Manager):
             self.users.get_group(INTERNAL, group_id or "")
 
     def _check_grant(self, grant: Grant) -> None:
-        self._check_parties(
-            user_id=grant.user_id,
-            group_id=grant.group_id,
-            project_id=grant.project_id,
-            domain_id=grant.domain_id,
-        )
+        self._check_parties(**grant.parties())
         self.roles.get(grant.role_id)
 
     def create_grant(self, ctx: RequestContext, grant: Grant) -> None:
@@ -422,23 +442,10 @@ class AssignmentManager(Manager):
 
         :raises NotFound: the target or the actor does not exist.
         """
-        target = (
-            {"target.project.id": project_id}
-            if project_id is not None
-            else {"target.domain.id": domain_id}
-        )
-        self.authorize(ctx, "identity:list_grants", target)
-        self._check_parties(
-            user_id=user_id, group_id=group_id, project_id=project_id, domain_id=domain_id
-        )
-        grants = self.list_grants(
-            user_id=user_id,
-            group_id=group_id,
-            project_id=project_id,
-            domain_id=domain_id,
-            inherited=inherited,
-        )
-        ids = {g.role_id for g in grants}
+        self.authorize(ctx, "identity:list_grants", _target(project_id, domain_id))
+        parties = dict(zip(_PARTIES, (user_id, group_id, project_id, domain_id), strict=True))
+        self._check_parties(**parties)
+        ids = {g.role_id for g in self.list_grants(**parties, inherited=inherited)}
         return self.list_roles(INTERNAL, ids=ids) if ids else []
 
     def list_grants(
@@ -452,16 +459,9 @@ class AssignmentManager(Manager):
         inherited: bool | None = None,
     ) -> list[Grant]:
         """Return stored assignments matching every given filter (no policy check)."""
-        stmt = sa.select(models.Assignment)
         a = models.Assignment
-        if user_id is not None:
-            stmt = stmt.where(a.actor_id == user_id, a.type.in_((USER_PROJECT, USER_DOMAIN)))
-        if group_id is not None:
-            stmt = stmt.where(a.actor_id == group_id, a.type.in_((GROUP_PROJECT, GROUP_DOMAIN)))
-        if project_id is not None:
-            stmt = stmt.where(a.target_id == project_id, a.type.in_((USER_PROJECT, GROUP_PROJECT)))
-        if domain_id is not None:
-            stmt = stmt.where(a.target_id == domain_id, a.type.in_((USER_DOMAIN, GROUP_DOMAIN)))
+        parties = dict(zip(_PARTIES, (user_id, group_id, project_id, domain_id), strict=True))
+        stmt = sa.select(a).where(*(_party(n, v) for n, v in parties.items() if v is not None))
         for name, value in (("role_id", role_id), ("inherited", inherited)):
             if value is not None:
                 stmt = stmt.where(getattr(a, name) == value)
@@ -608,25 +608,12 @@ class AssignmentManager(Manager):
         actors = [user_id, *self.users.group_ids_for_user(user_id)]
         a = models.Assignment
         if project_id is not None:
-            condition = sa.and_(
-                a.target_id == project_id,
-                a.type.in_((USER_PROJECT, GROUP_PROJECT)),
-            )
+            condition = _party("project_id", project_id)
             if project_domain_id is not None:
-                condition = sa.or_(
-                    condition,
-                    sa.and_(
-                        a.target_id == project_domain_id,
-                        a.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
-                        a.inherited.is_(True),
-                    ),
-                )
+                from_domain = sa.and_(_party("domain_id", project_domain_id), a.inherited.is_(True))
+                condition = sa.or_(condition, from_domain)
         elif domain_id is not None:
-            condition = sa.and_(
-                a.target_id == domain_id,
-                a.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
-                a.inherited.is_(False),
-            )
+            condition = sa.and_(_party("domain_id", domain_id), a.inherited.is_(False))
         else:
             return set()
         stmt = sa.select(a.role_id).where(a.actor_id.in_(actors), condition)
@@ -652,7 +639,7 @@ class AssignmentManager(Manager):
             for type_, target, inh in session.execute(
                 sa.select(a.type, a.target_id, a.inherited).where(a.actor_id.in_(actors))
             ):
-                if type_ in (USER_PROJECT, GROUP_PROJECT):
+                if type_.endswith("Project"):
                     projects.add(target)
                 elif inh:
                     inherited.add(target)
