@@ -23,6 +23,7 @@ from nimbus.policy import Enforcer
 __all__ = ["CatalogManager", "INTERFACES"]
 
 INTERFACES = ("public", "internal", "admin")
+_ENDPOINT_COLUMNS = ("service_id", "interface", "url", "region_id", "enabled")
 
 
 def _region_dict(row: models.Region) -> dict[str, Any]:
@@ -34,8 +35,7 @@ def _service_dict(row: models.Service) -> dict[str, Any]:
 
 
 def _endpoint_dict(row: models.Endpoint) -> dict[str, Any]:
-    columns = ("id", "service_id", "interface", "url", "region_id", "enabled")
-    return row_dict(row, columns, region=row.region_id)
+    return row_dict(row, ("id", *_ENDPOINT_COLUMNS), region=row.region_id)
 
 
 def _id(values: Mapping[str, Any]) -> str:
@@ -88,11 +88,7 @@ class CatalogManager(Manager):
         self._services = declare(
             self.services, _service_dict, columns=("type", "name", "description", "enabled")
         )
-        self._endpoints = declare(
-            self.endpoints,
-            _endpoint_dict,
-            columns=("service_id", "interface", "url", "region_id", "enabled"),
-        )
+        self._endpoints = declare(self.endpoints, _endpoint_dict, columns=_ENDPOINT_COLUMNS)
 
     def _invalidate(self) -> None:
         with self._lock:
