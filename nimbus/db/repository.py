@@ -21,6 +21,11 @@ steps in one transaction::
 Rows are returned as model instances; sessions are made with
 ``expire_on_commit=False``, so their loaded columns stay readable after the
 transaction ends.
+
+A :class:`Kind` puts a service's policy on top: one declaration per kind
+gives the caller-facing get/list/create/update/delete (rule check, lookup,
+not-found and conflict mapping, rendering and cache invalidation), so that
+a manager writes only what is special about the kind.
 """
 
 from __future__ import annotations
@@ -35,10 +40,15 @@ from sqlalchemy import exc, orm
 from nimbus import exception
 from nimbus.db.api import Database
 
-__all__ = ["Page", "Repository", "integrity_error"]
+__all__ = ["Authorize", "Kind", "Page", "Repository", "integrity_error", "row_dict"]
 
 M = TypeVar("M", bound=orm.DeclarativeBase)
 T = TypeVar("T")
+
+#: Checks a policy rule: ``authorize(ctx, "identity:get_domain", target)``.
+Authorize = Callable[[Any, str, "dict[str, Any] | None"], None]
+#: A step run inside a write transaction before the write itself.
+Check = Callable[[orm.Session], None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,6 +76,19 @@ def integrity_error(ex: exc.IntegrityError, kind: str, reason: str) -> exception
             field=kind, reason="refers to something that does not exist"
         )
     return exception.Conflict(kind=kind, reason=reason)
+
+
+def row_dict(
+    row: Any, columns: Iterable[str], *, extra_column: str | None = "extra", **values: Any
+) -> dict[str, Any]:
+    """Return a row as callers see it: its extra keys, its *columns*, then *values*.
+
+    :param columns: the attribute names copied as they are.
+    :param extra_column: the column of free-form keys (``None``: none).
+    :param values: computed keys; they and the columns win over extra keys.
+    """
+    extra = (getattr(row, extra_column) or {}) if extra_column else {}
+    return {**extra, **{name: getattr(row, name) for name in columns}, **values}
 
 
 def _not_found(kind: str) -> Callable[[str], exception.NimbusException]:
@@ -337,3 +360,174 @@ def _rowcount(result: Any) -> int:
     # CursorResult.rowcount: rows matched (MySQL is told to count matched,
     # not changed, rows by SQLAlchemy's default client flag).
     return int(result.rowcount)
+
+
+@dataclasses.dataclass(eq=False)
+class Kind(Generic[M]):
+    """One kind's caller-facing reads and writes, policy-checked and rendered.
+
+    The rule of a verb is ``<service>:<verb>_<kind>`` (``identity:get_domain``;
+    ``list`` takes the plural), checked before anything is read or written;
+    the policy target of a call naming an id is ``{target_key: id}``.  Rows
+    leave as dicts made by *render*; *on_change* runs after every write
+    that succeeded (a cache to drop, say).
+
+    :param repository: the rows.
+    :param authorize: checks a rule for a caller.
+    :param render: turns a row into what callers see.
+    :param service: the rules' prefix.
+    :param target_key: the policy target's key for the id; ``None``: the
+        rules of this kind take no target.
+    :param columns: the keys :meth:`update` sets as columns; the others go
+        to the extra column.
+    :param plural: the kind's plural in the list rule; by default ``kind + "s"``.
+    :param on_change: called after each successful write.
+    """
+
+    repository: Repository[M]
+    _: dataclasses.KW_ONLY
+    authorize: Authorize
+    render: Callable[[M], dict[str, Any]]
+    service: str
+    target_key: str | None = None
+    columns: Collection[str] | None = None
+    plural: str | None = None
+    on_change: Callable[[], None] | None = None
+
+    def rule(self, verb: str) -> str:
+        """Return the rule name of *verb* on this kind (``identity:update_domain``)."""
+        noun = (
+            (self.plural or f"{self.repository.kind}s") if verb == "list" else self.repository.kind
+        )
+        return f"{self.service}:{verb}_{noun}"
+
+    def check(self, ctx: Any, verb: str, item_id: str | None = None) -> None:
+        """Check the rule of *verb*, with *item_id* as target when given.
+
+        :raises PolicyNotAuthorized: the caller may not.
+        """
+        target = None
+        if item_id is not None and self.target_key is not None:
+            target = {self.target_key: item_id}
+        self.authorize(ctx, self.rule(verb), target)
+
+    def write(self, fn: Callable[[orm.Session], T], *, reason: str | None = None) -> T:
+        """Run *fn* in a write transaction, then :attr:`on_change`."""
+        result = self.repository.write(fn, reason=reason)
+        if self.on_change is not None:
+            self.on_change()
+        return result
+
+    # -- reading -----------------------------------------------------------------
+
+    def get(self, ctx: Any, item_id: str) -> dict[str, Any]:
+        """Return one item. :raises NotFound: unknown id."""
+        self.check(ctx, "get", item_id)
+        return self.render(self.repository.get(item_id))
+
+    def get_by(self, **filters: Any) -> dict[str, Any]:
+        """Return the item whose columns equal *filters* (no policy check).
+
+        :raises NotFound: there is none; the error names the ``name`` filter
+            if there is one.
+        """
+        row = self.repository.find(**filters)
+        if row is None:
+            raise exception.NotFound(kind=self.repository.kind, id=filters.get("name"))
+        return self.render(row)
+
+    def list(
+        self,
+        ctx: Any,
+        *,
+        filters: Mapping[str, Any] | None = None,
+        where: Iterable[sa.ColumnElement[bool]] = (),
+        ids: Collection[str] | None = None,
+        page: Page = Page(),
+    ) -> list[dict[str, Any]]:
+        """Return one page of the items matching the filters (as :meth:`Repository.list`)."""
+        self.check(ctx, "list")
+        rows = self.repository.list(filters=filters, where=where, ids=ids, page=page)
+        return [self.render(row) for row in rows]
+
+    # -- writing -----------------------------------------------------------------
+
+    def create(
+        self,
+        ctx: Any,
+        values: Mapping[str, Any],
+        *,
+        check: Check | None = None,
+        reason: str | None = None,
+        target_id: str | None = None,
+    ) -> dict[str, Any]:
+        """Store a new item made of *values* and return it.
+
+        :param check: run first, in the same transaction (a reference to check).
+        :param reason: the Conflict reason, as for :meth:`Repository.create`.
+        :param target_id: the id the policy target carries (an id the caller chose).
+        :raises Conflict: a unique column is taken.
+        """
+        self.check(ctx, "create", target_id)
+        reason = reason or self.repository.conflict_reason(values)
+
+        def _create(session: orm.Session) -> M:
+            if check is not None:
+                check(session)
+            return self.repository.create(values, reason=reason, session=session)
+
+        return self.render(self.write(_create, reason=reason))
+
+    def update(
+        self,
+        ctx: Any,
+        item_id: str,
+        changes: Mapping[str, Any],
+        *,
+        check: Callable[[orm.Session, M], None] | None = None,
+        reason: str | None = None,
+    ) -> dict[str, Any]:
+        """Apply *changes* to an item and return it.
+
+        :param check: ``check(session, row_before)``, run first in the same
+            transaction.
+        :raises NotFound: unknown id.
+        :raises Conflict: the changes collide with another item.
+        """
+        self.check(ctx, "update", item_id)
+        reason = reason or self.repository.conflict_reason({**changes, "id": item_id})
+
+        def _update(session: orm.Session) -> M:
+            row = self.repository.get(item_id, session=session)
+            if check is not None:
+                check(session, row)
+            return self.repository.update(
+                item_id, changes, columns=self.columns, reason=reason, session=session
+            )
+
+        return self.render(self.write(_update, reason=reason))
+
+    def delete(
+        self,
+        ctx: Any,
+        item_id: str,
+        *,
+        check: Callable[[orm.Session, M], None] | None = None,
+    ) -> None:
+        """Delete an item.
+
+        :param check: ``check(session, row)``, run after the lookup in the
+            same transaction; it may refuse (raise) or remove what depends
+            on the item.
+        :raises NotFound: unknown id.
+        """
+        self.check(ctx, "delete", item_id)
+
+        def _delete(session: orm.Session) -> None:
+            row = self.repository.get(item_id, session=session)
+            if check is not None:
+                check(session, row)
+            session.delete(row)
+            session.flush()
+
+        self.write(_delete, reason=item_id)

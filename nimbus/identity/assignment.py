@@ -18,7 +18,7 @@ from sqlalchemy import exc, orm
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.db import Database
-from nimbus.db.repository import Repository
+from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, new_id
 from nimbus.policy import Enforcer
@@ -37,10 +37,13 @@ __all__ = [
     "GROUP_DOMAIN",
 ]
 
-USER_PROJECT = "UserProject"
-GROUP_PROJECT = "GroupProject"
-USER_DOMAIN = "UserDomain"
-GROUP_DOMAIN = "GroupDomain"
+#: The assignment types: the actor's kind, then the target's ("UserProject").
+USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = _TYPES = tuple(
+    actor + target for target in ("Project", "Domain") for actor in ("User", "Group")
+)
+
+#: The actors, then the targets, of an assignment.
+_PARTIES = ("user_id", "group_id", "project_id", "domain_id")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +58,10 @@ class Grant:
     inherited: bool = False
     #: For effective listings: the group or inherited grant this one comes from.
     via_group_id: str | None = None
+
+    def parties(self) -> dict[str, str | None]:
+        """Return the actor and target ids by name (``user_id`` ... ``domain_id``)."""
+        return {name: getattr(self, name) for name in _PARTIES}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -74,20 +81,12 @@ Inference = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
 def _type(user_id: str | None, project_id: str | None) -> str:
-    if user_id is not None:
-        return USER_PROJECT if project_id is not None else USER_DOMAIN
-    return GROUP_PROJECT if project_id is not None else GROUP_DOMAIN
+    actor = "User" if user_id is not None else "Group"
+    return actor + ("Project" if project_id is not None else "Domain")
 
 
 def _role_dict(row: models.Role) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "name": row.name,
-        "description": row.description,
-        "domain_id": None,
-        "options": {},
-    }
+    return row_dict(row, ("id", "name", "description"), domain_id=None, options={})
 
 
 def _key(grant: Grant) -> tuple[str, str, str, str, bool]:
@@ -97,15 +96,33 @@ def _key(grant: Grant) -> tuple[str, str, str, str, bool]:
     return (_type(grant.user_id, grant.project_id), actor, target, grant.role_id, grant.inherited)
 
 
+def _target(project_id: str | None, domain_id: str | None) -> dict[str, Any]:
+    """Return the policy target of a grant on a project, else on a domain."""
+    if project_id is not None:
+        return {"target.project.id": project_id}
+    return {"target.domain.id": domain_id}
+
+
 def _grant_target(grant: Grant) -> dict[str, Any]:
-    if grant.project_id is not None:
-        return {"target.project.id": grant.project_id}
-    return {"target.domain.id": grant.domain_id}
+    return _target(grant.project_id, grant.domain_id)
+
+
+def _party(name: str, item_id: str) -> sa.ColumnElement[bool]:
+    """Return the condition "the assignment's *name* party is *item_id*".
+
+    :param name: an actor (``user_id``, ``group_id``) or a target
+        (``project_id``, ``domain_id``); the types it takes part in are
+        those whose name holds its kind.
+    """
+    kind = name.removesuffix("_id").capitalize()
+    a = models.Assignment
+    column = a.actor_id if kind in ("User", "Group") else a.target_id
+    return sa.and_(column == item_id, a.type.in_([t for t in _TYPES if kind in t]))
 
 
 def _grant(row: models.Assignment) -> Grant:
-    is_user = row.type in (USER_PROJECT, USER_DOMAIN)
-    is_project = row.type in (USER_PROJECT, GROUP_PROJECT)
+    is_user = row.type.startswith("User")
+    is_project = row.type.endswith("Project")
     return Grant(
         role_id=row.role_id,
         user_id=row.actor_id if is_user else None,
@@ -116,6 +133,7 @@ def _grant(row: models.Assignment) -> Grant:
     )
 
 
+@dataclasses.dataclass(eq=False)
 class AssignmentManager(Manager):
     """Roles and who holds them where.
 
@@ -128,42 +146,35 @@ class AssignmentManager(Manager):
         every change to roles, implications or grants.
     """
 
-    def __init__(
-        self,
-        database: Database,
-        enforcer: Enforcer,
-        revoke: Revoke,
-        *,
-        resources: ResourceManager,
-        users: UserManager,
-        forget_tokens: Callable[[], None],
-    ) -> None:
-        super().__init__(enforcer)
-        self.db = database
-        self.revoke = revoke
-        self.resources = resources
-        self.users = users
-        self.forget_tokens = forget_tokens
+    database: Database
+    enforcer: Enforcer
+    revoke: Revoke
+    _: dataclasses.KW_ONLY
+    resources: ResourceManager
+    users: UserManager
+    forget_tokens: Callable[[], None]
+
+    def __post_init__(self) -> None:
         self.roles = Repository(
-            database,
+            self.database,
             models.Role,
             kind="role",
             conflict_reason=lambda values: f"Duplicate entry found with name {values.get('name')}",
+        )
+        # Roles' rules take no target; cached validations hold role names.
+        self._roles = self.kind(
+            self.roles, _role_dict, targeted=False, columns=("name", "description")
         )
 
     # -- roles -------------------------------------------------------------
 
     def get_role(self, ctx: RequestContext, role_id: str) -> dict[str, Any]:
         """Return one role. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_role")
-        return _role_dict(self.roles.get(role_id))
+        return self._roles.get(ctx, role_id)
 
     def get_role_by_name(self, name: str) -> dict[str, Any]:
         """Return the role called *name* (for bootstrap). :raises NotFound: none."""
-        row = self.roles.find(name=name)
-        if row is None:
-            raise exception.NotFound(kind="role", id=name)
-        return _role_dict(row)
+        return self._roles.get_by(name=name)
 
     def list_roles(
         self,
@@ -179,13 +190,11 @@ class AssignmentManager(Manager):
         :param domain_id: roles of a domain: none, nimbus has no
             domain-specific roles.
         """
-        self.authorize(ctx, "identity:list_roles")
         if domain_id:
+            self._roles.check(ctx, "list")
             return []
-        rows = self.roles.list(
-            filters={"name": name}, ids=set(ids) if ids is not None else None, page=page
-        )
-        return [_role_dict(r) for r in rows]
+        wanted = set(ids) if ids is not None else None
+        return self._roles.list(ctx, filters={"name": name}, ids=wanted, page=page)
 
     def create_role(
         self,
@@ -197,30 +206,21 @@ class AssignmentManager(Manager):
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a role. :raises Conflict: the name is taken."""
-        self.authorize(ctx, "identity:create_role")
-        values = {
-            "id": role_id or new_id(),
-            "name": name,
-            "description": description,
-            "extra": extra or {},
-        }
-        return _role_dict(self.roles.create(values))
+        values = {"name": name, "description": description, "extra": extra or {}}
+        return self._roles.create(ctx, {"id": role_id or new_id(), **values})
 
     def update_role(
         self, ctx: RequestContext, role_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Rename a role or change its description."""
-        self.authorize(ctx, "identity:update_role")
-        row = self.roles.update(role_id, changes, columns=("name", "description"))
+        ref = self._roles.update(ctx, role_id, changes)
         self.forget_tokens()
-        return _role_dict(row)
+        return ref
 
     def delete_role(self, ctx: RequestContext, role_id: str) -> None:
         """Delete a role, its assignments and implications; revoke tokens holding it."""
-        self.authorize(ctx, "identity:delete_role")
 
-        def _delete(session: orm.Session) -> None:
-            self.roles.get(role_id, session=session)
+        def _check(session: orm.Session, row: models.Role) -> None:
             session.execute(
                 sa.delete(models.Assignment).where(models.Assignment.role_id == role_id)
             )
@@ -232,9 +232,8 @@ class AssignmentManager(Manager):
                     )
                 )
             )
-            self.roles.delete(role_id, session=session)
 
-        self.db.write(_delete)
+        self._roles.delete(ctx, role_id, check=_check)
         self.revoke(role_id=role_id)
         self.forget_tokens()
 
@@ -253,7 +252,7 @@ class AssignmentManager(Manager):
         stmt = sa.select(models.ImpliedRole.prior_role_id, models.ImpliedRole.implied_role_id)
         if prior_role_id is not None:
             stmt = stmt.where(models.ImpliedRole.prior_role_id == prior_role_id)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             if prior_role_id is not None:
                 self.roles.get(prior_role_id, session=session)
             return [(p, i) for p, i in session.execute(stmt.order_by(*stmt.selected_columns))]
@@ -317,7 +316,7 @@ class AssignmentManager(Manager):
                     models.ImpliedRole(prior_role_id=prior_role_id, implied_role_id=implied_role_id)
                 )
 
-        self.db.write(_create)
+        self.database.write(_create)
         self.forget_tokens()
         return self.get_role(INTERNAL, prior_role_id), self.get_role(INTERNAL, implied_role_id)
 
@@ -335,7 +334,7 @@ class AssignmentManager(Manager):
                 )
             session.delete(row)
 
-        self.db.write(_delete)
+        self.database.write(_delete)
         self.revoke(role_id=prior_role_id)
         self.forget_tokens()
 
@@ -360,12 +359,7 @@ class AssignmentManager(Manager):
             self.users.get_group(INTERNAL, group_id or "")
 
     def _check_grant(self, grant: Grant) -> None:
-        self._check_parties(
-            user_id=grant.user_id,
-            group_id=grant.group_id,
-            project_id=grant.project_id,
-            domain_id=grant.domain_id,
-        )
+        self._check_parties(**grant.parties())
         self.roles.get(grant.role_id)
 
     def create_grant(self, ctx: RequestContext, grant: Grant) -> None:
@@ -391,7 +385,7 @@ class AssignmentManager(Manager):
                 )
 
         try:
-            self.db.write(_create)
+            self.database.write(_create)
         except exc.IntegrityError:
             # A concurrent request stored the same assignment first.
             pass
@@ -404,7 +398,7 @@ class AssignmentManager(Manager):
         """
         self.authorize(ctx, "identity:check_grant", _grant_target(grant))
         self._check_grant(grant)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             if session.get(models.Assignment, _key(grant)) is None:
                 raise exception.NotFound(kind="role assignment", id=grant.role_id)
 
@@ -423,7 +417,7 @@ class AssignmentManager(Manager):
                 raise exception.NotFound(kind="role assignment", id=grant.role_id)
             session.delete(row)
 
-        self.db.write(_delete)
+        self.database.write(_delete)
         users = (
             [grant.user_id] if grant.user_id else self.users.user_ids_in_group(grant.group_id or "")
         )
@@ -448,23 +442,10 @@ class AssignmentManager(Manager):
 
         :raises NotFound: the target or the actor does not exist.
         """
-        target = (
-            {"target.project.id": project_id}
-            if project_id is not None
-            else {"target.domain.id": domain_id}
-        )
-        self.authorize(ctx, "identity:list_grants", target)
-        self._check_parties(
-            user_id=user_id, group_id=group_id, project_id=project_id, domain_id=domain_id
-        )
-        grants = self.list_grants(
-            user_id=user_id,
-            group_id=group_id,
-            project_id=project_id,
-            domain_id=domain_id,
-            inherited=inherited,
-        )
-        ids = {g.role_id for g in grants}
+        self.authorize(ctx, "identity:list_grants", _target(project_id, domain_id))
+        parties = dict(zip(_PARTIES, (user_id, group_id, project_id, domain_id), strict=True))
+        self._check_parties(**parties)
+        ids = {g.role_id for g in self.list_grants(**parties, inherited=inherited)}
         return self.list_roles(INTERNAL, ids=ids) if ids else []
 
     def list_grants(
@@ -478,21 +459,14 @@ class AssignmentManager(Manager):
         inherited: bool | None = None,
     ) -> list[Grant]:
         """Return stored assignments matching every given filter (no policy check)."""
-        stmt = sa.select(models.Assignment)
         a = models.Assignment
-        if user_id is not None:
-            stmt = stmt.where(a.actor_id == user_id, a.type.in_((USER_PROJECT, USER_DOMAIN)))
-        if group_id is not None:
-            stmt = stmt.where(a.actor_id == group_id, a.type.in_((GROUP_PROJECT, GROUP_DOMAIN)))
-        if project_id is not None:
-            stmt = stmt.where(a.target_id == project_id, a.type.in_((USER_PROJECT, GROUP_PROJECT)))
-        if domain_id is not None:
-            stmt = stmt.where(a.target_id == domain_id, a.type.in_((USER_DOMAIN, GROUP_DOMAIN)))
+        parties = dict(zip(_PARTIES, (user_id, group_id, project_id, domain_id), strict=True))
+        stmt = sa.select(a).where(*(_party(n, v) for n, v in parties.items() if v is not None))
         for name, value in (("role_id", role_id), ("inherited", inherited)):
             if value is not None:
                 stmt = stmt.where(getattr(a, name) == value)
         stmt = stmt.order_by(a.type, a.actor_id, a.target_id, a.role_id)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             return [_grant(r) for r in session.scalars(stmt)]
 
     def delete_target(self, session: orm.Session, target_id: str) -> None:
@@ -503,7 +477,7 @@ class AssignmentManager(Manager):
 
     def delete_actor(self, actor_id: str) -> None:
         """Delete every assignment of a deleted user or group."""
-        self.db.write(
+        self.database.write(
             lambda session: session.execute(
                 sa.delete(models.Assignment).where(models.Assignment.actor_id == actor_id)
             )
@@ -634,29 +608,16 @@ class AssignmentManager(Manager):
         actors = [user_id, *self.users.group_ids_for_user(user_id)]
         a = models.Assignment
         if project_id is not None:
-            condition = sa.and_(
-                a.target_id == project_id,
-                a.type.in_((USER_PROJECT, GROUP_PROJECT)),
-            )
+            condition = _party("project_id", project_id)
             if project_domain_id is not None:
-                condition = sa.or_(
-                    condition,
-                    sa.and_(
-                        a.target_id == project_domain_id,
-                        a.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
-                        a.inherited.is_(True),
-                    ),
-                )
+                from_domain = sa.and_(_party("domain_id", project_domain_id), a.inherited.is_(True))
+                condition = sa.or_(condition, from_domain)
         elif domain_id is not None:
-            condition = sa.and_(
-                a.target_id == domain_id,
-                a.type.in_((USER_DOMAIN, GROUP_DOMAIN)),
-                a.inherited.is_(False),
-            )
+            condition = sa.and_(_party("domain_id", domain_id), a.inherited.is_(False))
         else:
             return set()
         stmt = sa.select(a.role_id).where(a.actor_id.in_(actors), condition)
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             direct = set(session.scalars(stmt))
             if not direct:
                 return set()
@@ -664,7 +625,7 @@ class AssignmentManager(Manager):
 
     def expand_implied(self, role_ids: Iterable[str]) -> set[str]:
         """Return *role_ids* with every role they imply."""
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             return _closure(set(role_ids), self._implications(session))
 
     def targets_for_user(self, user_id: str) -> tuple[set[str], set[str], set[str]]:
@@ -674,11 +635,11 @@ class AssignmentManager(Manager):
         projects: set[str] = set()
         domains: set[str] = set()
         inherited: set[str] = set()
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             for type_, target, inh in session.execute(
                 sa.select(a.type, a.target_id, a.inherited).where(a.actor_id.in_(actors))
             ):
-                if type_ in (USER_PROJECT, GROUP_PROJECT):
+                if type_.endswith("Project"):
                     projects.add(target)
                 elif inh:
                     inherited.add(target)

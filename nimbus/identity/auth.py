@@ -88,6 +88,7 @@ def _named(ref: dict[str, Any]) -> dict[str, Any]:
     return {"id": ref["id"], "name": ref["name"]}
 
 
+@dataclasses.dataclass(eq=False)
 class AuthManager(Manager):
     """Issue, validate and revoke tokens.
 
@@ -103,30 +104,19 @@ class AuthManager(Manager):
     :param clock: injected monotonic clock for the cache.
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        *,
-        users: UserManager,
-        resources: ResourceManager,
-        assignments: AssignmentManager,
-        catalog: CatalogManager,
-        formatter: token_formatter.TokenFormatter,
-        revocations: RevocationList,
-        enforcer: Enforcer,
-        now: Callable[[], datetime.datetime] = utcnow,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(enforcer)
-        self.conf = conf
-        self.users = users
-        self.resources = resources
-        self.assignments = assignments
-        self.catalog = catalog
-        self.formatter = formatter
-        self.revocations = revocations
-        self.now = now
-        self.clock = clock
+    conf: cfg.ConfigOpts
+    _: dataclasses.KW_ONLY
+    users: UserManager
+    resources: ResourceManager
+    assignments: AssignmentManager
+    catalog: CatalogManager
+    formatter: token_formatter.TokenFormatter
+    revocations: RevocationList
+    enforcer: Enforcer
+    now: Callable[[], datetime.datetime] = utcnow
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
         self._cache: collections.OrderedDict[str, tuple[float, TokenData]] = (
             collections.OrderedDict()
         )
@@ -160,7 +150,7 @@ class AuthManager(Manager):
                 raise exception.Unauthorized("The authentication methods name different users.")
             user = found
         assert user is not None
-        user_domain = self._user_domain(user)
+        user_domain = self._enabled_domain(user.domain_id)
         now = self.now()
         if expires_at is None:
             expires_at = now + datetime.timedelta(seconds=self.conf.token.expiration)
@@ -228,11 +218,12 @@ class AuthManager(Manager):
                 raise exception.Unauthorized(f"Could not find domain: {ref['name']}.") from ex
         raise exception.ValidationError(field="domain", reason="'id' or 'name' is required")
 
-    def _user_domain(self, user: User) -> dict[str, Any]:
+    def _enabled_domain(self, domain_id: str) -> dict[str, Any]:
+        """Return a domain a token may stand on. :raises Unauthorized: gone or disabled."""
         try:
-            domain = self.resources.get_domain(INTERNAL, user.domain_id)
+            domain = self.resources.get_domain(INTERNAL, domain_id)
         except exception.NotFound as ex:
-            raise exception.Unauthorized(f"Could not find domain: {user.domain_id}.") from ex
+            raise exception.Unauthorized(f"Could not find domain: {domain_id}.") from ex
         if not domain["enabled"]:
             raise exception.Unauthorized(f"Domain {domain['id']} is disabled.")
         return domain
@@ -298,7 +289,7 @@ class AuthManager(Manager):
             raise exception.TokenNotFound(reason="the user no longer exists") from ex
         if not user.enabled:
             raise exception.TokenNotFound(reason="the user is disabled")
-        user_domain = user_domain or self._user_domain(user)
+        user_domain = user_domain or self._enabled_domain(user.domain_id)
         values: dict[str, Any] = {}
         if payload.project_id is not None:
             try:
@@ -326,12 +317,7 @@ class AuthManager(Manager):
                 ),
             }
         elif payload.domain_id is not None:
-            try:
-                domain = self.resources.get_domain(INTERNAL, payload.domain_id)
-            except exception.NotFound as ex:
-                raise exception.Unauthorized(f"Could not find domain: {payload.domain_id}.") from ex
-            if not domain["enabled"]:
-                raise exception.Unauthorized(f"Domain {domain['id']} is disabled.")
+            domain = self._enabled_domain(payload.domain_id)
             role_ids = self.assignments.effective_role_ids(user.id, domain_id=domain["id"])
             if not role_ids:
                 raise exception.Unauthorized(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -13,7 +15,7 @@ from sqlalchemy import orm
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.db import Database
-from nimbus.db.repository import Repository
+from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
 from nimbus.identity.common import INTERNAL, Manager, Page, new_id
 from nimbus.policy import Enforcer
@@ -21,40 +23,19 @@ from nimbus.policy import Enforcer
 __all__ = ["CatalogManager", "INTERFACES"]
 
 INTERFACES = ("public", "internal", "admin")
-T = TypeVar("T")
+_ENDPOINT_COLUMNS = ("service_id", "interface", "url", "region_id", "enabled")
 
 
 def _region_dict(row: models.Region) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "description": row.description or "",
-        "parent_region_id": row.parent_region_id,
-    }
+    return row_dict(row, ("id", "parent_region_id"), description=row.description or "")
 
 
 def _service_dict(row: models.Service) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "type": row.type,
-        "name": row.name,
-        "description": row.description or "",
-        "enabled": row.enabled,
-    }
+    return row_dict(row, ("id", "type", "name", "enabled"), description=row.description or "")
 
 
 def _endpoint_dict(row: models.Endpoint) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "service_id": row.service_id,
-        "interface": row.interface,
-        "url": row.url,
-        "region_id": row.region_id,
-        "region": row.region_id,
-        "enabled": row.enabled,
-    }
+    return row_dict(row, ("id", *_ENDPOINT_COLUMNS), region=row.region_id)
 
 
 def _id(values: Mapping[str, Any]) -> str:
@@ -72,6 +53,7 @@ def _substitute(url: str, values: dict[str, str | None]) -> str | None:
     return url
 
 
+@dataclasses.dataclass(eq=False)
 class CatalogManager(Manager):
     """Regions, services and endpoints, and the catalog rendered into tokens.
 
@@ -82,48 +64,47 @@ class CatalogManager(Manager):
     :param clock: injected for tests.
     """
 
-    def __init__(
-        self,
-        database: Database,
-        enforcer: Enforcer,
-        *,
-        cache_time: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        super().__init__(enforcer)
-        self.db = database
-        self.cache_time = cache_time
-        self.clock = clock
+    database: Database
+    enforcer: Enforcer
+    _: dataclasses.KW_ONLY
+    cache_time: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
-        self.regions = Repository(database, models.Region, kind="region")
+        self.regions = Repository(self.database, models.Region, kind="region")
         # Services and endpoints have no unique names: a conflict names the id.
-        self.services = Repository(database, models.Service, kind="service", conflict_reason=_id)
-        self.endpoints = Repository(database, models.Endpoint, kind="endpoint", conflict_reason=_id)
+        self.services = Repository(
+            self.database, models.Service, kind="service", conflict_reason=_id
+        )
+        self.endpoints = Repository(
+            self.database, models.Endpoint, kind="endpoint", conflict_reason=_id
+        )
+        declare = functools.partial(self.kind, on_change=self._invalidate)
+        self._regions = declare(
+            self.regions, _region_dict, columns=("parent_region_id", "description")
+        )
+        self._services = declare(
+            self.services, _service_dict, columns=("type", "name", "description", "enabled")
+        )
+        self._endpoints = declare(self.endpoints, _endpoint_dict, columns=_ENDPOINT_COLUMNS)
 
     def _invalidate(self) -> None:
         with self._lock:
             self._cached = None
 
-    def _write(self, repo: Repository[Any], fn: Callable[[orm.Session], T], reason: str) -> T:
-        result = repo.write(fn, reason=reason)
-        self._invalidate()
-        return result
-
     # -- regions -----------------------------------------------------------
 
     def get_region(self, ctx: RequestContext, region_id: str) -> dict[str, Any]:
         """Return one region. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_region", {"target.region.id": region_id})
-        return _region_dict(self.regions.get(region_id))
+        return self._regions.get(ctx, region_id)
 
     def list_regions(
         self, ctx: RequestContext, *, parent_region_id: str | None = None, page: Page = Page()
     ) -> list[dict[str, Any]]:
         """Return the regions, optionally only the children of one."""
-        self.authorize(ctx, "identity:list_regions")
-        rows = self.regions.list(filters={"parent_region_id": parent_region_id}, page=page)
-        return [_region_dict(r) for r in rows]
+        return self._regions.list(ctx, filters={"parent_region_id": parent_region_id}, page=page)
 
     def create_region(
         self,
@@ -142,28 +123,18 @@ class CatalogManager(Manager):
         :raises Conflict: the id is taken.
         :raises ValidationError: the parent does not exist.
         """
-        target = {"target.region.id": region_id} if id_in_url else None
-        self.authorize(ctx, "identity:create_region", target)
-        rid = region_id or new_id()
-
-        def _create(session: orm.Session) -> models.Region:
-            if parent_region_id is not None:
-                self._check_parent(session, parent_region_id)
-            values = {
-                "id": rid,
-                "description": description,
-                "parent_region_id": parent_region_id,
-                "extra": extra or {},
-            }
-            return self.regions.create(values, session=session)
-
-        return _region_dict(self._write(self.regions, _create, f"Duplicate ID, {rid}"))
-
-    def _check_parent(self, session: orm.Session, parent_region_id: str) -> None:
-        if self.regions.find(id=parent_region_id, session=session) is None:
-            raise exception.ValidationError(
-                field="parent_region_id", reason=f"region {parent_region_id} does not exist"
-            )
+        values = {
+            "id": region_id or new_id(),
+            "description": description,
+            "parent_region_id": parent_region_id,
+            "extra": extra or {},
+        }
+        return self._regions.create(
+            ctx,
+            values,
+            check=lambda session: self._check_refs(session, parent_region_id=parent_region_id),
+            target_id=region_id if id_in_url else None,
+        )
 
     def _ensure_region(self, region_id: str) -> None:
         """Create *region_id* unless it exists (what the legacy ``region`` attribute does)."""
@@ -181,23 +152,14 @@ class CatalogManager(Manager):
 
         :raises ValidationError: the new parent is unknown or makes a cycle.
         """
-        self.authorize(ctx, "identity:update_region", {"target.region.id": region_id})
 
-        def _update(session: orm.Session) -> models.Region:
-            self.regions.get(region_id, session=session)
+        def _check(session: orm.Session, row: models.Region) -> None:
             parent_id = changes.get("parent_region_id")
             if parent_id is not None:
-                self._check_parent(session, parent_id)
+                self._check_refs(session, parent_region_id=parent_id)
                 self._check_cycle(session, region_id, parent_id)
-            return self.regions.update(
-                region_id,
-                changes,
-                columns=("parent_region_id", "description"),
-                reason=region_id,
-                session=session,
-            )
 
-        return _region_dict(self._write(self.regions, _update, region_id))
+        return self._regions.update(ctx, region_id, changes, check=_check, reason=region_id)
 
     def _check_cycle(self, session: orm.Session, region_id: str, parent_id: str) -> None:
         seen = set()
@@ -213,26 +175,22 @@ class CatalogManager(Manager):
 
     def delete_region(self, ctx: RequestContext, region_id: str) -> None:
         """Delete a region. :raises Conflict: endpoints or child regions use it."""
-        self.authorize(ctx, "identity:delete_region", {"target.region.id": region_id})
 
-        def _delete(session: orm.Session) -> None:
-            self.regions.get(region_id, session=session)
+        def _check(session: orm.Session, row: models.Region) -> None:
             if self.endpoints.count(
                 filters={"region_id": region_id}, session=session
             ) or self.regions.count(filters={"parent_region_id": region_id}, session=session):
                 raise exception.Conflict(
                     kind="region", reason=f"region {region_id} still has endpoints or children"
                 )
-            self.regions.delete(region_id, session=session)
 
-        self._write(self.regions, _delete, region_id)
+        self._regions.delete(ctx, region_id, check=_check)
 
     # -- services ----------------------------------------------------------
 
     def get_service(self, ctx: RequestContext, service_id: str) -> dict[str, Any]:
         """Return one service. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_service", {"target.service.id": service_id})
-        return _service_dict(self.services.get(service_id))
+        return self._services.get(ctx, service_id)
 
     def list_services(
         self,
@@ -243,9 +201,7 @@ class CatalogManager(Manager):
         page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the services matching the filters."""
-        self.authorize(ctx, "identity:list_services")
-        rows = self.services.list(filters={"type": type, "name": name}, page=page)
-        return [_service_dict(r) for r in rows]
+        return self._services.list(ctx, filters={"type": type, "name": name}, page=page)
 
     def create_service(
         self,
@@ -258,51 +214,31 @@ class CatalogManager(Manager):
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a service entry."""
-        self.authorize(ctx, "identity:create_service")
-        service_id = new_id()
-        values = {
-            "id": service_id,
-            "type": type,
-            "name": name,
-            "description": description,
-            "enabled": enabled,
-            "extra": extra or {},
-        }
-        row = self._write(
-            self.services, lambda s: self.services.create(values, session=s), service_id
-        )
-        return _service_dict(row)
+        values = {"type": type, "name": name, "description": description, "enabled": enabled}
+        return self._services.create(ctx, {"id": new_id(), **values, "extra": extra or {}})
 
     def update_service(
         self, ctx: RequestContext, service_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Change a service's type, name, description, enabled flag or extra keys."""
-        self.authorize(ctx, "identity:update_service", {"target.service.id": service_id})
-        columns = ("type", "name", "description", "enabled")
-        row = self._write(
-            self.services,
-            lambda s: self.services.update(service_id, changes, columns=columns, session=s),
-            service_id,
-        )
-        return _service_dict(row)
+        return self._services.update(ctx, service_id, changes)
 
     def delete_service(self, ctx: RequestContext, service_id: str) -> None:
         """Delete a service and its endpoints."""
-        self.authorize(ctx, "identity:delete_service", {"target.service.id": service_id})
+        self._services.delete(
+            ctx,
+            service_id,
+            check=lambda session, row: self._delete_endpoints_of(session, service_id),
+        )
 
-        def _delete(session: orm.Session) -> None:
-            self.services.get(service_id, session=session)
-            self.endpoints.delete_where(models.Endpoint.service_id == service_id, session=session)
-            self.services.delete(service_id, session=session)
-
-        self._write(self.services, _delete, service_id)
+    def _delete_endpoints_of(self, session: orm.Session, service_id: str) -> None:
+        self.endpoints.delete_where(models.Endpoint.service_id == service_id, session=session)
 
     # -- endpoints ---------------------------------------------------------
 
     def get_endpoint(self, ctx: RequestContext, endpoint_id: str) -> dict[str, Any]:
         """Return one endpoint. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_endpoint", {"target.endpoint.id": endpoint_id})
-        return _endpoint_dict(self.endpoints.get(endpoint_id))
+        return self._endpoints.get(ctx, endpoint_id)
 
     def list_endpoints(
         self,
@@ -314,21 +250,21 @@ class CatalogManager(Manager):
         page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the endpoints matching the filters."""
-        self.authorize(ctx, "identity:list_endpoints")
         filters = {"service_id": service_id, "interface": interface, "region_id": region_id}
-        return [_endpoint_dict(r) for r in self.endpoints.list(filters=filters, page=page)]
+        return self._endpoints.list(ctx, filters=filters, page=page)
 
-    def _check_refs(
-        self, session: orm.Session, service_id: str | None, region_id: str | None
-    ) -> None:
-        if service_id is not None and self.services.find(id=service_id, session=session) is None:
-            raise exception.ValidationError(
-                field="service_id", reason=f"service {service_id} does not exist"
-            )
-        if region_id is not None and self.regions.find(id=region_id, session=session) is None:
-            raise exception.ValidationError(
-                field="region_id", reason=f"region {region_id} does not exist"
-            )
+    def _check_refs(self, session: orm.Session, **refs: str | None) -> None:
+        """Raise ValidationError unless every service or region named exists.
+
+        :param refs: field name (``service_id``, ``region_id``,
+            ``parent_region_id``) to the id it names; None names nothing.
+        """
+        for field, item_id in refs.items():
+            repo = self.services if field == "service_id" else self.regions
+            if item_id is not None and repo.find(id=item_id, session=session) is None:
+                raise exception.ValidationError(
+                    field=field, reason=f"{repo.kind} {item_id} does not exist"
+                )
 
     def _legacy_region(self, values: Mapping[str, Any]) -> dict[str, Any]:
         """Resolve the v2-era ``region`` key of *values* into ``region_id``.
@@ -360,11 +296,10 @@ class CatalogManager(Manager):
             that does not exist is created.
         :raises ValidationError: the service or region does not exist.
         """
-        self.authorize(ctx, "identity:create_endpoint")
+        self._endpoints.check(ctx, "create")
         region_id = self._legacy_region({"region_id": region_id, "region": region})["region_id"]
-        endpoint_id = new_id()
         values = {
-            "id": endpoint_id,
+            "id": new_id(),
             "service_id": service_id,
             "interface": interface,
             "url": url,
@@ -372,34 +307,29 @@ class CatalogManager(Manager):
             "enabled": enabled,
             "extra": extra or {},
         }
-
-        def _create(session: orm.Session) -> models.Endpoint:
-            self._check_refs(session, service_id, region_id)
-            return self.endpoints.create(values, session=session)
-
-        return _endpoint_dict(self._write(self.endpoints, _create, endpoint_id))
+        return self._endpoints.create(
+            INTERNAL,
+            values,
+            check=lambda s: self._check_refs(s, service_id=service_id, region_id=region_id),
+        )
 
     def update_endpoint(
         self, ctx: RequestContext, endpoint_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Change an endpoint's attributes (``region`` as in :meth:`create_endpoint`)."""
-        self.authorize(ctx, "identity:update_endpoint", {"target.endpoint.id": endpoint_id})
+        self._endpoints.check(ctx, "update", endpoint_id)
         changes = self._legacy_region(changes)
-        columns = ("service_id", "interface", "url", "region_id", "enabled")
 
-        def _update(session: orm.Session) -> models.Endpoint:
-            self.endpoints.get(endpoint_id, session=session)
-            self._check_refs(session, changes.get("service_id"), changes.get("region_id"))
-            return self.endpoints.update(endpoint_id, changes, columns=columns, session=session)
+        def _check(session: orm.Session, row: models.Endpoint) -> None:
+            self._check_refs(
+                session, service_id=changes.get("service_id"), region_id=changes.get("region_id")
+            )
 
-        return _endpoint_dict(self._write(self.endpoints, _update, endpoint_id))
+        return self._endpoints.update(INTERNAL, endpoint_id, changes, check=_check)
 
     def delete_endpoint(self, ctx: RequestContext, endpoint_id: str) -> None:
         """Delete an endpoint."""
-        self.authorize(ctx, "identity:delete_endpoint", {"target.endpoint.id": endpoint_id})
-        self._write(
-            self.endpoints, lambda s: self.endpoints.delete(endpoint_id, session=s), endpoint_id
-        )
+        self._endpoints.delete(ctx, endpoint_id)
 
     # -- the token catalog --------------------------------------------------
 
@@ -408,7 +338,7 @@ class CatalogManager(Manager):
         with self._lock:
             if self._cached is not None and now - self._cached[0] < self.cache_time:
                 return self._cached[1]
-        with self.db.reader() as session:
+        with self.database.reader() as session:
             services = session.scalars(
                 sa.select(models.Service)
                 .where(models.Service.enabled.is_(True))

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from oslo_config import cfg
+from sqlalchemy import orm
 
 from nimbus.context import RequestContext
-from nimbus.db.repository import Page
+from nimbus.db.repository import Kind, Page, Repository
 from nimbus.policy import INTERNAL, Enforcer
 
 __all__ = [
@@ -20,6 +21,8 @@ __all__ = [
     "caller_domain",
     "new_id",
 ]
+
+M = TypeVar("M", bound=orm.DeclarativeBase)
 
 #: Records a revocation event, e.g. ``revoke(user_id=...)``.
 Revoke = Callable[..., None]
@@ -60,3 +63,26 @@ class Manager:
         :param target: the policy target, ``{"target.user.id": ...}``.
         """
         self.enforcer.authorize(ctx, action, target)
+
+    def kind(
+        self,
+        repository: Repository[M],
+        render: Callable[[M], dict[str, Any]],
+        *,
+        targeted: bool = True,
+        **options: Any,
+    ) -> Kind[M]:
+        """Declare a kind whose ``identity:<verb>_<kind>`` rules this manager checks.
+
+        :param targeted: the rules see the id as ``target.<kind>.id``.
+        :param options: further :class:`~nimbus.db.repository.Kind` options.
+        """
+        target_key = f"target.{repository.kind}.id" if targeted else None
+        return Kind(
+            repository,
+            authorize=self.authorize,
+            render=render,
+            service="identity",
+            target_key=target_key,
+            **options,
+        )

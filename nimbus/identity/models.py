@@ -30,18 +30,33 @@ class Base(orm.DeclarativeBase):
     type_annotation_map = TYPE_MAP
 
 
-class Domain(Base):
+def _role_ref() -> orm.MappedColumn[str]:
+    """Return a primary-key column naming a role; its rows go with the role."""
+    return orm.mapped_column(ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class _Described:
+    """The free-form columns of domains, projects and roles."""
+
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
+
+
+class _Container(_Described):
+    """The columns of what roles are assigned on: domains and projects."""
+
+    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class Domain(_Container, Base):
     __tablename__ = "domains"
 
     id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(64), unique=True)
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
-class Project(Base):
+class Project(_Container, Base):
     __tablename__ = "projects"
     __table_args__ = (sa.UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),)
 
@@ -49,19 +64,13 @@ class Project(Base):
     name: orm.Mapped[str] = orm.mapped_column(sa.String(64))
     domain_id: orm.Mapped[str] = orm.mapped_column(ID, sa.ForeignKey("domains.id"), index=True)
     parent_id: orm.Mapped[str | None] = orm.mapped_column(ID, sa.ForeignKey("projects.id"))
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
-class Role(Base):
+class Role(_Described, Base):
     __tablename__ = "roles"
 
     id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
 
 
 class ImpliedRole(Base):
@@ -69,12 +78,8 @@ class ImpliedRole(Base):
 
     __tablename__ = "implied_roles"
 
-    prior_role_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
-    )
-    implied_role_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
-    )
+    prior_role_id: orm.Mapped[str] = _role_ref()
+    implied_role_id: orm.Mapped[str] = _role_ref()
 
 
 class Assignment(Base):
@@ -94,9 +99,7 @@ class Assignment(Base):
     type: orm.Mapped[str] = orm.mapped_column(sa.String(16), primary_key=True)
     actor_id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
     target_id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    role_id: orm.Mapped[str] = orm.mapped_column(
-        ID, sa.ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True
-    )
+    role_id: orm.Mapped[str] = _role_ref()
     inherited: orm.Mapped[bool] = orm.mapped_column(primary_key=True, default=False)
 
 

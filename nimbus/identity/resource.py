@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -12,9 +13,9 @@ from sqlalchemy import orm
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.db import Database
-from nimbus.db.repository import Repository
+from nimbus.db.repository import Kind, Repository, row_dict
 from nimbus.identity import models
-from nimbus.identity.common import Manager, Page, Revoke, caller_domain, new_id
+from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, caller_domain, new_id
 from nimbus.policy import Enforcer
 
 __all__ = ["ResourceManager"]
@@ -23,37 +24,29 @@ _COLUMNS = ("name", "description", "enabled")
 
 
 def _domain_dict(row: models.Domain) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "name": row.name,
-        "description": row.description or "",
-        "enabled": row.enabled,
-        "tags": [],
-        "options": {},
-    }
+    return row_dict(
+        row, ("id", "name", "enabled"), description=row.description or "", tags=[], options={}
+    )
 
 
 def _project_dict(row: models.Project) -> dict[str, Any]:
-    return {
-        **(row.extra or {}),
-        "id": row.id,
-        "name": row.name,
-        "domain_id": row.domain_id,
-        "description": row.description or "",
-        "enabled": row.enabled,
+    return row_dict(
+        row,
+        ("id", "name", "domain_id", "enabled"),
+        description=row.description or "",
         # Keystone shows a top-level project's domain as its parent.
-        "parent_id": row.parent_id or row.domain_id,
-        "is_domain": False,
-        "tags": [],
-        "options": {},
-    }
+        parent_id=row.parent_id or row.domain_id,
+        is_domain=False,
+        tags=[],
+        options={},
+    )
 
 
 def _duplicate_name(values: Any) -> str:
     return f"Duplicate entry found with name {values.get('name')}"
 
 
+@dataclasses.dataclass(eq=False)
 class ResourceManager(Manager):
     """Create, read, update and delete domains and projects.
 
@@ -68,42 +61,33 @@ class ResourceManager(Manager):
         back-end keeps them, so a domain with users is not deleted).
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        database: Database,
-        enforcer: Enforcer,
-        revoke: Revoke,
-        *,
-        on_delete_target: Callable[[orm.Session, str], None],
-        has_users: Callable[[str], bool],
-    ) -> None:
-        super().__init__(enforcer)
-        self.conf = conf
-        self.db = database
-        self.revoke = revoke
-        self.on_delete_target = on_delete_target
-        self.has_users = has_users
+    conf: cfg.ConfigOpts
+    database: Database
+    enforcer: Enforcer
+    revoke: Revoke
+    _: dataclasses.KW_ONLY
+    on_delete_target: Callable[[orm.Session, str], None]
+    has_users: Callable[[str], bool]
+
+    def __post_init__(self) -> None:
         self.domains = Repository(
-            database, models.Domain, kind="domain", conflict_reason=_duplicate_name
+            self.database, models.Domain, kind="domain", conflict_reason=_duplicate_name
         )
         self.projects = Repository(
-            database, models.Project, kind="project", conflict_reason=_duplicate_name
+            self.database, models.Project, kind="project", conflict_reason=_duplicate_name
         )
+        self._domains = self.kind(self.domains, _domain_dict, columns=_COLUMNS)
+        self._projects = self.kind(self.projects, _project_dict, columns=_COLUMNS)
 
     # -- domains -----------------------------------------------------------
 
     def get_domain(self, ctx: RequestContext, domain_id: str) -> dict[str, Any]:
         """Return one domain. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_domain", {"target.domain.id": domain_id})
-        return _domain_dict(self.domains.get(domain_id))
+        return self._domains.get(ctx, domain_id)
 
     def get_domain_by_name(self, name: str) -> dict[str, Any]:
         """Return the domain called *name* (for authentication). :raises NotFound: none."""
-        row = self.domains.find(name=name)
-        if row is None:
-            raise exception.NotFound(kind="domain", id=name)
-        return _domain_dict(row)
+        return self._domains.get_by(name=name)
 
     def list_domains(
         self,
@@ -114,9 +98,7 @@ class ResourceManager(Manager):
         page: Page = Page(),
     ) -> list[dict[str, Any]]:
         """Return the domains matching the filters, sorted by id."""
-        self.authorize(ctx, "identity:list_domains")
-        rows = self.domains.list(filters={"name": name, "enabled": enabled}, page=page)
-        return [_domain_dict(r) for r in rows]
+        return self._domains.list(ctx, filters={"name": name, "enabled": enabled}, page=page)
 
     def create_domain(
         self,
@@ -129,17 +111,13 @@ class ResourceManager(Manager):
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a domain. :raises Conflict: the name is taken."""
-        self.authorize(ctx, "identity:create_domain")
-        row = self.domains.create(
-            {
-                "id": domain_id or new_id(),
-                "name": name,
-                "description": description,
-                "enabled": enabled,
-                "extra": extra or {},
-            }
-        )
-        return _domain_dict(row)
+        values = {
+            "name": name,
+            "description": description,
+            "enabled": enabled,
+            "extra": extra or {},
+        }
+        return self._domains.create(ctx, {"id": domain_id or new_id(), **values})
 
     def update_domain(
         self, ctx: RequestContext, domain_id: str, changes: Mapping[str, Any]
@@ -148,24 +126,22 @@ class ResourceManager(Manager):
 
         Disabling it revokes the tokens scoped to it.
         """
-        self.authorize(ctx, "identity:update_domain", {"target.domain.id": domain_id})
-        return _domain_dict(self._update(self.domains, domain_id, changes))
+        return self._update(self._domains, ctx, domain_id, changes)
 
-    def _update(self, repo: Repository[Any], item_id: str, changes: Mapping[str, Any]) -> Any:
+    def _update(
+        self, kind: Kind[Any], ctx: RequestContext, item_id: str, changes: Mapping[str, Any]
+    ) -> dict[str, Any]:
         """Update a domain or project; disabling it revokes the tokens scoped to it."""
-        disabled = False
+        disabled = []
 
-        def _update(session: orm.Session) -> Any:
-            nonlocal disabled
-            disabled = (
-                repo.get(item_id, session=session).enabled and changes.get("enabled") is False
-            )
-            return repo.update(item_id, changes, columns=_COLUMNS, session=session)
+        def _check(session: orm.Session, row: Any) -> None:
+            if row.enabled and changes.get("enabled") is False:
+                disabled.append(item_id)
 
-        row = repo.write(_update, reason=_duplicate_name(changes))
+        ref = kind.update(ctx, item_id, changes, check=_check)
         if disabled:
-            self.revoke(**{f"{repo.kind}_id": item_id})
-        return row
+            self.revoke(**{f"{kind.repository.kind}_id": item_id})
+        return ref
 
     def delete_domain(self, ctx: RequestContext, domain_id: str) -> None:
         """Delete a disabled, empty domain.
@@ -173,10 +149,9 @@ class ResourceManager(Manager):
         :raises Forbidden: the domain is still enabled.
         :raises Conflict: projects or users still live in it.
         """
-        self.authorize(ctx, "identity:delete_domain", {"target.domain.id": domain_id})
 
-        def _delete(session: orm.Session) -> None:
-            if self.domains.get(domain_id, session=session).enabled:
+        def _check(session: orm.Session, domain: models.Domain) -> None:
+            if domain.enabled:
                 raise exception.Forbidden(
                     "Cannot delete a domain that is enabled, please disable it first."
                 )
@@ -187,27 +162,22 @@ class ResourceManager(Manager):
                     reason=f"domain {domain_id} still has projects or users; delete them first",
                 )
             self.on_delete_target(session, domain_id)
-            self.domains.delete(domain_id, session=session)
 
-        self.db.write(_delete)
+        self._domains.delete(ctx, domain_id, check=_check)
         self.revoke(domain_id=domain_id)
 
     # -- projects ----------------------------------------------------------
 
     def get_project(self, ctx: RequestContext, project_id: str) -> dict[str, Any]:
         """Return one project. :raises NotFound: unknown id."""
-        self.authorize(ctx, "identity:get_project", {"target.project.id": project_id})
-        return _project_dict(self.projects.get(project_id))
+        return self._projects.get(ctx, project_id)
 
     def get_project_by_name(self, name: str, domain_id: str) -> dict[str, Any]:
         """Return the project called *name* in *domain_id* (for authentication).
 
         :raises NotFound: none.
         """
-        row = self.projects.find(name=name, domain_id=domain_id)
-        if row is None:
-            raise exception.NotFound(kind="project", id=name)
-        return _project_dict(row)
+        return self._projects.get_by(name=name, domain_id=domain_id)
 
     def list_projects(
         self,
@@ -227,8 +197,8 @@ class ResourceManager(Manager):
             projects of this domain.
         :param is_domain: True finds nothing (no project acts as a domain here).
         """
-        self.authorize(ctx, "identity:list_projects")
         if is_domain:
+            self._projects.check(ctx, "list")
             return []
         where = []
         if parent_id is not None:
@@ -239,13 +209,8 @@ class ResourceManager(Manager):
                     sa.and_(p.parent_id.is_(None), p.domain_id == parent_id),
                 )
             )
-        rows = self.projects.list(
-            filters={"name": name, "domain_id": domain_id, "enabled": enabled},
-            where=where,
-            ids=ids,
-            page=page,
-        )
-        return [_project_dict(r) for r in rows]
+        filters = {"name": name, "domain_id": domain_id, "enabled": enabled}
+        return self._projects.list(ctx, filters=filters, where=where, ids=ids, page=page)
 
     def create_project(
         self,
@@ -267,7 +232,7 @@ class ResourceManager(Manager):
             parent is in another domain.
         :raises Conflict: the name is taken in the domain.
         """
-        self.authorize(ctx, "identity:create_project")
+        self._projects.check(ctx, "create")
         if domain_id is None and parent_id is not None:
             parent = self.projects.find(id=parent_id)
             if parent is None:
@@ -276,15 +241,21 @@ class ResourceManager(Manager):
                 )
             domain_id = parent.domain_id
         domain_id = caller_domain(ctx, self.conf, domain_id)
+        values = {
+            "id": project_id or new_id(),
+            "name": name,
+            "domain_id": domain_id,
+            "parent_id": None,
+            "description": description,
+            "enabled": enabled,
+            "extra": extra or {},
+        }
 
-        reason = f"Duplicate entry found with name {name} at domain ID {domain_id}"
-
-        def _create(session: orm.Session) -> models.Project:
+        def _check(session: orm.Session) -> None:
             if self.domains.find(id=domain_id, session=session) is None:
                 raise exception.ValidationError(
                     field="domain_id", reason=f"domain {domain_id} does not exist"
                 )
-            parent = None
             if parent_id is not None and parent_id != domain_id:
                 parent = self.projects.find(id=parent_id, session=session)
                 if parent is None or parent.domain_id != domain_id:
@@ -292,18 +263,10 @@ class ResourceManager(Manager):
                         field="parent_id",
                         reason=f"project {parent_id} does not exist in domain {domain_id}",
                     )
-            values = {
-                "id": project_id or new_id(),
-                "name": name,
-                "domain_id": domain_id,
-                "parent_id": parent.id if parent is not None else None,
-                "description": description,
-                "enabled": enabled,
-                "extra": extra or {},
-            }
-            return self.projects.create(values, reason=reason, session=session)
+                values["parent_id"] = parent.id
 
-        return _project_dict(self.projects.write(_create, reason=reason))
+        reason = f"Duplicate entry found with name {name} at domain ID {domain_id}"
+        return self._projects.create(INTERNAL, values, check=_check, reason=reason)
 
     def update_project(
         self, ctx: RequestContext, project_id: str, changes: Mapping[str, Any]
@@ -312,24 +275,20 @@ class ResourceManager(Manager):
 
         Disabling it revokes the tokens scoped to it.
         """
-        self.authorize(ctx, "identity:update_project", {"target.project.id": project_id})
-        return _project_dict(self._update(self.projects, project_id, changes))
+        return self._update(self._projects, ctx, project_id, changes)
 
     def delete_project(self, ctx: RequestContext, project_id: str) -> None:
         """Delete a project and every role assignment on it.
 
         :raises Conflict: other projects have it as their parent.
         """
-        self.authorize(ctx, "identity:delete_project", {"target.project.id": project_id})
 
-        def _delete(session: orm.Session) -> None:
-            self.projects.get(project_id, session=session)
+        def _check(session: orm.Session, project: models.Project) -> None:
             if self.projects.count(filters={"parent_id": project_id}, session=session):
                 raise exception.Conflict(
                     kind="project", reason=f"project {project_id} has child projects"
                 )
             self.on_delete_target(session, project_id)
-            self.projects.delete(project_id, session=session)
 
-        self.db.write(_delete)
+        self._projects.delete(ctx, project_id, check=_check)
         self.revoke(project_id=project_id)

@@ -89,15 +89,12 @@ class IdentityService:
             users=self.users,
             forget_tokens=self._forget_tokens,
         )
+        # Tokens stand on everything above: the collaborators go by their names here.
+        shared = ("users", "resources", "assignments", "catalog", "revocations", "enforcer")
         self.auth = AuthManager(
             conf,
-            users=self.users,
-            resources=self.resources,
-            assignments=self.assignments,
-            catalog=self.catalog,
             formatter=TokenFormatter(self.keys),
-            revocations=self.revocations,
-            enforcer=self.enforcer,
+            **{name: getattr(self, name) for name in shared},
         )
 
     def _revoke(self, **attrs: Any) -> None:

@@ -7,6 +7,7 @@ when a password changes or a user is disabled, deleted or leaves a group.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -55,6 +56,7 @@ def group_dict(group: Group) -> dict[str, Any]:
 _USER_COLUMNS = ("name", "enabled", "default_project_id", "description", "email")
 
 
+@dataclasses.dataclass(eq=False)
 class UserManager(Manager):
     """The identity service's view of users and groups.
 
@@ -69,26 +71,15 @@ class UserManager(Manager):
         changes to group memberships (the roles of members change).
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        driver: IdentityDriver,
-        enforcer: Enforcer,
-        revoke: Revoke,
-        *,
-        check_domain: Callable[[str], None],
-        check_project: Callable[[str], None],
-        delete_actor: Callable[[str], None],
-        forget_tokens: Callable[[], None],
-    ) -> None:
-        super().__init__(enforcer)
-        self.conf = conf
-        self.driver = driver
-        self.revoke = revoke
-        self.check_domain = check_domain
-        self.check_project = check_project
-        self.delete_actor = delete_actor
-        self.forget_tokens = forget_tokens
+    conf: cfg.ConfigOpts
+    driver: IdentityDriver
+    enforcer: Enforcer
+    revoke: Revoke
+    _: dataclasses.KW_ONLY
+    check_domain: Callable[[str], None]
+    check_project: Callable[[str], None]
+    delete_actor: Callable[[str], None]
+    forget_tokens: Callable[[], None]
 
     def _require(self, capability: Capability, operation: str) -> None:
         if capability not in self.driver.capabilities:

@@ -111,13 +111,9 @@ class TokenValues:
             a domain-scoped token's own domain is used when not given.
         :returns: the values to check with :meth:`RevocationList.is_revoked`.
         """
+        copied = ("user_id", "issued_at", "expires_at", "audit_id", "audit_chain_id", "project_id")
         return cls(
-            user_id=payload.user_id,
-            issued_at=payload.issued_at,
-            expires_at=payload.expires_at,
-            audit_id=payload.audit_id,
-            audit_chain_id=payload.audit_chain_id,
-            project_id=payload.project_id,
+            **{attr: getattr(payload, attr) for attr in copied},
             domain_id=domain_id if domain_id is not None else payload.domain_id,
             role_ids=frozenset(role_ids),
         )
@@ -470,12 +466,7 @@ def _to_row(event: RevocationEvent) -> dict[str, object]:
 
 def _from_row(row: sa.Row) -> RevocationEvent:
     return RevocationEvent(
-        user_id=row.user_id,
-        project_id=row.project_id,
-        domain_id=row.domain_id,
-        role_id=row.role_id,
-        audit_id=row.audit_id,
-        audit_chain_id=row.audit_chain_id,
+        **{attr: getattr(row, attr) for attr in _TARGET_ATTRS},
         expires_at=_aware_from_db(row.expires_at),
         issued_before=_aware_from_db(row.issued_before),
         revoked_at=_aware_from_db(row.revoked_at),

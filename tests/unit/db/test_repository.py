@@ -18,7 +18,7 @@ from sqlalchemy import orm
 
 from nimbus import exception
 from nimbus.db import Database
-from nimbus.db.repository import Page, Repository
+from nimbus.db.repository import Kind, Page, Repository, row_dict
 
 
 class _Base(orm.DeclarativeBase):
@@ -45,6 +45,23 @@ class Widget(_Base):
 
 class WidgetNotFound(exception.NotFound):
     msg_fmt = "No widget %(id)s here."
+
+
+class Policy:
+    """A policy stub: records every check and denies the rules in ``denied``."""
+
+    def __init__(self) -> None:
+        self.checks: list[tuple[str, dict[str, Any] | None]] = []
+        self.denied: set[str] = set()
+
+    def __call__(self, ctx: Any, action: str, target: dict[str, Any] | None) -> None:
+        self.checks.append((action, target))
+        if action in self.denied:
+            raise exception.PolicyNotAuthorized(action=action)
+
+
+def _widget_dict(row: Widget) -> dict[str, Any]:
+    return row_dict(row, ("id", "name"), state=row.status)
 
 
 def make_tables(db: Database) -> None:
@@ -219,6 +236,161 @@ class RepositoryContract:
         assert [s.id for s in shelves.list()] == ["s1"]
         assert widgets.list() == []
 
+    # -- Kind: the policy-checked layer over a repository ----------------------
+
+    @pytest.fixture
+    def policy(self) -> Policy:
+        return Policy()
+
+    @pytest.fixture
+    def changes(self) -> list[str]:
+        return []
+
+    @pytest.fixture
+    def kind(self, widgets: Repository[Widget], policy: Policy, changes: list[str]) -> Kind[Widget]:
+        return Kind(
+            widgets,
+            authorize=policy,
+            render=_widget_dict,
+            service="shop",
+            target_key="target.widget.id",
+            columns=("name", "status"),
+            on_change=lambda: changes.append("changed"),
+        )
+
+    def test_kind_checks_each_verbs_rule_with_the_id_as_target(
+        self, kind: Kind[Widget], policy: Policy
+    ) -> None:
+        kind.create("ctx", {"id": "w1", "name": "one"})
+        kind.get("ctx", "w1")
+        kind.list("ctx")
+        kind.update("ctx", "w1", {"name": "uno"})
+        kind.delete("ctx", "w1")
+        assert policy.checks == [
+            ("shop:create_widget", None),
+            ("shop:get_widget", {"target.widget.id": "w1"}),
+            ("shop:list_widgets", None),
+            ("shop:update_widget", {"target.widget.id": "w1"}),
+            ("shop:delete_widget", {"target.widget.id": "w1"}),
+        ]
+
+    def test_kind_policy_denied_is_forbidden_and_changes_nothing(
+        self, kind: Kind[Widget], policy: Policy, widgets: Repository[Widget], changes: list[str]
+    ) -> None:
+        kind.create("ctx", {"id": "w1", "name": "one"})
+        policy.denied = {"shop:create_widget", "shop:update_widget", "shop:delete_widget"}
+        policy.denied |= {"shop:get_widget", "shop:list_widgets"}
+        with pytest.raises(exception.Forbidden, match="shop:create_widget"):
+            kind.create("ctx", {"id": "w2", "name": "two"})
+        with pytest.raises(exception.PolicyNotAuthorized, match="shop:update_widget"):
+            kind.update("ctx", "w1", {"name": "uno"})
+        with pytest.raises(exception.PolicyNotAuthorized, match="shop:delete_widget"):
+            kind.delete("ctx", "w1")
+        with pytest.raises(exception.PolicyNotAuthorized, match="shop:get_widget"):
+            kind.get("ctx", "w1")
+        with pytest.raises(exception.PolicyNotAuthorized, match="shop:list_widgets"):
+            kind.list("ctx")
+        assert [(w.id, w.name) for w in widgets.list()] == [("w1", "one")]
+        assert changes == ["changed"]
+
+    def test_kind_renders_and_maps_not_found(self, kind: Kind[Widget]) -> None:
+        created = kind.create("ctx", {"id": "w1", "name": "one", "extra": {"colour": "red"}})
+        assert created == {"colour": "red", "id": "w1", "name": "one", "state": "new"}
+        assert kind.get("ctx", "w1") == created
+        assert kind.get_by(name="one") == created
+        with pytest.raises(WidgetNotFound, match="No widget nope here."):
+            kind.get("ctx", "nope")
+        with pytest.raises(exception.NotFound, match="Could not find widget: n9."):
+            kind.get_by(name="n9")
+        with pytest.raises(WidgetNotFound):
+            kind.update("ctx", "nope", {"name": "x"})
+        with pytest.raises(WidgetNotFound):
+            kind.delete("ctx", "nope")
+
+    def test_kind_conflict_on_duplicate_calls_no_hook(
+        self, kind: Kind[Widget], changes: list[str]
+    ) -> None:
+        kind.create("ctx", {"id": "w1", "name": "one"})
+        kind.create("ctx", {"id": "w2", "name": "two"})
+        assert changes == ["changed", "changed"]
+        with pytest.raises(exception.Conflict, match="name one is taken"):
+            kind.create("ctx", {"id": "w3", "name": "one"})
+        with pytest.raises(exception.Conflict, match="name one is taken"):
+            kind.update("ctx", "w2", {"name": "one"})
+        with pytest.raises(exception.Conflict, match="widget - mine"):
+            kind.create("ctx", {"id": "w1", "name": "three"}, reason="mine")
+        assert changes == ["changed", "changed"]
+        assert kind.get("ctx", "w2")["name"] == "two"
+
+    def test_kind_update_sets_columns_keeps_extra_and_sees_the_row_before(
+        self, kind: Kind[Widget], changes: list[str]
+    ) -> None:
+        kind.create("ctx", {"id": "w1", "name": "one", "extra": {"a": 1}})
+        seen: list[str] = []
+        updated = kind.update(
+            "ctx",
+            "w1",
+            {"name": "uno", "status": "old", "b": 2},
+            check=lambda session, row: seen.append(row.name),
+        )
+        assert updated == {"a": 1, "b": 2, "id": "w1", "name": "uno", "state": "old"}
+        assert seen == ["one"]
+        assert changes == ["changed", "changed"]
+
+    def test_kind_checks_run_in_the_write_and_may_refuse(
+        self, kind: Kind[Widget], shelves: Repository[Shelf], widgets: Repository[Widget]
+    ) -> None:
+        def _no_shelf(session: orm.Session) -> None:
+            if shelves.find(id="s1", session=session) is None:
+                raise exception.ValidationError(field="shelf_id", reason="no shelf s1")
+
+        with pytest.raises(exception.ValidationError, match="no shelf s1"):
+            kind.create("ctx", {"id": "w1", "name": "one", "shelf_id": "s1"}, check=_no_shelf)
+        assert widgets.list() == []
+        shelves.create({"id": "s1"})
+        kind.create("ctx", {"id": "w1", "name": "one", "shelf_id": "s1"}, check=_no_shelf)
+
+        def _refuse(session: orm.Session, row: Widget) -> None:
+            raise exception.Conflict(kind="widget", reason=f"{row.id} is on a shelf")
+
+        with pytest.raises(exception.Conflict, match="w1 is on a shelf"):
+            kind.delete("ctx", "w1", check=_refuse)
+        assert widgets.get("w1").shelf_id == "s1"
+
+        def _empty_shelf(session: orm.Session, row: Widget) -> None:
+            widgets.update("w1", {"shelf_id": None}, session=session)
+            shelves.delete("s1", session=session)
+
+        kind.delete("ctx", "w1", check=_empty_shelf)
+        assert widgets.list() == [] and shelves.list() == []
+
+    def test_kind_list_filters_and_pages(self, kind: Kind[Widget]) -> None:
+        for index in range(5):
+            status = "old" if index % 2 else "new"
+            kind.create("ctx", {"id": f"w{index}", "name": f"n{index}", "status": status})
+        assert [w["id"] for w in kind.list("ctx", filters={"status": "new"})] == [
+            "w0",
+            "w2",
+            "w4",
+        ]
+        page = Page(limit=2, marker="w1")
+        assert [w["id"] for w in kind.list("ctx", page=page)] == ["w2", "w3"]
+        assert [w["id"] for w in kind.list("ctx", ids={"w4", "w1"})] == ["w1", "w4"]
+        assert [w["id"] for w in kind.list("ctx", where=[Widget.name > "n2"])] == ["w3", "w4"]
+
+    def test_kind_without_target_key_checks_no_target(
+        self, widgets: Repository[Widget], policy: Policy
+    ) -> None:
+        kind = Kind(widgets, authorize=policy, render=_widget_dict, service="shop", plural="wares")
+        kind.create("ctx", {"id": "w1", "name": "one"})
+        kind.get("ctx", "w1")
+        kind.list("ctx")
+        assert policy.checks == [
+            ("shop:create_widget", None),
+            ("shop:get_widget", None),
+            ("shop:list_wares", None),
+        ]
+
 
 class TestRepositoryOnSqlite(RepositoryContract):
     @pytest.fixture
@@ -230,3 +402,14 @@ class TestRepositoryOnSqlite(RepositoryContract):
         finally:
             drop_tables(db)
             db.dispose()
+
+
+def test_row_dict_puts_columns_and_values_over_extra_keys() -> None:
+    row = Widget(id="w1", name="one", status="new", extra={"name": "shadow", "colour": "red"})
+    assert row_dict(row, ("id", "name"), state="x") == {
+        "colour": "red",
+        "name": "one",
+        "id": "w1",
+        "state": "x",
+    }
+    assert row_dict(Shelf(id="s1"), ("id",), extra_column=None) == {"id": "s1"}
