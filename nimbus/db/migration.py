@@ -24,11 +24,15 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects import mysql
 
 from nimbus.db.api import Database
 
 __all__ = [
     "DRIVER_NAMESPACE",
+    "ID",
+    "TIMESTAMP",
+    "flag_column",
     "branches",
     "current",
     "downgrade",
@@ -39,6 +43,19 @@ __all__ = [
 
 #: Entry points naming the migration packages of SQL-backed drivers.
 DRIVER_NAMESPACE = "nimbus.db.migrations"
+
+#: Column types shared by the migration scripts: ids, and microsecond
+#: timestamps (MySQL's DATETIME keeps whole seconds by default).
+ID = sa.String(64)
+TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
+
+
+def flag_column(name: str, default: bool) -> sa.Column[bool]:
+    """Return a non-null boolean column with a server-side *default*."""
+    return sa.Column(
+        name, sa.Boolean, nullable=False, server_default=sa.true() if default else sa.false()
+    )
+
 
 _SCRIPT_LOCATION = os.path.join(os.path.dirname(__file__), "migrations")
 

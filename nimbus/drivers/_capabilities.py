@@ -66,5 +66,15 @@ class CapabilityGuarded:
     optional_operations: ClassVar[Mapping[str, enum.Enum]] = types.MappingProxyType({})
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Guard the optional operations of *cls* by its capabilities.
+
+        A subclass that narrows ``capabilities`` refuses what it no
+        longer declares, whatever it inherits.
+        """
         super().__init_subclass__(**kwargs)
         guard_optional_operations(cls, cls.optional_operations)
+
+    @property
+    def name(self) -> str:
+        """Return the plugin's name, used in error messages."""
+        return type(self).__name__

@@ -406,22 +406,10 @@ class TransportContractTests:
         client: RPCClient,
         journal: Journal,
     ) -> None:
-        if Capability.DEAD_LETTER not in transport.capabilities:
-            pytest.skip("the transport keeps no dead letters")
-        transport.fetch_dead_letters(limit=1000)
-        start_server("host1")
-        client.cast(_context(), "always_fail", key="poison")
-        assert journal.wait_count("attempt", 3, self.wait)
-        letters: list[Any] = []
-        deadline = time.monotonic() + self.wait
-        while not letters and time.monotonic() < deadline:
-            letters = transport.fetch_dead_letters()
-            time.sleep(0.05)
+        letters = self._dead_letters_of_poison(transport, start_server, client, journal, "poison")
         assert len(letters) == 1
         assert b"poison" in letters[0].body
         assert letters[0].queue.endswith(client.target.topic)
-        time.sleep(self.quiet)
-        assert len(journal.events("attempt")) == 3
 
     def test_always_failing_fanout_cast_is_dead_lettered(
         self,
@@ -430,21 +418,42 @@ class TransportContractTests:
         client: RPCClient,
         journal: Journal,
     ) -> None:
+        letters = self._dead_letters_of_poison(
+            transport, start_server, client, journal, "poison-all", fanout=True
+        )
+        assert [b"poison-all" in letter.body for letter in letters] == [True]
+        assert client.target.topic in letters[0].queue
+
+    def _dead_letters_of_poison(
+        self,
+        transport: Transport,
+        start_server: Callable[..., RPCServer],
+        client: RPCClient,
+        journal: Journal,
+        key: str,
+        *,
+        fanout: bool = False,
+    ) -> list[Any]:
+        """Cast a message that always fails; return the dead letters it left.
+
+        Skips the test when the transport keeps no dead letters; checks
+        that the message was tried three times and then never again.
+        """
         if Capability.DEAD_LETTER not in transport.capabilities:
             pytest.skip("the transport keeps no dead letters")
         transport.fetch_dead_letters(limit=1000)
         start_server("host1")
-        client.prepare(fanout=True).cast(_context(), "always_fail", key="poison-all")
+        caster = client.prepare(fanout=True) if fanout else client
+        caster.cast(_context(), "always_fail", key=key)
         assert journal.wait_count("attempt", 3, self.wait)
         letters: list[Any] = []
         deadline = time.monotonic() + self.wait
         while not letters and time.monotonic() < deadline:
             letters = transport.fetch_dead_letters()
             time.sleep(0.05)
-        assert [b"poison-all" in letter.body for letter in letters] == [True]
-        assert client.target.topic in letters[0].queue
         time.sleep(self.quiet)
         assert len(journal.events("attempt")) == 3
+        return letters
 
     # -- stopping ----------------------------------------------------------------
 

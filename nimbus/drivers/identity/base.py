@@ -26,7 +26,7 @@ from typing import Any, ClassVar
 from oslo_config import cfg
 
 from nimbus import exception
-from nimbus.drivers._capabilities import guard_optional_operations
+from nimbus.drivers._capabilities import CapabilityGuarded
 from nimbus.drivers.identity.types import Capability, Group, ListQuery, User
 
 __all__ = ["OPTIONAL_OPERATIONS", "IdentityDriver"]
@@ -52,7 +52,7 @@ OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
 )
 
 
-class IdentityDriver(abc.ABC):
+class IdentityDriver(CapabilityGuarded, abc.ABC):
     """Base class of identity back-ends (``nimbus.identity.backends``).
 
     :param conf: the nimbus config; back-ends read ``[identity]`` and their
@@ -65,24 +65,11 @@ class IdentityDriver(abc.ABC):
 
     #: Optional operations this back-end implements.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    optional_operations = OPTIONAL_OPERATIONS
 
     def __init__(self, conf: cfg.ConfigOpts, *, database: Any = None) -> None:
         self.conf = conf
         self.database = database
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Guard the optional operations of *cls* by its capabilities.
-
-        A subclass that narrows :attr:`capabilities` refuses what it no
-        longer declares, whatever it inherits.
-        """
-        super().__init_subclass__(**kwargs)
-        guard_optional_operations(cls, OPTIONAL_OPERATIONS)
-
-    @property
-    def name(self) -> str:
-        """Return the back-end's name, used in error messages."""
-        return type(self).__name__
 
     def _unsupported(self, operation: str) -> exception.OperationNotSupported:
         return exception.OperationNotSupported(driver=self.name, operation=operation)

@@ -21,12 +21,12 @@ from __future__ import annotations
 import abc
 import types
 from collections.abc import Iterable, Mapping
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from oslo_config import cfg
 
 from nimbus import exception
-from nimbus.drivers._capabilities import guard_optional_operations
+from nimbus.drivers._capabilities import CapabilityGuarded
 from nimbus.drivers.image.types import Capability, Capacity, DataReader, StoredData
 
 __all__ = ["OPTIONAL_OPERATIONS", "ImageStore"]
@@ -39,7 +39,7 @@ OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
 )
 
 
-class ImageStore(abc.ABC):
+class ImageStore(CapabilityGuarded, abc.ABC):
     """Base class of image stores (``nimbus.image.stores``).
 
     :param conf: the nimbus config; stores read their own option group.
@@ -47,23 +47,10 @@ class ImageStore(abc.ABC):
 
     #: Optional operations this store implements.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    optional_operations = OPTIONAL_OPERATIONS
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
         self.conf = conf
-
-    def __init_subclass__(cls, **kwargs: Any) -> None:
-        """Guard the optional operations of *cls* by its capabilities.
-
-        A subclass that narrows :attr:`capabilities` refuses what it no
-        longer declares, whatever it inherits.
-        """
-        super().__init_subclass__(**kwargs)
-        guard_optional_operations(cls, OPTIONAL_OPERATIONS)
-
-    @property
-    def name(self) -> str:
-        """Return the store's name, used in error messages."""
-        return type(self).__name__
 
     @abc.abstractmethod
     def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredData:

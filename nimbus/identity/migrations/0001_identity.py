@@ -9,21 +9,13 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
+
+from nimbus.db.migration import ID, TIMESTAMP, flag_column
 
 revision = "identity_0001"
 down_revision = None
 branch_labels = ("identity",)
 depends_on = None
-
-ID = sa.String(64)
-TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
-
-
-def _bool(name: str, default: bool) -> sa.Column:
-    return sa.Column(
-        name, sa.Boolean, nullable=False, server_default=sa.true() if default else sa.false()
-    )
 
 
 def upgrade() -> None:
@@ -32,7 +24,7 @@ def upgrade() -> None:
         sa.Column("id", ID, primary_key=True),
         sa.Column("name", sa.String(64), nullable=False, unique=True),
         sa.Column("description", sa.Text),
-        _bool("enabled", True),
+        flag_column("enabled", True),
         sa.Column("extra", sa.JSON, nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
     )
@@ -43,7 +35,7 @@ def upgrade() -> None:
         sa.Column("domain_id", ID, sa.ForeignKey("domains.id"), nullable=False, index=True),
         sa.Column("parent_id", ID, sa.ForeignKey("projects.id")),
         sa.Column("description", sa.Text),
-        _bool("enabled", True),
+        flag_column("enabled", True),
         sa.Column("extra", sa.JSON, nullable=False),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.UniqueConstraint("domain_id", "name", name="uq_projects_domain_name"),
@@ -87,7 +79,7 @@ def upgrade() -> None:
         sa.Column("type", sa.String(255), nullable=False, index=True),
         sa.Column("name", sa.String(255), nullable=False),
         sa.Column("description", sa.Text, nullable=False),
-        _bool("enabled", True),
+        flag_column("enabled", True),
         sa.Column("extra", sa.JSON, nullable=False),
     )
     op.create_table(
@@ -103,7 +95,7 @@ def upgrade() -> None:
         sa.Column("interface", sa.String(8), nullable=False),
         sa.Column("url", sa.Text, nullable=False),
         sa.Column("region_id", sa.String(255), sa.ForeignKey("regions.id")),
-        _bool("enabled", True),
+        flag_column("enabled", True),
         sa.Column("extra", sa.JSON, nullable=False),
     )
     op.create_table(

@@ -7,15 +7,13 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
+
+from nimbus.drivers.identity.sql.models import ID, TIMESTAMP
 
 revision = "identity_sql_0001"
 down_revision = None
 branch_labels = ("identity_sql",)
 depends_on = None
-
-ID = sa.String(64)
-TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def _bool(name: str, default: bool) -> sa.Column:
