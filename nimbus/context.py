@@ -20,6 +20,22 @@ def generate_request_id() -> str:
     return f"req-{uuid.uuid4()}"
 
 
+#: What oslo.policy rules are checked against, in this order.
+_POLICY_FIELDS = (
+    "user_id",
+    "user_domain_id",
+    "project_id",
+    "project_domain_id",
+    "domain_id",
+    "system_scope",
+    "roles",
+    "is_admin",
+    "is_admin_project",
+)
+#: What is safe to put in a log line (never the token).
+_LOG_FIELDS = ("request_id", "user_id", "project_id", "audit_id")
+
+
 @dataclasses.dataclass
 class RequestContext:
     """Security and tracing facts about one request."""
@@ -58,26 +74,16 @@ class RequestContext:
 
     def to_policy_values(self) -> dict[str, Any]:
         """Return the credentials dict that oslo.policy rules are checked against."""
-        return {
-            "user_id": self.user_id,
-            "user_domain_id": self.user_domain_id,
-            "project_id": self.project_id,
-            "project_domain_id": self.project_domain_id,
-            "domain_id": self.domain_id,
-            "system_scope": self.system_scope,
-            "roles": list(self.roles),
-            "is_admin": self.is_admin,
-            "is_admin_project": self.is_admin_project,
-        }
+        values = self._values(_POLICY_FIELDS)
+        values["roles"] = list(self.roles)
+        return values
 
     def to_log_values(self) -> dict[str, Any]:
         """Return the fields safe to put in a log line (no token)."""
-        return {
-            "request_id": self.request_id,
-            "user_id": self.user_id,
-            "project_id": self.project_id,
-            "audit_id": self.audit_id,
-        }
+        return self._values(_LOG_FIELDS)
+
+    def _values(self, names: tuple[str, ...]) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in names}
 
     @classmethod
     def admin(cls, **kwargs: Any) -> RequestContext:

@@ -7,6 +7,9 @@ grants nothing more than member there.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from oslo_policy import policy
 
 ADMIN_REQUIRED = "rule:admin_required"
@@ -30,6 +33,23 @@ RULES = [
         description="The caller is another nimbus or OpenStack service.",
     ),
 ]
+
+
+def documented_rule(
+    prefix: str, name: str, check: str, description: str, method: str, path: str
+) -> policy.RuleDefault:
+    """Return the rule *prefix*:*name* guarding one API operation."""
+    return policy.DocumentedRuleDefault(
+        name=f"{prefix}:{name}",
+        check_str=check,
+        description=description,
+        operations=[{"method": method, "path": path}],
+    )
+
+
+def rule_factory(prefix: str) -> Callable[[str, str, str, str, str], policy.RuleDefault]:
+    """Return :func:`documented_rule` bound to one service's *prefix*."""
+    return functools.partial(documented_rule, prefix)
 
 
 def list_rules() -> list[policy.RuleDefault]:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 from oslo_policy import policy
 
-from nimbus.policies.base import ADMIN_REQUIRED, CLOUD_READER, SERVICE_ROLE
+from nimbus.policies.base import ADMIN_REQUIRED, CLOUD_READER, SERVICE_ROLE, rule_factory
 
 _SELF = "user_id:%(target.user.id)s"
 
 
-def _rule(name: str, check: str, description: str, method: str, path: str) -> policy.RuleDefault:
-    return policy.DocumentedRuleDefault(
-        name=f"identity:{name}",
-        check_str=check,
-        description=description,
-        operations=[{"method": method, "path": path}],
-    )
+_rule = rule_factory("identity")
 
 
 def _crud(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from oslo_policy import policy
 
-from nimbus.policies.base import ADMIN_REQUIRED
+from nimbus.policies.base import ADMIN_REQUIRED, rule_factory
 
 READER = f"{ADMIN_REQUIRED} or role:reader"
 MEMBER = f"{ADMIN_REQUIRED} or role:member"
@@ -18,13 +18,7 @@ OWNER = f"{ADMIN_REQUIRED} or (role:member and project_id:%(project_id)s)"
 _IMAGE = "/v2/images/{image_id}"
 
 
-def _rule(name: str, check: str, description: str, method: str, path: str) -> policy.RuleDefault:
-    return policy.DocumentedRuleDefault(
-        name=f"image:{name}",
-        check_str=check,
-        description=description,
-        operations=[{"method": method, "path": path}],
-    )
+_rule = rule_factory("image")
 
 
 RULES = [

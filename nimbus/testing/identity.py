@@ -82,6 +82,13 @@ DEFAULT_DOMAIN = "default"
 OTHER_DOMAIN = "other"
 
 
+def _fail_logins(driver: IdentityDriver, user_id: str, times: int) -> None:
+    """Fail to log in as *user_id* *times* times, each refused."""
+    for _ in range(times):
+        with pytest.raises(exception.AuthenticationFailed):
+            driver.authenticate(user_id, "wrong")
+
+
 @dataclasses.dataclass(frozen=True)
 class SeedUser:
     """A user every back-end under test holds (or creates) before a test."""
@@ -505,9 +512,7 @@ class IdentityDriverContract:
     @needs(Capability.LOCKOUT)
     def test_lockout(self, driver: IdentityDriver, users: dict[str, User], lockout: int) -> None:
         alice = users["alice"].id
-        for _ in range(lockout):
-            with pytest.raises(exception.AuthenticationFailed):
-                driver.authenticate(alice, "wrong")
+        _fail_logins(driver, alice, lockout)
         with pytest.raises(exception.UserLockedOut):
             driver.authenticate(alice, "correct horse battery staple")
         with pytest.raises(exception.UserLockedOut):
@@ -520,9 +525,7 @@ class IdentityDriverContract:
         self, driver: IdentityDriver, users: dict[str, User], lockout: int, clock: FakeClock
     ) -> None:
         alice = users["alice"].id
-        for _ in range(lockout):
-            with pytest.raises(exception.AuthenticationFailed):
-                driver.authenticate(alice, "wrong")
+        _fail_logins(driver, alice, lockout)
         clock.advance(LOCKOUT_DURATION - 1)
         with pytest.raises(exception.UserLockedOut):
             driver.authenticate(alice, "correct horse battery staple")
@@ -534,13 +537,9 @@ class IdentityDriverContract:
         self, driver: IdentityDriver, users: dict[str, User], lockout: int, clock: FakeClock
     ) -> None:
         alice = users["alice"].id
-        for _ in range(lockout):
-            with pytest.raises(exception.AuthenticationFailed):
-                driver.authenticate(alice, "wrong")
+        _fail_logins(driver, alice, lockout)
         clock.advance(LOCKOUT_DURATION + 1)
-        for _ in range(lockout - 1):
-            with pytest.raises(exception.AuthenticationFailed):
-                driver.authenticate(alice, "wrong")
+        _fail_logins(driver, alice, lockout - 1)
         assert driver.authenticate(alice, "correct horse battery staple").id == alice
 
     @needs(Capability.LOCKOUT)
@@ -549,9 +548,7 @@ class IdentityDriverContract:
     ) -> None:
         alice = users["alice"].id
         for _ in range(2):
-            for _ in range(lockout - 1):
-                with pytest.raises(exception.AuthenticationFailed):
-                    driver.authenticate(alice, "wrong")
+            _fail_logins(driver, alice, lockout - 1)
             assert driver.authenticate(alice, "correct horse battery staple").id == alice
 
     @needs(Capability.LOCKOUT)
@@ -569,9 +566,7 @@ class IdentityDriverContract:
         if Capability.LOCKOUT not in driver.capabilities:
             driver.conf.set_override("lockout_failure_attempts", 2, group="identity")
         try:
-            for _ in range(LOCKOUT_ATTEMPTS + 3):
-                with pytest.raises(exception.AuthenticationFailed):
-                    driver.authenticate(users["carol"].id, "wrong")
+            _fail_logins(driver, users["carol"].id, LOCKOUT_ATTEMPTS + 3)
             assert driver.authenticate(users["carol"].id, "carol-pw") == users["carol"]
         finally:
             driver.conf.clear_override("lockout_failure_attempts", group="identity")
@@ -735,9 +730,7 @@ class IdentityDriverContract:
         self, driver: IdentityDriver, users: dict[str, User], lockout: int
     ) -> None:
         alice = users["alice"].id
-        for _ in range(lockout):
-            with pytest.raises(exception.AuthenticationFailed):
-                driver.authenticate(alice, "wrong")
+        _fail_logins(driver, alice, lockout)
         with pytest.raises(exception.UserLockedOut):
             driver.authenticate(alice, "correct horse battery staple")
         driver.update_user(alice, password="fresh start")
