@@ -5,20 +5,19 @@ from __future__ import annotations
 import threading
 import uuid
 from collections.abc import Iterable
-from types import TracebackType
 
 from oslo_config import cfg
 
 from nimbus import exception
 from nimbus.drivers.image.base import ImageStore
-from nimbus.drivers.image.types import Capacity, DataReader, StoredData
+from nimbus.drivers.image.types import Capacity, ClosingReader, DataReader, StoredData
 
 __all__ = ["FakeStore"]
 
 _SCHEME = "fake://"
 
 
-class _MemoryReader:
+class _MemoryReader(ClosingReader):
     """A bounded reader of one stored bytearray."""
 
     def __init__(self, data: bytearray, start: int, stop: int) -> None:
@@ -38,17 +37,6 @@ class _MemoryReader:
         if self._view is not None:
             self._view.release()
             self._view = None
-
-    def __enter__(self) -> _MemoryReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class FakeStore(ImageStore):

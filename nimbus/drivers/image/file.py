@@ -15,14 +15,13 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 from typing import ClassVar
 
 from oslo_config import cfg
 
 from nimbus import exception
 from nimbus.drivers.image.base import ImageStore
-from nimbus.drivers.image.types import Capability, Capacity, DataReader, StoredData
+from nimbus.drivers.image.types import Capability, Capacity, ClosingReader, DataReader, StoredData
 
 __all__ = ["FileStore"]
 
@@ -144,7 +143,7 @@ class _Prefetcher:
             self._close_files()
 
 
-class _FileReader:
+class _FileReader(ClosingReader):
     """A range of one open file; ``fileno`` is there for ``sendfile``.
 
     The descriptor's position is always the next byte to return, which is
@@ -205,17 +204,6 @@ class _FileReader:
     @property
     def closed(self) -> bool:
         return self._file.closed
-
-    def __enter__(self) -> _FileReader:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 class FileStore(ImageStore):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import abc
 import dataclasses
 import enum
-from typing import Protocol
+from types import TracebackType
+from typing import Protocol, Self
 
-__all__ = ["Capability", "Capacity", "DataReader", "StoredData"]
+__all__ = ["Capability", "Capacity", "ClosingReader", "DataReader", "StoredData"]
 
 
 class Capability(enum.Enum):
@@ -49,3 +51,26 @@ class DataReader(Protocol):
 
     def close(self) -> None:
         """Release the stream's resources; further reads are undefined."""
+
+
+class ClosingReader(abc.ABC):
+    """Base of a store's readers: a context manager that closes the reader on exit."""
+
+    @abc.abstractmethod
+    def read(self, size: int = -1, /) -> bytes:
+        """Return up to *size* bytes (all that is left when negative); b'' at the end."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release the stream's resources; further reads are undefined."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
