@@ -19,8 +19,9 @@ Passwords are handed to the back-end in clear text and never come back out.
 from __future__ import annotations
 
 import abc
+import datetime
 import types
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from oslo_config import cfg
@@ -31,9 +32,14 @@ from nimbus.drivers.identity.types import Capability, Group, ListQuery, User
 
 __all__ = ["OPTIONAL_OPERATIONS", "IdentityDriver"]
 
+
 #: Each optional operation and the capability it needs.  A back-end without
 #: that capability raises ``OperationNotSupported`` from it, even when it
 #: inherits an implementation (see :meth:`IdentityDriver.__init_subclass__`).
+def _utcnow() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
 OPTIONAL_OPERATIONS: Mapping[str, Capability] = types.MappingProxyType(
     {
         "create_user": Capability.WRITE_USERS,
@@ -61,15 +67,35 @@ class IdentityDriver(CapabilityGuarded, abc.ABC):
         keep their data in nimbus's SQL database; an object with
         ``engine``, ``reader()``, ``writer()`` and ``write(fn)``.
         Other back-ends ignore it.
+    :param now: returns the current time (aware, UTC); back-ends that
+        count failed logins read it, and tests of the lock-out timing
+        inject their own clock.
+    :raises DriverError: the back-end sets :attr:`needs_database` and no
+        *database* was given.
     """
 
     #: Optional operations this back-end implements.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     optional_operations = OPTIONAL_OPERATIONS
 
-    def __init__(self, conf: cfg.ConfigOpts, *, database: Any = None) -> None:
+    #: The back-end keeps its data in nimbus's SQL database and cannot
+    #: start without it.
+    needs_database: ClassVar[bool] = False
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        *,
+        database: Any = None,
+        now: Callable[[], datetime.datetime] = _utcnow,
+    ) -> None:
+        if database is None and self.needs_database:
+            raise exception.DriverError(
+                driver=self.name, reason="it needs nimbus's database, and none was given"
+            )
         self.conf = conf
         self.database = database
+        self._now = now
 
     def _unsupported(self, operation: str) -> exception.OperationNotSupported:
         return exception.OperationNotSupported(driver=self.name, operation=operation)

@@ -6,7 +6,7 @@ import dataclasses
 import datetime
 import threading
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any, ClassVar
 
 from oslo_config import cfg
@@ -20,10 +20,6 @@ __all__ = ["FakeIdentityDriver"]
 
 _USER_ATTRS = frozenset({"enabled", "default_project_id", "description", "email", "extra"})
 _GROUP_ATTRS = frozenset({"description", "extra"})
-
-
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
 
 
 def _copy(entry: Any) -> Any:
@@ -45,21 +41,14 @@ class FakeIdentityDriver(IdentityDriver):
     Behaves like the ``sql`` back-end (bcrypt hashes, lock-out, exact
     filters, pages by id); one lock makes it safe to share between threads.
 
-    :param now: returns the current time (aware, UTC); injected by tests of
-        the lock-out timing.
+    Takes the keyword arguments of :class:`IdentityDriver` (``now`` for
+    tests of the lock-out timing).
     """
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        *,
-        database: Any = None,
-        now: Callable[[], datetime.datetime] = _utcnow,
-    ) -> None:
-        super().__init__(conf, database=database)
-        self._now = now
+    def __init__(self, conf: cfg.ConfigOpts, **kwargs: Any) -> None:
+        super().__init__(conf, **kwargs)
         self._lock = threading.RLock()
         self._users: dict[str, _UserRecord] = {}
         self._groups: dict[str, Group] = {}

@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, TypeVar, cast
 
 import sqlalchemy as sa
-from oslo_config import cfg
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import orm
 
@@ -27,10 +26,6 @@ _USER_ATTRS = frozenset({"enabled", "default_project_id", "description", "email"
 _GROUP_ATTRS = frozenset({"description", "extra"})
 
 
-def _utcnow() -> datetime.datetime:
-    return datetime.datetime.now(datetime.UTC)
-
-
 def _naive_utc(moment: datetime.datetime) -> datetime.datetime:
     # The tables hold naive UTC timestamps.
     if moment.tzinfo is not None:
@@ -44,26 +39,10 @@ class SqlIdentityDriver(IdentityDriver):
     Passwords are stored as bcrypt hashes.  Failed logins are counted in the
     ``users`` row with one atomic ``UPDATE``, so every API process sharing
     the database sees the same count.
-
-    :param now: returns the current time (aware, UTC); injected by tests of
-        the lock-out timing.
     """
 
     capabilities: ClassVar[frozenset[Capability]] = frozenset(Capability)
-
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        *,
-        database: Any = None,
-        now: Callable[[], datetime.datetime] = _utcnow,
-    ) -> None:
-        super().__init__(conf, database=database)
-        if database is None:
-            raise exception.DriverError(
-                driver=self.name, reason="it needs nimbus's database, and none was given"
-            )
-        self._now = now
+    needs_database = True
 
     # -- helpers ------------------------------------------------------------
 
