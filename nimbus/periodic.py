@@ -29,7 +29,6 @@ import random
 import threading
 import time
 from collections.abc import Callable, Iterable
-from types import TracebackType
 
 __all__ = ["PeriodicRunner", "PeriodicTask"]
 
@@ -254,10 +253,5 @@ class PeriodicRunner:
         self.start()
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.stop()

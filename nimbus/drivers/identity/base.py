@@ -27,6 +27,7 @@ from typing import Any, ClassVar
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.common import passwords
 from nimbus.drivers._capabilities import CapabilityGuarded
 from nimbus.drivers.identity.types import Capability, Group, ListQuery, User
 
@@ -99,6 +100,21 @@ class IdentityDriver(CapabilityGuarded, abc.ABC):
 
     def _unsupported(self, operation: str) -> exception.OperationNotSupported:
         return exception.OperationNotSupported(driver=self.name, operation=operation)
+
+    def _hash(self, password: str | None) -> str | None:
+        """Return the hash to store for a new *password* (``None`` stays ``None``).
+
+        For back-ends that keep password hashes themselves; the hash
+        follows ``[identity] password_hash_rounds`` and
+        ``max_password_length``.
+        """
+        if password is None:
+            return None
+        return passwords.hash_new_password(
+            password,
+            rounds=self.conf.identity.password_hash_rounds,
+            max_length=self.conf.identity.max_password_length,
+        )
 
     # -- required: reading users and authenticating -------------------------
 

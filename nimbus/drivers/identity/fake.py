@@ -56,15 +56,6 @@ class FakeIdentityDriver(IdentityDriver):
 
     # -- helpers ------------------------------------------------------------
 
-    def _hash(self, password: str | None) -> str | None:
-        if password is None:
-            return None
-        return passwords.hash_new_password(
-            password,
-            rounds=self.conf.identity.password_hash_rounds,
-            max_length=self.conf.identity.max_password_length,
-        )
-
     @staticmethod
     def _check_attrs(changes: dict[str, Any], allowed: frozenset[str], kind: str) -> None:
         for key, value in changes.items():
