@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import uuid
 from collections.abc import Callable, Iterator
@@ -24,6 +25,17 @@ T = TypeVar("T")
 
 _USER_ATTRS = frozenset({"enabled", "default_project_id", "description", "email", "extra"})
 _GROUP_ATTRS = frozenset({"description", "extra"})
+
+
+def _from_row(cls: Callable[..., T], row: Any, **given: Any) -> T:
+    """Build the value *cls* from the row's columns of the same names.
+
+    *given* overrides columns; the caller gets its own copy of ``extra``.
+    """
+    names = [field.name for field in dataclasses.fields(cast(Any, cls)) if field.name not in given]
+    values = {name: getattr(row, name) for name in names}
+    values["extra"] = dict(values["extra"] or {})
+    return cls(**values, **given)
 
 
 def _naive_utc(moment: datetime.datetime) -> datetime.datetime:
@@ -80,27 +92,11 @@ class SqlIdentityDriver(IdentityDriver):
 
     @staticmethod
     def _user(row: models.User) -> User:
-        return User(
-            id=row.id,
-            name=row.name,
-            domain_id=row.domain_id,
-            enabled=bool(row.enabled),
-            default_project_id=row.default_project_id,
-            description=row.description,
-            email=row.email,
-            extra=dict(row.extra or {}),
-            password_expires_at=None,
-        )
+        return _from_row(User, row, enabled=bool(row.enabled), password_expires_at=None)
 
     @staticmethod
     def _group(row: models.Group) -> Group:
-        return Group(
-            id=row.id,
-            name=row.name,
-            domain_id=row.domain_id,
-            description=row.description,
-            extra=dict(row.extra or {}),
-        )
+        return _from_row(Group, row)
 
     @staticmethod
     def _page(stmt: sa.Select, column: Any, query: ListQuery) -> sa.Select:
@@ -234,6 +230,58 @@ class SqlIdentityDriver(IdentityDriver):
         with self._translated("user", "clearing failed logins failed"):
             self.database.write(lambda session: session.execute(stmt))
 
+    def _check_changes(self, changes: dict[str, Any], allowed: frozenset[str], kind: str) -> None:
+        """Check an update's *changes*, and copy the ``extra`` they give."""
+        self._check_attrs(
+            {key: value for key, value in changes.items() if key != "name"}, allowed, kind
+        )
+        if "name" in changes:
+            self._check_name(changes["name"])
+        if "extra" in changes:
+            changes["extra"] = dict(changes["extra"] or {})
+
+    def _insert_row(
+        self, model: type, kind: str, values: dict[str, Any], convert: Callable[[Any], T]
+    ) -> T:
+        def _insert(session: orm.Session) -> T:
+            row = model(**values)
+            session.add(row)
+            session.flush()
+            return convert(row)
+
+        what = f"a {kind} named {values['name']!r} already exists in domain {values['domain_id']!r}"
+        with self._translated(kind, what):
+            return cast(T, self.database.write(_insert))
+
+    def _update_row(
+        self,
+        model: type,
+        kind: str,
+        row_id: str,
+        changes: dict[str, Any],
+        convert: Callable[[Any], T],
+    ) -> T:
+        def _update(session: orm.Session) -> T:
+            row = self._get_row(session, model, kind, row_id)
+            for key, value in changes.items():
+                setattr(row, key, value)
+            session.flush()
+            return convert(row)
+
+        what = f"a {kind} named {changes.get('name')!r} already exists in that domain"
+        with self._translated(kind, what):
+            return cast(T, self.database.write(_update))
+
+    def _delete_row(self, model: type, kind: str, row_id: str, member_column: Any) -> None:
+        def _delete(session: orm.Session) -> None:
+            row = self._get_row(session, model, kind, row_id)
+            # Explicitly, rather than trusting ON DELETE CASCADE to be enforced.
+            session.execute(sa.delete(models.Membership).where(member_column == row.id))
+            session.delete(row)
+
+        with self._translated(kind, "delete failed"):
+            self.database.write(_delete)
+
     # -- writing users --------------------------------------------------------
 
     def create_user(
@@ -259,26 +307,12 @@ class SqlIdentityDriver(IdentityDriver):
             "created_at": now,
         }
 
-        def _insert(session: orm.Session) -> User:
-            row = models.User(**values)
-            session.add(row)
-            session.flush()
-            return self._user(row)
-
-        what = f"a user named {name!r} already exists in domain {domain_id!r}"
-        with self._translated("user", what):
-            return self.database.write(_insert)
+        return self._insert_row(models.User, "user", values, self._user)
 
     def update_user(self, user_id: str, **changes: Any) -> User:
         password_given = "password" in changes
         password = changes.pop("password", None)
-        self._check_attrs(
-            {key: value for key, value in changes.items() if key != "name"}, _USER_ATTRS, "user"
-        )
-        if "name" in changes:
-            self._check_name(changes["name"])
-        if "extra" in changes:
-            changes["extra"] = dict(changes["extra"] or {})
+        self._check_changes(changes, _USER_ATTRS, "user")
         if "enabled" in changes:
             changes["enabled"] = bool(changes["enabled"])
         if password_given:
@@ -287,26 +321,10 @@ class SqlIdentityDriver(IdentityDriver):
             changes["failed_auth_count"] = 0
             changes["failed_auth_at"] = None
 
-        def _update(session: orm.Session) -> User:
-            row = self._get_row(session, models.User, "user", user_id)
-            for key, value in changes.items():
-                setattr(row, key, value)
-            session.flush()
-            return self._user(row)
-
-        what = f"a user named {changes.get('name')!r} already exists in that domain"
-        with self._translated("user", what):
-            return self.database.write(_update)
+        return self._update_row(models.User, "user", user_id, changes, self._user)
 
     def delete_user(self, user_id: str) -> None:
-        def _delete(session: orm.Session) -> None:
-            row = self._get_row(session, models.User, "user", user_id)
-            # Explicitly, rather than trusting ON DELETE CASCADE to be enforced.
-            session.execute(sa.delete(models.Membership).where(models.Membership.user_id == row.id))
-            session.delete(row)
-
-        with self._translated("user", "delete failed"):
-            self.database.write(_delete)
+        self._delete_row(models.User, "user", user_id, models.Membership.user_id)
 
     # -- groups ---------------------------------------------------------------
 
@@ -354,47 +372,15 @@ class SqlIdentityDriver(IdentityDriver):
             "extra": dict(attrs.get("extra") or {}),
         }
 
-        def _insert(session: orm.Session) -> Group:
-            row = models.Group(**values)
-            session.add(row)
-            session.flush()
-            return self._group(row)
-
-        what = f"a group named {name!r} already exists in domain {domain_id!r}"
-        with self._translated("group", what):
-            return self.database.write(_insert)
+        return self._insert_row(models.Group, "group", values, self._group)
 
     def update_group(self, group_id: str, **changes: Any) -> Group:
         """Change a group. :raises NotFound: unknown group. :raises Conflict: name taken."""
-        self._check_attrs(
-            {key: value for key, value in changes.items() if key != "name"}, _GROUP_ATTRS, "group"
-        )
-        if "name" in changes:
-            self._check_name(changes["name"])
-        if "extra" in changes:
-            changes["extra"] = dict(changes["extra"] or {})
-
-        def _update(session: orm.Session) -> Group:
-            row = self._get_row(session, models.Group, "group", group_id)
-            for key, value in changes.items():
-                setattr(row, key, value)
-            session.flush()
-            return self._group(row)
-
-        what = f"a group named {changes.get('name')!r} already exists in that domain"
-        with self._translated("group", what):
-            return self.database.write(_update)
+        self._check_changes(changes, _GROUP_ATTRS, "group")
+        return self._update_row(models.Group, "group", group_id, changes, self._group)
 
     def delete_group(self, group_id: str) -> None:
-        def _delete(session: orm.Session) -> None:
-            row = self._get_row(session, models.Group, "group", group_id)
-            session.execute(
-                sa.delete(models.Membership).where(models.Membership.group_id == row.id)
-            )
-            session.delete(row)
-
-        with self._translated("group", "delete failed"):
-            self.database.write(_delete)
+        self._delete_row(models.Group, "group", group_id, models.Membership.group_id)
 
     def add_user_to_group(self, user_id: str, group_id: str) -> None:
         def _add(session: orm.Session) -> None:

@@ -22,18 +22,28 @@ class Base(orm.DeclarativeBase):
     type_annotation_map = {dict[str, Any]: sa.JSON, datetime.datetime: TIMESTAMP}
 
 
-class User(Base):
-    __tablename__ = "users"
-    __table_args__ = (sa.UniqueConstraint("domain_id", "name", name="uq_users_domain_name"),)
+class _DomainNamed:
+    """Columns of a row named uniquely within its domain (users, groups)."""
+
+    @orm.declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[sa.UniqueConstraint]:
+        table = cls.__tablename__  # type: ignore[attr-defined]
+        return (sa.UniqueConstraint("domain_id", "name", name=f"uq_{table}_domain_name"),)
 
     id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
     domain_id: orm.Mapped[str] = orm.mapped_column(ID, index=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
+
+
+class User(_DomainNamed, Base):
+    __tablename__ = "users"
+
     enabled: orm.Mapped[bool] = orm.mapped_column(default=True)
     default_project_id: orm.Mapped[str | None] = orm.mapped_column(ID)
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     email: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
     password_hash: orm.Mapped[str | None] = orm.mapped_column(sa.String(255))
     password_created_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column()
     failed_auth_count: orm.Mapped[int] = orm.mapped_column(default=0)
@@ -41,15 +51,8 @@ class User(Base):
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column()
 
 
-class Group(Base):
+class Group(_DomainNamed, Base):
     __tablename__ = "groups"
-    __table_args__ = (sa.UniqueConstraint("domain_id", "name", name="uq_groups_domain_name"),)
-
-    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(255))
-    domain_id: orm.Mapped[str] = orm.mapped_column(ID, index=True)
-    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
-    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
 
 
 class Membership(Base):
