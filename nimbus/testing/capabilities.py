@@ -10,19 +10,51 @@ from __future__ import annotations
 
 import copy
 import enum
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from typing import Any, TypeVar
 
 import pytest
 
 from nimbus import exception
 
-__all__ = ["Call", "assert_unsupported", "without_capability"]
+__all__ = ["Call", "assert_unsupported", "needs", "skip_unless_offered", "without_capability"]
 
 D = TypeVar("D")
+F = TypeVar("F", bound=Callable[..., Any])
+
+#: Set on a test by :func:`needs`: the capabilities it needs.
+_NEEDS = "_nimbus_needs_capabilities"
 
 #: Positional and keyword arguments of one call of an operation.
 Call = tuple[tuple[Any, ...], dict[str, Any]]
+
+
+def needs(*capabilities: enum.Enum) -> Callable[[F], F]:
+    """Mark a test as needing *capabilities*; it is skipped without them.
+
+    Subclasses of a contract suite may use it on their own extra tests too.
+    """
+
+    def mark(test: F) -> F:
+        setattr(test, _NEEDS, frozenset(capabilities))
+        return test
+
+    return mark
+
+
+def skip_unless_offered(request: pytest.FixtureRequest, fixture: str) -> None:
+    """Skip the requesting test if the plugin of *fixture* lacks what it :func:`needs`.
+
+    :param request: the test's request.
+    :param fixture: the name of the fixture giving the plugin under test.
+    """
+    needed: frozenset[enum.Enum] = getattr(request.function, _NEEDS, frozenset())
+    if not needed:
+        return
+    plugin = request.getfixturevalue(fixture)
+    missing = sorted(cap.value for cap in needed - plugin.capabilities)
+    if missing:
+        pytest.skip(f"{plugin.name} does not offer {', '.join(missing)}")
 
 
 def assert_unsupported(

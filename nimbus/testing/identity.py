@@ -73,7 +73,6 @@ __all__ = [
     "without_capability",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
 D = TypeVar("D", bound=IdentityDriver)
 
 #: The domain most seed users live in.
@@ -190,17 +189,8 @@ class FakeClock:
             self._now += datetime.timedelta(seconds=seconds)
 
 
-def needs(*capabilities: Capability) -> Callable[[F], F]:
-    """Mark a test as needing *capabilities*; it is skipped without them.
-
-    Subclasses may use it on their own extra tests too.
-    """
-
-    def mark(test: F) -> F:
-        test._identity_needs = frozenset(capabilities)  # type: ignore[attr-defined]
-        return test
-
-    return mark
+#: Marks a test as needing capabilities; it is skipped without them.
+needs = _capabilities.needs
 
 
 #: Harmless arguments for each optional operation, for the unsupported checks.
@@ -281,13 +271,7 @@ class IdentityDriverContract:
 
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest) -> None:
-        needed = getattr(request.function, "_identity_needs", frozenset())
-        if not needed:
-            return
-        driver = request.getfixturevalue("driver")
-        missing = sorted(cap.value for cap in needed - driver.capabilities)
-        if missing:
-            pytest.skip(f"{driver.name} does not offer {', '.join(missing)}")
+        _capabilities.skip_unless_offered(request, "driver")
 
     @pytest.fixture
     def users(self, driver: IdentityDriver) -> dict[str, User]:

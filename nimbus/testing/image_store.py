@@ -61,7 +61,7 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, ClassVar, TypeVar
+from typing import ClassVar, TypeVar
 
 import pytest
 
@@ -79,7 +79,6 @@ __all__ = [
     "without_capability",
 ]
 
-F = TypeVar("F", bound=Callable[..., Any])
 S = TypeVar("S", bound=ImageStore)
 
 #: Harmless arguments for each optional operation, for the unsupported checks.
@@ -120,17 +119,8 @@ class FakeTime:
             self._now += seconds
 
 
-def needs(*capabilities: Capability) -> Callable[[F], F]:
-    """Mark a test as needing *capabilities*; it is skipped without them.
-
-    Subclasses may use it on their own extra tests too.
-    """
-
-    def mark(test: F) -> F:
-        test._image_store_needs = frozenset(capabilities)  # type: ignore[attr-defined]
-        return test
-
-    return mark
+#: Marks a test as needing capabilities; it is skipped without them.
+needs = _capabilities.needs
 
 
 def assert_unsupported(store: ImageStore, capability: Capability) -> None:
@@ -236,13 +226,7 @@ class ImageStoreContract:
 
     @pytest.fixture(autouse=True)
     def _capability_gate(self, request: pytest.FixtureRequest) -> None:
-        needed = getattr(request.function, "_image_store_needs", frozenset())
-        if not needed:
-            return
-        store = request.getfixturevalue("store")
-        missing = sorted(cap.value for cap in needed - store.capabilities)
-        if missing:
-            pytest.skip(f"{store.name} does not offer {', '.join(missing)}")
+        _capabilities.skip_unless_offered(request, "store")
 
     def _deleted_location(self, store: ImageStore, image_id: str) -> str:
         """Return where *image_id*'s data would be, with nothing stored there.
