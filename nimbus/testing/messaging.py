@@ -123,6 +123,24 @@ class Recorder:
         self.journal.add("done", self.server, key)
 
 
+def _recording(priority: str) -> Callable[..., None]:
+    """Return an endpoint method recording the notifications of *priority*."""
+
+    def record(
+        self: NotificationRecorder,
+        ctx: RequestContext,
+        publisher_id: str,
+        event_type: str,
+        payload: Any,
+        metadata: dict[str, Any],
+    ) -> None:
+        self.journal.add(priority, self.name, publisher_id, event_type, payload, ctx, metadata)
+
+    record.__name__ = priority
+    record.__doc__ = f"Record an ``{priority}`` notification."
+    return record
+
+
 class NotificationRecorder:
     """A notification endpoint recording ``info`` and ``error`` notifications."""
 
@@ -130,27 +148,15 @@ class NotificationRecorder:
         self.name = name
         self.journal = journal
 
-    def info(
-        self,
-        ctx: RequestContext,
-        publisher_id: str,
-        event_type: str,
-        payload: Any,
-        metadata: dict[str, Any],
-    ) -> None:
-        """Record an ``info`` notification."""
-        self.journal.add("info", self.name, publisher_id, event_type, payload, ctx, metadata)
+    info = _recording("info")
+    error = _recording("error")
 
-    def error(
-        self,
-        ctx: RequestContext,
-        publisher_id: str,
-        event_type: str,
-        payload: Any,
-        metadata: dict[str, Any],
-    ) -> None:
-        """Record an ``error`` notification."""
-        self.journal.add("error", self.name, publisher_id, event_type, payload, ctx, metadata)
+
+#: What the ``start_server`` and ``start_listener`` fixtures return.
+_StartServer = Callable[..., RPCServer]
+_StartListener = Callable[..., NotificationListener]
+#: What the ``notifier`` fixture returns: publisher id to notifier.
+_MakeNotifier = Callable[[str], Notifier]
 
 
 def _context() -> RequestContext:
@@ -194,7 +200,7 @@ class TransportContractTests:
     @pytest.fixture
     def start_server(
         self, transport: Transport, topic: str, journal: Journal
-    ) -> Iterator[Callable[..., RPCServer]]:
+    ) -> Iterator[_StartServer]:
         """Return a function starting a server with a :class:`Recorder`; stopped after."""
         servers: list[RPCServer] = []
 
@@ -211,7 +217,7 @@ class TransportContractTests:
     @pytest.fixture
     def start_listener(
         self, transport: Transport, topic: str, journal: Journal
-    ) -> Iterator[Callable[..., NotificationListener]]:
+    ) -> Iterator[_StartListener]:
         """Return a function starting a notification listener; stopped after."""
         listeners: list[NotificationListener] = []
 
@@ -228,30 +234,31 @@ class TransportContractTests:
             listener.stop(timeout=self.wait)
 
     @pytest.fixture
+    def notifier(self, transport: Transport, topic: str) -> _MakeNotifier:
+        """Return a function making a notifier for the test's topic from a publisher id."""
+        return lambda publisher_id: Notifier(transport, publisher_id, topic=topic)
+
+    @pytest.fixture
     def client(self, transport: Transport, topic: str) -> RPCClient:
         """A client for the test's topic."""
         return RPCClient(transport, topic, timeout=self.wait)
 
     # -- call and reply --------------------------------------------------------
 
-    def test_call_returns_the_result(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
-    ) -> None:
+    def test_call_returns_the_result(self, start_server: _StartServer, client: RPCClient) -> None:
         start_server("host1")
         result = client.call(_context(), "echo", number=42, names=["a", "b"], nested={"k": None})
         assert result["server"] == "host1"
         assert result["args"] == {"number": 42, "names": ["a", "b"], "nested": {"k": None}}
 
-    def test_call_carries_the_context(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
-    ) -> None:
+    def test_call_carries_the_context(self, start_server: _StartServer, client: RPCClient) -> None:
         start_server("host1")
         ctx = _context()
         result = client.call(ctx, "echo")
         assert RequestContext.from_dict(result["context"]) == ctx
 
     def test_many_calls_from_many_threads(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
+        self, start_server: _StartServer, client: RPCClient
     ) -> None:
         start_server("host1")
         results: list[Any] = []
@@ -270,7 +277,7 @@ class TransportContractTests:
         assert sorted(results) == list(range(8))
 
     def test_call_to_a_server_goes_to_that_server(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
+        self, start_server: _StartServer, client: RPCClient
     ) -> None:
         start_server("host1")
         start_server("host2")
@@ -299,7 +306,7 @@ class TransportContractTests:
         assert time.monotonic() - start < 3.0
 
     def test_remote_nimbus_exception_is_rebuilt(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
+        self, start_server: _StartServer, client: RPCClient
     ) -> None:
         start_server("host1")
         with pytest.raises(exception.NotFound) as info:
@@ -307,7 +314,7 @@ class TransportContractTests:
         assert str(info.value) == "Could not find widget: w-1."
 
     def test_remote_other_exception_is_a_messaging_error(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
+        self, start_server: _StartServer, client: RPCClient
     ) -> None:
         start_server("host1")
         with pytest.raises(exception.MessagingError) as info:
@@ -316,7 +323,7 @@ class TransportContractTests:
         assert "bad wiring" in str(info.value)
 
     def test_unknown_method_is_a_messaging_error(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
+        self, start_server: _StartServer, client: RPCClient
     ) -> None:
         start_server("host1")
         with pytest.raises(exception.MessagingError) as info:
@@ -324,7 +331,7 @@ class TransportContractTests:
         assert "no_such_method" in str(info.value)
 
     def test_private_methods_are_not_exposed(
-        self, start_server: Callable[..., RPCServer], client: RPCClient
+        self, start_server: _StartServer, client: RPCClient
     ) -> None:
         start_server("host1")
         with pytest.raises(exception.MessagingError):
@@ -337,7 +344,7 @@ class TransportContractTests:
     # -- casts -----------------------------------------------------------------
 
     def test_cast_is_handled_once(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         start_server("host1")
         ctx = _context()
@@ -350,7 +357,7 @@ class TransportContractTests:
         assert len(journal.events("record")) == 1
 
     def test_casts_are_shared_between_the_servers_of_a_topic(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         start_server("host1")
         start_server("host2")
@@ -363,7 +370,7 @@ class TransportContractTests:
         assert {e[1] for e in records} == {"host1", "host2"}
 
     def test_cast_to_a_server_goes_to_that_server(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         start_server("host1")
         start_server("host2")
@@ -373,7 +380,7 @@ class TransportContractTests:
         assert {e[1] for e in journal.events("record")} == {"host2"}
 
     def test_cast_waits_for_a_server(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         client.cast(_context(), "record", key="early")
         client.prepare(server="host9").cast(_context(), "record", key="early-host9")
@@ -383,7 +390,7 @@ class TransportContractTests:
         assert sorted(e[2] for e in journal.events("record")) == ["early", "early-host9"]
 
     def test_fanout_cast_reaches_every_server(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         start_server("host1")
         start_server("host2")
@@ -392,7 +399,7 @@ class TransportContractTests:
         assert sorted(e[1] for e in journal.events("record")) == ["host1", "host2"]
 
     def test_failing_cast_is_redelivered(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         start_server("host1")
         client.cast(_context(), "fail_times", key="flaky", times=1)
@@ -402,7 +409,7 @@ class TransportContractTests:
     def test_always_failing_cast_is_dead_lettered(
         self,
         transport: Transport,
-        start_server: Callable[..., RPCServer],
+        start_server: _StartServer,
         client: RPCClient,
         journal: Journal,
     ) -> None:
@@ -414,7 +421,7 @@ class TransportContractTests:
     def test_always_failing_fanout_cast_is_dead_lettered(
         self,
         transport: Transport,
-        start_server: Callable[..., RPCServer],
+        start_server: _StartServer,
         client: RPCClient,
         journal: Journal,
     ) -> None:
@@ -427,7 +434,7 @@ class TransportContractTests:
     def _dead_letters_of_poison(
         self,
         transport: Transport,
-        start_server: Callable[..., RPCServer],
+        start_server: _StartServer,
         client: RPCClient,
         journal: Journal,
         key: str,
@@ -458,7 +465,7 @@ class TransportContractTests:
     # -- stopping ----------------------------------------------------------------
 
     def test_stop_drains_running_handlers(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         server = start_server("host1")
         client.cast(_context(), "slow", key="long", seconds=0.5)
@@ -473,7 +480,7 @@ class TransportContractTests:
         assert len(journal.events("started")) == 1
 
     def test_stopped_server_gets_no_more_messages(
-        self, start_server: Callable[..., RPCServer], client: RPCClient, journal: Journal
+        self, start_server: _StartServer, client: RPCClient, journal: Journal
     ) -> None:
         server = start_server("host1")
         server.stop(timeout=self.wait)
@@ -486,17 +493,13 @@ class TransportContractTests:
     # -- notifications -----------------------------------------------------------
 
     def test_notifications_reach_the_listener(
-        self,
-        transport: Transport,
-        topic: str,
-        start_listener: Callable[..., NotificationListener],
-        journal: Journal,
+        self, notifier: _MakeNotifier, start_listener: _StartListener, journal: Journal
     ) -> None:
         start_listener("telemetry")
-        notifier = Notifier(transport, "compute.host1", topic=topic)
+        publisher = notifier("compute.host1")
         ctx = _context()
-        notifier.info(ctx, "compute.instance.create.end", {"instance_id": "i-1"})
-        notifier.error(ctx, "compute.instance.create.error", {"instance_id": "i-2"})
+        publisher.info(ctx, "compute.instance.create.end", {"instance_id": "i-1"})
+        publisher.error(ctx, "compute.instance.create.error", {"instance_id": "i-2"})
         assert journal.wait_for(lambda ev: len(ev) >= 2, self.wait)
         (info,) = journal.events("info")
         assert info[1:5] == (
@@ -511,29 +514,21 @@ class TransportContractTests:
         assert error[3:5] == ("compute.instance.create.error", {"instance_id": "i-2"})
 
     def test_notification_before_the_listener_is_kept(
-        self,
-        transport: Transport,
-        topic: str,
-        start_listener: Callable[..., NotificationListener],
-        journal: Journal,
+        self, notifier: _MakeNotifier, start_listener: _StartListener, journal: Journal
     ) -> None:
-        Notifier(transport, "api", topic=topic).info(_context(), "early.event", {})
+        notifier("api").info(_context(), "early.event", {})
         time.sleep(self.quiet)
         start_listener("late")
         assert journal.wait_count("info", 1, self.wait)
 
     def test_each_pool_gets_every_notification(
-        self,
-        transport: Transport,
-        topic: str,
-        start_listener: Callable[..., NotificationListener],
-        journal: Journal,
+        self, notifier: _MakeNotifier, start_listener: _StartListener, journal: Journal
     ) -> None:
         start_listener("a", pool="pool-a")
         start_listener("b", pool="pool-b")
-        notifier = Notifier(transport, "api", topic=topic)
+        publisher = notifier("api")
         for n in range(3):
-            notifier.info(_context(), "some.event", {"n": n})
+            publisher.info(_context(), "some.event", {"n": n})
         assert journal.wait_count("info", 6, self.wait)
         time.sleep(self.quiet)
         events = journal.events("info")
