@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from oslo_config import cfg
@@ -152,6 +152,8 @@ class NotificationRecorder:
     error = _recording("error")
 
 
+#: A server or listener: something started, and stopped with a timeout.
+_S = TypeVar("_S", RPCServer, NotificationListener)
 #: What the ``start_server`` and ``start_listener`` fixtures return.
 _StartServer = Callable[..., RPCServer]
 _StartListener = Callable[..., NotificationListener]
@@ -202,36 +204,38 @@ class TransportContractTests:
         self, transport: Transport, topic: str, journal: Journal
     ) -> Iterator[_StartServer]:
         """Return a function starting a server with a :class:`Recorder`; stopped after."""
-        servers: list[RPCServer] = []
 
-        def start(server: str = "host1") -> RPCServer:
-            rpc_server = RPCServer(transport, topic, server, [Recorder(server, journal)])
-            rpc_server.start()
-            servers.append(rpc_server)
-            return rpc_server
+        def make(server: str = "host1") -> RPCServer:
+            return RPCServer(transport, topic, server, [Recorder(server, journal)])
 
-        yield start
-        for rpc_server in servers:
-            rpc_server.stop(timeout=self.wait)
+        yield from self._started(make)
 
     @pytest.fixture
     def start_listener(
         self, transport: Transport, topic: str, journal: Journal
     ) -> Iterator[_StartListener]:
         """Return a function starting a notification listener; stopped after."""
-        listeners: list[NotificationListener] = []
 
-        def start(name: str = "listener", pool: str | None = None) -> NotificationListener:
-            listener = NotificationListener(
+        def make(name: str = "listener", pool: str | None = None) -> NotificationListener:
+            return NotificationListener(
                 transport, topic, [NotificationRecorder(name, journal)], pool=pool
             )
-            listener.start()
-            listeners.append(listener)
-            return listener
+
+        yield from self._started(make)
+
+    def _started(self, make: Callable[..., _S]) -> Iterator[Callable[..., _S]]:
+        """Yield a function that starts what *make* builds; stop them all after."""
+        started: list[_S] = []
+
+        def start(*args: Any, **kwargs: Any) -> _S:
+            worker = make(*args, **kwargs)
+            worker.start()
+            started.append(worker)
+            return worker
 
         yield start
-        for listener in listeners:
-            listener.stop(timeout=self.wait)
+        for worker in started:
+            worker.stop(timeout=self.wait)
 
     @pytest.fixture
     def notifier(self, transport: Transport, topic: str) -> _MakeNotifier:
