@@ -115,6 +115,11 @@ class Download:
     size: int = 0
     partial: bool = False
 
+    @property
+    def content_range(self) -> str:
+        """Return the ``Content-Range`` value of a range answer (``bytes 0-99/1000``)."""
+        return f"bytes {self.offset}-{self.offset + self.length - 1}/{self.size}"
+
 
 class _Heartbeat:
     """Refresh an upload's heartbeat when *interval* seconds have passed since the last.

@@ -20,7 +20,7 @@ import datetime
 import logging
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -33,6 +33,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.drivers.image import ImageStore
 from nimbus.image import models, patch, schema
+from nimbus.image import query as queries
 from nimbus.image.query import ImageQuery
 
 __all__ = ["Authorizer", "ImageService", "StoredImage", "UploadClaim", "utcnow"]
@@ -390,6 +391,17 @@ class ImageService:
         if visibility == "all":
             return sa.or_(listed, Image.visibility == "community")
         return listed
+
+    def list_query(self, params: Mapping[str, Any]) -> ImageQuery:
+        """Return the list query of request *params*, paged by ``[image]``'s limits.
+
+        :param params: name to value, or to a list of values for repeated names.
+        :raises BadRequest: a parameter has an invalid value.
+        """
+        conf = self.conf.image
+        return queries.parse(
+            params, default_limit=conf.limit_param_default, max_limit=conf.api_limit_max
+        )
 
     def list(self, ctx: RequestContext, query: ImageQuery) -> tuple[list[dict[str, Any]], bool]:
         """Return one page of the images the caller may list, and whether more follow.
