@@ -121,6 +121,7 @@ class Download:
         return f"bytes {self.offset}-{self.offset + self.length - 1}/{self.size}"
 
 
+@dataclasses.dataclass(slots=True)
 class _Heartbeat:
     """Refresh an upload's heartbeat when *interval* seconds have passed since the last.
 
@@ -128,27 +129,22 @@ class _Heartbeat:
     one update per interval.
     """
 
-    def __init__(
-        self,
-        service: ImageService,
-        image_id: str,
-        upload_id: str,
-        interval: float,
-        clock: Callable[[], float],
-    ) -> None:
-        self._service = service
-        self._image_id = image_id
-        self._upload_id = upload_id
-        self._interval = interval
-        self._clock = clock
-        # The claim itself set the first heartbeat.
-        self._due = clock() + interval
+    service: ImageService
+    image_id: str
+    upload_id: str
+    interval: float
+    clock: Callable[[], float]
+    # The claim itself set the first heartbeat.
+    due: float = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.due = self.clock() + self.interval
 
     def __call__(self) -> None:
-        now = self._clock()
-        if now >= self._due:
-            self._due = now + self._interval
-            self._service.heartbeat_upload(self._image_id, self._upload_id)
+        now = self.clock()
+        if now >= self.due:
+            self.due = now + self.interval
+            self.service.heartbeat_upload(self.image_id, self.upload_id)
 
 
 class _Digests:

@@ -106,30 +106,23 @@ class Notifier(Protocol):
         """Publish an ``info`` notification."""
 
 
+@dataclasses.dataclass(eq=False)
 class ImageService:
     """Images, their members and tags, ready for the API.
 
     :param conf: the nimbus config (``[image]``).
-    :param database: nimbus's database (schema already upgraded).
+    :param db: nimbus's database (schema already upgraded).
     :param store: the image store holding image data.
     :param enforcer: checks policy rules (``image:*``).
     :param notifier: publishes ``image.*`` notifications; none if ``None``.
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        database: Database,
-        store: ImageStore,
-        enforcer: Authorizer,
-        *,
-        notifier: Notifier | None = None,
-    ) -> None:
-        self.conf = conf
-        self.db = database
-        self.store = store
-        self.enforcer = enforcer
-        self.notifier = notifier
+    conf: cfg.ConfigOpts
+    db: Database
+    store: ImageStore
+    enforcer: Authorizer
+    _: dataclasses.KW_ONLY
+    notifier: Notifier | None = None
 
     # -- helpers -----------------------------------------------------------
 
