@@ -10,6 +10,7 @@ from oslo_config import cfg
 
 from nimbus.context import RequestContext
 from nimbus.db import Database, migration
+from nimbus.drivers.image.fake import FakeStore
 from nimbus.drivers.image.file import FileStore
 from nimbus.image import ImageService
 
@@ -61,3 +62,21 @@ def ctx() -> RequestContext:
     return RequestContext(
         user_id="u1", project_id="p1", roles=["admin", "member"], is_admin_project=True
     )
+
+
+@pytest.fixture
+def fake_store(conf: cfg.ConfigOpts) -> FakeStore:
+    """The in-memory ``fake`` store."""
+    return FakeStore(conf)
+
+
+@pytest.fixture
+def fake_service(conf: cfg.ConfigOpts, database: Database, fake_store: FakeStore) -> ImageService:
+    """The image service on *database* and the fake store, allowing everything."""
+    return ImageService(conf, database, fake_store, AllowAll())
+
+
+@pytest.fixture
+def member_ctx() -> RequestContext:
+    """A plain member of project ``p2`` (not an admin)."""
+    return RequestContext(user_id="u2", project_id="p2", roles=["member"])
