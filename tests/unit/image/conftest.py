@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -65,15 +66,16 @@ def ctx() -> RequestContext:
 
 
 @pytest.fixture
-def fake_store(conf: cfg.ConfigOpts) -> FakeStore:
-    """The in-memory ``fake`` store."""
-    return FakeStore(conf)
+def fake_service(service: ImageService) -> ImageService:
+    """The image service of *service*, on the in-memory ``fake`` store instead."""
+    return dataclasses.replace(service, store=FakeStore(service.conf))
 
 
 @pytest.fixture
-def fake_service(conf: cfg.ConfigOpts, database: Database, fake_store: FakeStore) -> ImageService:
-    """The image service on *database* and the fake store, allowing everything."""
-    return ImageService(conf, database, fake_store, AllowAll())
+def fake_store(fake_service: ImageService) -> FakeStore:
+    """The fake store of *fake_service*."""
+    assert isinstance(fake_service.store, FakeStore)
+    return fake_service.store
 
 
 @pytest.fixture

@@ -128,42 +128,26 @@ def test_queued_image_has_no_data(
     assert download.checksum is None
 
 
-def assert_not_stored(
-    fake_service: ImageService, fake_store: FakeStore, ctx: RequestContext, image_id: str
+@pytest.mark.parametrize(
+    ("length", "md5", "message"),
+    [(len(DATA), "0" * 32, "md5"), (len(DATA) + 1, None, "declared")],
+)
+def test_failed_upload_stores_nothing(
+    data: ImageData,
+    fake_service: ImageService,
+    fake_store: FakeStore,
+    ctx: RequestContext,
+    image: dict[str, Any],
+    length: int,
+    md5: str | None,
+    message: str,
 ) -> None:
-    after = fake_service.get(ctx, image_id)
+    read = io.BytesIO(DATA).read
+    with pytest.raises(exception.BadRequest, match=message):
+        data.upload(ctx, image["id"], read, content_length=length, content_md5=md5)
+    after = fake_service.get(ctx, image["id"])
     assert (after["status"], after["size"], after["checksum"]) == ("queued", None, None)
     assert fake_store.ex_partial_writes() == set()
-
-
-def test_wrong_md5_stores_nothing(
-    data: ImageData,
-    fake_service: ImageService,
-    fake_store: FakeStore,
-    ctx: RequestContext,
-    image: dict[str, Any],
-) -> None:
-    with pytest.raises(exception.BadRequest, match="md5"):
-        data.upload(
-            ctx,
-            image["id"],
-            io.BytesIO(DATA).read,
-            content_length=len(DATA),
-            content_md5="0" * 32,
-        )
-    assert_not_stored(fake_service, fake_store, ctx, image["id"])
-
-
-def test_short_body_stores_nothing(
-    data: ImageData,
-    fake_service: ImageService,
-    fake_store: FakeStore,
-    ctx: RequestContext,
-    image: dict[str, Any],
-) -> None:
-    with pytest.raises(exception.BadRequest, match="declared"):
-        data.upload(ctx, image["id"], io.BytesIO(DATA).read, content_length=len(DATA) + 1)
-    assert_not_stored(fake_service, fake_store, ctx, image["id"])
 
 
 def test_bad_md5_header_is_refused(

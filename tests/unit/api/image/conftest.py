@@ -15,9 +15,28 @@ from nimbus.api.app import create_app
 from nimbus.api.image import image_api
 from nimbus.context import RequestContext
 from nimbus.image import ImageData, ImageService
-from tests.unit.image.conftest import ctx, database, fake_service, fake_store, member_ctx
 
-__all__ = ["client", "ctx", "database", "fake_service", "fake_store", "member_ctx"]
+# The image service's own fixtures, reused (pytest finds fixtures by name here).
+from tests.unit.image.conftest import (
+    ctx,
+    database,
+    fake_service,
+    fake_store,
+    member_ctx,
+    service,
+    store,
+)
+
+__all__ = [
+    "client",
+    "ctx",
+    "database",
+    "fake_service",
+    "fake_store",
+    "member_ctx",
+    "service",
+    "store",
+]
 
 AUTH_URI = "http://identity.test/v3"
 
