@@ -294,7 +294,8 @@ class Crud:
     list: Callable[[RequestContext, ListParams], Sequence[Ref]] | None = None
     create: Callable[[RequestContext, Ref], Ref] | None = None
     get: Callable[[RequestContext, str], Ref] | None = None
-    update: Callable[[RequestContext, str, Ref], Ref] | None = None
+    #: Takes what the Item's ``update_values`` returns (a body, a patch ...).
+    update: Callable[[RequestContext, str, Any], Ref] | None = None
     delete: Callable[[RequestContext, str], None] | None = None
 
 
@@ -379,7 +380,7 @@ class Item(_CrudResource):
         """Return the item's id among the route's fields."""
         return list(params.values())[-1]
 
-    def update_values(self, req: falcon.Request, item_id: str) -> Ref:
+    def update_values(self, req: falcon.Request, item_id: str) -> Any:
         """Return the changes asked for (the validated body by default)."""
         body = self.body(req)
         values: Ref = body[self.member_key]

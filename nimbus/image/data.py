@@ -33,7 +33,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from nimbus import exception
@@ -211,7 +211,7 @@ class _Digests:
 _END = object()
 
 
-def _prefetched(items: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+def _prefetched(items: Generator[bytes], depth: int = 2) -> Generator[bytes]:
     """Run *items* in a thread of its own, at most *depth* items ahead.
 
     The body is read from the socket while the store writes earlier chunks.
@@ -271,7 +271,7 @@ class ReadAhead:
         self._reader = reader
         self._chunks = _prefetched(self._read(chunk_size), depth)
 
-    def _read(self, chunk_size: int) -> Iterator[bytes]:
+    def _read(self, chunk_size: int) -> Generator[bytes]:
         while data := self._reader.read(chunk_size):
             yield data
 
@@ -345,7 +345,7 @@ class ImageData:
             )
             try:
                 inspector = FormatInspector(claim.disk_format)
-                chunks: Iterator[bytes] = self._chunks(
+                chunks: Generator[bytes] = self._chunks(
                     read, content_length, claim, digests, inspector, heartbeat
                 )
                 if large:
@@ -386,7 +386,7 @@ class ImageData:
         digests: _Digests,
         inspector: FormatInspector,
         heartbeat: Callable[[], None],
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes]:
         chunk_size = self.conf.image.chunk_size
         cap = self.conf.image.image_size_cap
         while True:

@@ -15,6 +15,7 @@ have accepted; cloud admins see everything.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime
 import logging
@@ -363,6 +364,8 @@ class ImageService:
     def _list_clause(self, ctx: RequestContext, query: ImageQuery) -> Any:
         project = ctx.project_id
         status = None if query.member_status == "all" else query.member_status
+        member: sa.ColumnElement[bool]
+        owned: sa.ColumnElement[bool]
         if project is None:
             member, owned = sa.false(), sa.false()
         else:
@@ -441,7 +444,11 @@ class ImageService:
             return [self.view(r, props[r.id], tags[r.id]) for r in rows], more
 
     def _after_marker(
-        self, session: orm.Session, ctx: RequestContext, query: ImageQuery, columns: list[Any]
+        self,
+        session: orm.Session,
+        ctx: RequestContext,
+        query: ImageQuery,
+        columns: builtins.list[Any],
     ) -> Any:
         marker = session.get(Image, query.marker)
         if marker is None or not self._visible(session, ctx, marker):
@@ -455,7 +462,7 @@ class ImageService:
         return sa.or_(*clauses)
 
     def update(
-        self, ctx: RequestContext, image_id: str, changes: list[patch.Change]
+        self, ctx: RequestContext, image_id: str, changes: builtins.list[patch.Change]
     ) -> dict[str, Any]:
         """Apply a JSON patch to an image and return it.
 
@@ -494,7 +501,7 @@ class ImageService:
                 if name not in old_props:
                     session.add(models.ImageProperty(image_id=row.id, name=name, value=value))
                 elif old_props[name] != value:
-                    session.get(models.ImageProperty, (row.id, name)).value = value
+                    session.get_one(models.ImageProperty, (row.id, name)).value = value
             self._replace_tags(session, row.id, tags[row.id], new_tags)
             row.updated_at = utcnow()
             session.flush()
@@ -684,14 +691,14 @@ class ImageService:
 
     def _member_rows(
         self, session: orm.Session, ctx: RequestContext, row: models.Image
-    ) -> list[models.ImageMember]:
+    ) -> builtins.list[models.ImageMember]:
         stmt = sa.select(models.ImageMember).where(models.ImageMember.image_id == row.id)
         if not (ctx.is_admin or row.owner == ctx.project_id):
             # A member sees its own membership only.
             stmt = stmt.where(models.ImageMember.member == ctx.project_id)
         return list(session.execute(stmt.order_by(models.ImageMember.member)).scalars())
 
-    def list_members(self, ctx: RequestContext, image_id: str) -> list[dict[str, Any]]:
+    def list_members(self, ctx: RequestContext, image_id: str) -> builtins.list[dict[str, Any]]:
         """Return the members the caller may see: all for the owner, its own for a member."""
         with self.db.reader() as session:
             row = self.load(session, ctx, image_id)
@@ -778,9 +785,10 @@ class ImageService:
 
     def storage_used(self, session: orm.Session, owner: str) -> int:
         """Return the bytes of image data *owner* stores."""
-        return session.execute(
+        used = session.execute(
             sa.select(sa.func.coalesce(sa.func.sum(Image.size), 0)).where(Image.owner == owner)
         ).scalar_one()
+        return used or 0
 
     def claim_upload(
         self, ctx: RequestContext, image_id: str, content_length: int | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
 
 import falcon
 
@@ -10,6 +11,9 @@ from nimbus.api import hooks
 from nimbus.api.app import Links
 from nimbus.api.image.base import Resource
 from nimbus.image import Download, ImageData, ImageService
+
+if TYPE_CHECKING:
+    from falcon.typing import ReadableIO
 
 __all__ = ["ImageFile"]
 
@@ -39,7 +43,8 @@ def _send(resp: falcon.Response, download: Download) -> None:
         resp.set_header("Content-Range", download.content_range)
     elif download.checksum:
         resp.set_header("Content-MD5", download.checksum)
-    resp.stream = download.body
+    # The WSGI server only calls read(n) or iterates: a DataReader is enough.
+    resp.stream = cast("ReadableIO", download.body)
 
 
 class ImageFile(Resource):
