@@ -7,16 +7,17 @@ Create Date: 2026-11-21
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects import mysql
+
+# The column types every service's tables share (String(64) ids, microsecond
+# timestamps); they are stable, so the migration may take them from there.
+from nimbus.db.models import ID, TIMESTAMP
 
 revision = "image_0001"
 down_revision = None
 branch_labels = ("image",)
 depends_on = None
 
-ID = sa.String(64)
 IMAGE_ID = sa.String(36)
-TIMESTAMP = sa.DateTime().with_variant(mysql.DATETIME(fsp=6), "mysql", "mariadb")
 
 
 def _image_fk() -> sa.Column:
