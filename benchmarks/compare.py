@@ -51,8 +51,10 @@ def token_figures(document: dict[str, Any]) -> Iterator[Figure]:
 
 def image_figures(document: dict[str, Any]) -> Iterator[Figure]:
     """The transfer rates (and list latency, when measured) of ``image_bench.py``."""
-    for name, transfer in document.get("transfers", {}).items():
-        yield Figure(f"image {name} MB/s", transfer["mb_s"])
+    transfers = document.get("transfers", {})
+    for name in ("upload", "download", "download_hashed"):
+        if name in transfers:
+            yield Figure(f"image {name} MB/s", transfers[name]["mb_s"])
     if "list" in document:
         yield Figure("image list p50 ms", document["list"]["p50_ms"], higher_is_better=False)
 
