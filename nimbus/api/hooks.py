@@ -52,12 +52,19 @@ def content_type(
     return hook
 
 
-def validate(schema: dict[str, Any], key: str | None = None, *, object_only: bool = True) -> Hook:
+def validate(
+    schema: dict[str, Any],
+    key: str | None = None,
+    *,
+    object_only: bool = True,
+    root: str = "body",
+) -> Hook:
     """Return a hook validating the JSON body against *schema*.
 
     :param key: the body's one top-level key (``{"user": {...}}``), whose
         value is validated; ``None`` validates the whole document.
     :param object_only: the document must be a JSON object.
+    :param root: the name errors give the whole document (when *key* is ``None``).
     :raises ValidationError: from the hook, when the body does not match.
     """
 
@@ -66,7 +73,7 @@ def validate(schema: dict[str, Any], key: str | None = None, *, object_only: boo
         if key is None:
             if object_only and not isinstance(document, dict):
                 raise exception.BadRequest(reason="The request body must be a JSON object.")
-            validate_value(schema, document, "body")
+            validate_value(schema, document, root)
         else:
             if not isinstance(document, dict) or key not in document:
                 raise exception.ValidationError(field=key, reason=f"'{key}' is a required property")

@@ -83,6 +83,9 @@ class PageFormat:
         (``None``: the whole list, unless *max_limit* caps it).
     """
 
+    #: Page links are paths from the API root (Glance), not absolute URLs.
+    relative: ClassVar[bool] = False
+
     def __init__(self, *, max_limit: int | None = None, default_limit: int | None = None) -> None:
         self.max_limit = max_limit
         self.default_limit = default_limit
@@ -165,6 +168,8 @@ class NovaPages(PageFormat):
 
 class GlancePages(PageFormat):
     """Glance: ``{"<key>": [...], "first", "schema", "next"}`` with relative links."""
+
+    relative = True
 
     def next_url(self, self_url: str, req: falcon.Request, refs: Sequence[Ref], limit: int) -> str:
         query = {k: v for k, v in req.params.items() if k != "marker"}
@@ -264,9 +269,8 @@ class Resource:
         :param more: whether another page follows; by default, whether the
             page is full.
         """
-        self_url = self.links.url(
-            req, req.path[len(self.links.mount) :] if self.links.mount else req.path
-        )
+        path = req.path[len(self.links.mount) :] if self.links.mount else req.path
+        self_url = path if self.pages.relative else self.links.url(req, path)
         limit = params.limit if params is not None else None
         if more is None:
             more = limit is not None and len(refs) >= limit
@@ -290,7 +294,8 @@ class Crud:
     list: Callable[[RequestContext, ListParams], Sequence[Ref]] | None = None
     create: Callable[[RequestContext, Ref], Ref] | None = None
     get: Callable[[RequestContext, str], Ref] | None = None
-    update: Callable[[RequestContext, str, Ref], Ref] | None = None
+    #: Takes what the Item's ``update_values`` returns (a body, a patch ...).
+    update: Callable[[RequestContext, str, Any], Ref] | None = None
     delete: Callable[[RequestContext, str], None] | None = None
 
 
@@ -308,6 +313,8 @@ class _CrudResource(Resource):
 
     #: Which responder each operation of the Crud backs.
     responders: ClassVar[Mapping[str, str]] = {}
+    #: One item's body is the bare item, not ``{member_key: item}`` (Glance).
+    bare: ClassVar[bool] = False
 
     def __init__(self, crud: Crud, links: Links) -> None:
         super().__init__(crud, links)
@@ -320,7 +327,8 @@ class _CrudResource(Resource):
 
     def one(self, req: falcon.Request, ref: Ref) -> dict[str, Any]:
         """Return the body of one item."""
-        return {self.member_key: self.render(req, ref)}
+        rendered = self.render(req, ref)
+        return rendered if self.bare else {self.member_key: rendered}
 
 
 class Collection(_CrudResource):
@@ -333,6 +341,8 @@ class Collection(_CrudResource):
     responders: ClassVar[Mapping[str, str]] = {"list": "on_get", "create": "on_post"}
     #: Query parameters passed to the service's list, with their parsers.
     filters: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
+    #: Answer a create with a ``Location`` header naming the new item.
+    location: ClassVar[bool] = False
 
     def create_values(self, req: falcon.Request) -> Ref:
         """Return what to create from the request (the validated body by default)."""
@@ -348,6 +358,8 @@ class Collection(_CrudResource):
     def on_post(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
         ref = _call(self.crud.create, self.ctx(req), self.create_values(req))
         resp.status = falcon.HTTP_201
+        if self.location:
+            resp.location = self.url(req, self.item_path(ref))
         resp.media = self.one(req, ref)
 
 
@@ -368,7 +380,7 @@ class Item(_CrudResource):
         """Return the item's id among the route's fields."""
         return list(params.values())[-1]
 
-    def update_values(self, req: falcon.Request, item_id: str) -> Ref:
+    def update_values(self, req: falcon.Request, item_id: str) -> Any:
         """Return the changes asked for (the validated body by default)."""
         body = self.body(req)
         values: Ref = body[self.member_key]

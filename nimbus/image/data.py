@@ -33,7 +33,7 @@ import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from nimbus import exception
@@ -115,7 +115,13 @@ class Download:
     size: int = 0
     partial: bool = False
 
+    @property
+    def content_range(self) -> str:
+        """Return the ``Content-Range`` value of a range answer (``bytes 0-99/1000``)."""
+        return f"bytes {self.offset}-{self.offset + self.length - 1}/{self.size}"
 
+
+@dataclasses.dataclass(slots=True)
 class _Heartbeat:
     """Refresh an upload's heartbeat when *interval* seconds have passed since the last.
 
@@ -123,27 +129,22 @@ class _Heartbeat:
     one update per interval.
     """
 
-    def __init__(
-        self,
-        service: ImageService,
-        image_id: str,
-        upload_id: str,
-        interval: float,
-        clock: Callable[[], float],
-    ) -> None:
-        self._service = service
-        self._image_id = image_id
-        self._upload_id = upload_id
-        self._interval = interval
-        self._clock = clock
-        # The claim itself set the first heartbeat.
-        self._due = clock() + interval
+    service: ImageService
+    image_id: str
+    upload_id: str
+    interval: float
+    clock: Callable[[], float]
+    # The claim itself set the first heartbeat.
+    due: float = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.due = self.clock() + self.interval
 
     def __call__(self) -> None:
-        now = self._clock()
-        if now >= self._due:
-            self._due = now + self._interval
-            self._service.heartbeat_upload(self._image_id, self._upload_id)
+        now = self.clock()
+        if now >= self.due:
+            self.due = now + self.interval
+            self.service.heartbeat_upload(self.image_id, self.upload_id)
 
 
 class _Digests:
@@ -210,7 +211,7 @@ class _Digests:
 _END = object()
 
 
-def _prefetched(items: Iterator[bytes], depth: int = 2) -> Iterator[bytes]:
+def _prefetched(items: Generator[bytes], depth: int = 2) -> Generator[bytes]:
     """Run *items* in a thread of its own, at most *depth* items ahead.
 
     The body is read from the socket while the store writes earlier chunks.
@@ -270,7 +271,7 @@ class ReadAhead:
         self._reader = reader
         self._chunks = _prefetched(self._read(chunk_size), depth)
 
-    def _read(self, chunk_size: int) -> Iterator[bytes]:
+    def _read(self, chunk_size: int) -> Generator[bytes]:
         while data := self._reader.read(chunk_size):
             yield data
 
@@ -344,7 +345,7 @@ class ImageData:
             )
             try:
                 inspector = FormatInspector(claim.disk_format)
-                chunks: Iterator[bytes] = self._chunks(
+                chunks: Generator[bytes] = self._chunks(
                     read, content_length, claim, digests, inspector, heartbeat
                 )
                 if large:
@@ -385,7 +386,7 @@ class ImageData:
         digests: _Digests,
         inspector: FormatInspector,
         heartbeat: Callable[[], None],
-    ) -> Iterator[bytes]:
+    ) -> Generator[bytes]:
         chunk_size = self.conf.image.chunk_size
         cap = self.conf.image.image_size_cap
         while True:

@@ -12,6 +12,9 @@ from typing import Any
 
 from oslo_config import cfg
 
+from nimbus import exception
+from nimbus.common.validation import validate
+
 __all__ = [
     "BASE_PROPERTIES",
     "CORE_COLUMNS",
@@ -20,6 +23,7 @@ __all__ = [
     "RESERVED",
     "STATUSES",
     "VISIBILITIES",
+    "create_values",
     "image_schema",
     "images_schema",
     "member_schema",
@@ -143,6 +147,33 @@ def property_schema(conf: cfg.ConfigOpts, name: str) -> dict[str, Any]:
         )
         return formats[name]
     return BASE_PROPERTIES.get(name, _CUSTOM)
+
+
+def create_values(conf: cfg.ConfigOpts, document: Any) -> dict[str, Any]:
+    """Return the attributes of a create request's body (the bare image object).
+
+    A ``null`` means "not given" (clients send explicit nulls), except for
+    the attributes a client may set to null on purpose.
+
+    :raises BadRequest: the body is not a JSON object.
+    :raises Forbidden: a reserved or read-only attribute (``id`` aside) is given.
+    :raises ValidationError: a name or a value is invalid.
+    """
+    if not isinstance(document, dict):
+        raise exception.BadRequest(reason="The request body must be a JSON object.")
+    values: dict[str, Any] = {}
+    for name, value in document.items():
+        if name in RESERVED:
+            raise exception.Forbidden(message=f"Attribute '{name}' is reserved.")
+        if name in READ_ONLY and name != "id":
+            raise exception.Forbidden(message=f"Attribute '{name}' is read-only.")
+        if not name or len(name) > 255:
+            raise exception.ValidationError(field=name[:40], reason="invalid property name")
+        if value is None and name not in ("name", "disk_format", "container_format"):
+            continue
+        validate(property_schema(conf, name), value, name)
+        values[name] = value
+    return values
 
 
 def image_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:

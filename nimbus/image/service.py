@@ -15,12 +15,13 @@ have accepted; cloud admins see everything.
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import datetime
 import logging
 import typing
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import sqlalchemy as sa
@@ -33,6 +34,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.drivers.image import ImageStore
 from nimbus.image import models, patch, schema
+from nimbus.image import query as queries
 from nimbus.image.query import ImageQuery
 
 __all__ = ["Authorizer", "ImageService", "StoredImage", "UploadClaim", "utcnow"]
@@ -105,30 +107,23 @@ class Notifier(Protocol):
         """Publish an ``info`` notification."""
 
 
+@dataclasses.dataclass(eq=False)
 class ImageService:
     """Images, their members and tags, ready for the API.
 
     :param conf: the nimbus config (``[image]``).
-    :param database: nimbus's database (schema already upgraded).
+    :param db: nimbus's database (schema already upgraded).
     :param store: the image store holding image data.
     :param enforcer: checks policy rules (``image:*``).
     :param notifier: publishes ``image.*`` notifications; none if ``None``.
     """
 
-    def __init__(
-        self,
-        conf: cfg.ConfigOpts,
-        database: Database,
-        store: ImageStore,
-        enforcer: Authorizer,
-        *,
-        notifier: Notifier | None = None,
-    ) -> None:
-        self.conf = conf
-        self.db = database
-        self.store = store
-        self.enforcer = enforcer
-        self.notifier = notifier
+    conf: cfg.ConfigOpts
+    db: Database
+    store: ImageStore
+    enforcer: Authorizer
+    _: dataclasses.KW_ONLY
+    notifier: Notifier | None = None
 
     # -- helpers -----------------------------------------------------------
 
@@ -369,6 +364,8 @@ class ImageService:
     def _list_clause(self, ctx: RequestContext, query: ImageQuery) -> Any:
         project = ctx.project_id
         status = None if query.member_status == "all" else query.member_status
+        member: sa.ColumnElement[bool]
+        owned: sa.ColumnElement[bool]
         if project is None:
             member, owned = sa.false(), sa.false()
         else:
@@ -390,6 +387,17 @@ class ImageService:
         if visibility == "all":
             return sa.or_(listed, Image.visibility == "community")
         return listed
+
+    def list_query(self, params: Mapping[str, Any]) -> ImageQuery:
+        """Return the list query of request *params*, paged by ``[image]``'s limits.
+
+        :param params: name to value, or to a list of values for repeated names.
+        :raises BadRequest: a parameter has an invalid value.
+        """
+        conf = self.conf.image
+        return queries.parse(
+            params, default_limit=conf.limit_param_default, max_limit=conf.api_limit_max
+        )
 
     def list(self, ctx: RequestContext, query: ImageQuery) -> tuple[list[dict[str, Any]], bool]:
         """Return one page of the images the caller may list, and whether more follow.
@@ -436,7 +444,11 @@ class ImageService:
             return [self.view(r, props[r.id], tags[r.id]) for r in rows], more
 
     def _after_marker(
-        self, session: orm.Session, ctx: RequestContext, query: ImageQuery, columns: list[Any]
+        self,
+        session: orm.Session,
+        ctx: RequestContext,
+        query: ImageQuery,
+        columns: builtins.list[Any],
     ) -> Any:
         marker = session.get(Image, query.marker)
         if marker is None or not self._visible(session, ctx, marker):
@@ -450,7 +462,7 @@ class ImageService:
         return sa.or_(*clauses)
 
     def update(
-        self, ctx: RequestContext, image_id: str, changes: list[patch.Change]
+        self, ctx: RequestContext, image_id: str, changes: builtins.list[patch.Change]
     ) -> dict[str, Any]:
         """Apply a JSON patch to an image and return it.
 
@@ -489,7 +501,7 @@ class ImageService:
                 if name not in old_props:
                     session.add(models.ImageProperty(image_id=row.id, name=name, value=value))
                 elif old_props[name] != value:
-                    session.get(models.ImageProperty, (row.id, name)).value = value
+                    session.get_one(models.ImageProperty, (row.id, name)).value = value
             self._replace_tags(session, row.id, tags[row.id], new_tags)
             row.updated_at = utcnow()
             session.flush()
@@ -679,14 +691,14 @@ class ImageService:
 
     def _member_rows(
         self, session: orm.Session, ctx: RequestContext, row: models.Image
-    ) -> list[models.ImageMember]:
+    ) -> builtins.list[models.ImageMember]:
         stmt = sa.select(models.ImageMember).where(models.ImageMember.image_id == row.id)
         if not (ctx.is_admin or row.owner == ctx.project_id):
             # A member sees its own membership only.
             stmt = stmt.where(models.ImageMember.member == ctx.project_id)
         return list(session.execute(stmt.order_by(models.ImageMember.member)).scalars())
 
-    def list_members(self, ctx: RequestContext, image_id: str) -> list[dict[str, Any]]:
+    def list_members(self, ctx: RequestContext, image_id: str) -> builtins.list[dict[str, Any]]:
         """Return the members the caller may see: all for the owner, its own for a member."""
         with self.db.reader() as session:
             row = self.load(session, ctx, image_id)
@@ -773,9 +785,10 @@ class ImageService:
 
     def storage_used(self, session: orm.Session, owner: str) -> int:
         """Return the bytes of image data *owner* stores."""
-        return session.execute(
+        used = session.execute(
             sa.select(sa.func.coalesce(sa.func.sum(Image.size), 0)).where(Image.owner == owner)
         ).scalar_one()
+        return used or 0
 
     def claim_upload(
         self, ctx: RequestContext, image_id: str, content_length: int | None

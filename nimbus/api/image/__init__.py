@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from nimbus.api import errors
 from nimbus.api.app import ServiceAPI
 from nimbus.api.image import routes
@@ -15,6 +17,6 @@ def image_api(service: ImageService, data: ImageData) -> ServiceAPI:
     return ServiceAPI(
         name="image",
         error_format=errors.FORMATS["glance"],
-        routes=lambda links: routes.routes(service, data, links),
+        routes=functools.partial(routes.routes, service, data),
         is_public=routes.is_public,
     )

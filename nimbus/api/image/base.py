@@ -1,16 +1,16 @@
-"""What every image API resource shares: collaborators and image links."""
+"""What every image API resource shares: Glance's links, pages and media types."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import falcon
 
+from nimbus.api import resource
 from nimbus.api.app import Links
-from nimbus.context import RequestContext
 from nimbus.image import ImageService, patch
 
-__all__ = ["Resource", "with_links"]
+__all__ = ["Glance", "Resource", "with_links"]
 
 
 def with_links(image: dict[str, Any]) -> dict[str, Any]:
@@ -19,22 +19,27 @@ def with_links(image: dict[str, Any]) -> dict[str, Any]:
     return {**image, "self": path, "file": f"{path}/file", "schema": "/v2/schemas/image"}
 
 
-class Resource:
-    """Base of the image resources.
+class Glance:
+    """Mixed into every image resource: Glance's page shape, media types and image view."""
+
+    pages: ClassVar[resource.PageFormat] = resource.GlancePages()
+    #: JSON bodies come as JSON or as Glance's JSON-patch documents.
+    media_types = ("application/json", *patch.MEDIA_TYPES)
+    accept_patch = ", ".join(patch.MEDIA_TYPES)
+
+    def render(self, req: falcon.Request, ref: dict[str, Any]) -> dict[str, Any]:
+        """Return an image as Glance shows it, with its links."""
+        return with_links(ref)
+
+
+class Resource(Glance, resource.Resource):
+    """Base of the image resources that call the image service directly.
 
     :param service: the image service.
     :param links: builds URLs under the image root.
     """
 
-    #: JSON bodies come as JSON or as Glance's JSON-patch documents.
-    media_types = ("application/json", *patch.MEDIA_TYPES)
-    accept_patch = ", ".join(patch.MEDIA_TYPES)
+    service: ImageService
 
     def __init__(self, service: ImageService, links: Links) -> None:
-        self.service = service
-        self.links = links
-
-    @staticmethod
-    def ctx(req: falcon.Request) -> RequestContext:
-        """Return the caller's request context."""
-        return req.context.nimbus
+        super().__init__(service, links)

@@ -2,84 +2,64 @@
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import falcon
 
-from nimbus import exception
-from nimbus.api import validation
-from nimbus.api.image.base import Resource, with_links
-from nimbus.image import patch, query, schema
+from nimbus.api import hooks, resource
+from nimbus.api.app import Links
+from nimbus.api.image.base import Glance, Resource
+from nimbus.image import ImageService, patch, schema
 
-_PATCH_TYPES = ", ".join(patch.MEDIA_TYPES)
-
-
-def _create_values(conf: Any, document: Any) -> dict[str, Any]:
-    """Validate a create request's body (the bare image object)."""
-    if not isinstance(document, dict):
-        raise exception.BadRequest(reason="The request body must be a JSON object.")
-    values: dict[str, Any] = {}
-    for name, value in document.items():
-        if name in schema.RESERVED:
-            raise exception.Forbidden(message=f"Attribute '{name}' is reserved.")
-        if name in schema.READ_ONLY and name != "id":
-            raise exception.Forbidden(message=f"Attribute '{name}' is read-only.")
-        if not name or len(name) > 255:
-            raise exception.ValidationError(field=name[:40], reason="invalid property name")
-        if value is None and name not in ("name", "disk_format", "container_format"):
-            # null means "not given" (clients send explicit nulls).
-            continue
-        validation.validate(schema.property_schema(conf, name), value, name)
-        values[name] = value
-    return values
+__all__ = ["Deactivate", "ImageCollection", "ImageItem", "ImageTag", "Reactivate"]
 
 
-class ImageCollection(Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        conf = self.service.conf.image
-        parsed = query.parse(
-            req.params, default_limit=conf.limit_param_default, max_limit=conf.api_limit_max
-        )
-        images, more = self.service.list(self.ctx(req), parsed)
-        params = {k: v for k, v in req.params.items() if k != "marker"}
-        first = "/v2/images" + (f"?{urlencode(params, doseq=True)}" if params else "")
-        body: dict[str, Any] = {
-            "images": [with_links(image) for image in images],
-            "first": first,
-            "schema": "/v2/schemas/images",
-        }
-        if more and images:
-            params["marker"] = images[-1]["id"]
-            params["limit"] = str(parsed.limit)
-            body["next"] = f"/v2/images?{urlencode(params, doseq=True)}"
-        resp.media = body
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _create_values(self.service.conf, req.context.json)
-        image = self.service.create(self.ctx(req), values)
-        resp.status = falcon.HTTP_201
-        resp.location = self.links.url(req, f"/v2/images/{image['id']}")
-        resp.media = with_links(image)
+def _crud(service: ImageService) -> resource.Crud:
+    return resource.Crud(
+        create=service.create, get=service.get, update=service.update, delete=service.delete
+    )
 
 
-class ImageItem(Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        resp.media = with_links(self.service.get(self.ctx(req), image_id))
+class ImageCollection(Glance, resource.Collection):
+    """``GET`` lists images (Glance's filters and pages), ``POST`` creates one."""
 
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        content_type = (req.content_type or "").split(";")[0].strip().lower()
-        if content_type not in patch.MEDIA_TYPES:
-            raise falcon.HTTPUnsupportedMediaType(
-                description=f"Unsupported Content-Type {content_type!r}: send {_PATCH_TYPES}.",
-                headers={"Accept-Patch": _PATCH_TYPES},
-            )
-        changes = patch.parse(req.context.json)
-        resp.media = with_links(self.service.update(self.ctx(req), image_id, changes))
+    collection = "/v2/images"
+    collection_key = "images"
+    bare = True
+    location = True
+    # Listing is Glance's own (its filters and paging), not the Crud's.
+    responders: ClassVar[Mapping[str, str]] = {"create": "on_post"}
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        self.service.delete(self.ctx(req), image_id)
-        resp.status = falcon.HTTP_204
+    def __init__(self, service: ImageService, links: Links) -> None:
+        super().__init__(_crud(service), links)
+        self.images = service
+
+    def create_values(self, req: falcon.Request) -> dict[str, Any]:
+        return schema.create_values(self.images.conf, self.body(req))
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        query = self.images.list_query(req.params)
+        images, more = self.images.list(self.ctx(req), query)
+        page = resource.ListParams(limit=query.limit)
+        resp.media = self.listing(req, self.collection_key, images, page, more=more)
+
+
+class ImageItem(Glance, resource.Item):
+    """``GET`` shows an image, ``PATCH`` applies a JSON patch, ``DELETE`` deletes it."""
+
+    collection = "/v2/images"
+    bare = True
+
+    def __init__(self, service: ImageService, links: Links) -> None:
+        super().__init__(_crud(service), links)
+
+    def update_values(self, req: falcon.Request, item_id: str) -> Any:
+        return patch.parse(self.body(req))
+
+    @falcon.before(hooks.content_type(*patch.MEDIA_TYPES, default="", accept_patch=True))
+    def on_patch(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        super().on_patch(req, resp, **params)
 
 
 class ImageTag(Resource):

@@ -6,8 +6,7 @@ from typing import Any
 
 import falcon
 
-from nimbus import exception
-from nimbus.api import validation
+from nimbus.api import hooks
 from nimbus.api.image.base import Resource
 from nimbus.image import schema
 
@@ -31,14 +30,6 @@ UPDATE = {
 }
 
 
-def _document(req: falcon.Request, body_schema: dict[str, Any], root: str) -> dict[str, Any]:
-    document = req.context.json
-    if not isinstance(document, dict):
-        raise exception.BadRequest(reason="The request body must be a JSON object.")
-    validation.validate(body_schema, document, root)
-    return document
-
-
 def _view(member: dict[str, Any]) -> dict[str, Any]:
     return {**member, "schema": "/v2/schemas/member"}
 
@@ -48,8 +39,9 @@ class MemberCollection(Resource):
         members = self.service.list_members(self.ctx(req), image_id)
         resp.media = {"members": [_view(m) for m in members], "schema": "/v2/schemas/members"}
 
+    @falcon.before(hooks.validate(ADD, root="member"))
     def on_post(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        member_id = _document(req, ADD, "member")["member"]
+        member_id = self.body(req)["member"]
         resp.media = _view(self.service.add_member(self.ctx(req), image_id, member_id))
 
 
@@ -59,10 +51,11 @@ class MemberItem(Resource):
     ) -> None:
         resp.media = _view(self.service.get_member(self.ctx(req), image_id, member_id))
 
+    @falcon.before(hooks.validate(UPDATE, root="member"))
     def on_put(
         self, req: falcon.Request, resp: falcon.Response, image_id: str, member_id: str
     ) -> None:
-        status = _document(req, UPDATE, "member")["status"]
+        status = self.body(req)["status"]
         resp.media = _view(self.service.update_member(self.ctx(req), image_id, member_id, status))
 
     def on_delete(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from typing import Any
 
@@ -10,6 +11,7 @@ from oslo_config import cfg
 
 from nimbus.context import RequestContext
 from nimbus.db import Database, migration
+from nimbus.drivers.image.fake import FakeStore
 from nimbus.drivers.image.file import FileStore
 from nimbus.image import ImageService
 
@@ -61,3 +63,22 @@ def ctx() -> RequestContext:
     return RequestContext(
         user_id="u1", project_id="p1", roles=["admin", "member"], is_admin_project=True
     )
+
+
+@pytest.fixture
+def fake_service(service: ImageService) -> ImageService:
+    """The image service of *service*, on the in-memory ``fake`` store instead."""
+    return dataclasses.replace(service, store=FakeStore(service.conf))
+
+
+@pytest.fixture
+def fake_store(fake_service: ImageService) -> FakeStore:
+    """The fake store of *fake_service*."""
+    assert isinstance(fake_service.store, FakeStore)
+    return fake_service.store
+
+
+@pytest.fixture
+def member_ctx() -> RequestContext:
+    """A plain member of project ``p2`` (not an admin)."""
+    return RequestContext(user_id="u2", project_id="p2", roles=["member"])
