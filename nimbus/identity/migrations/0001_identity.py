@@ -1,10 +1,6 @@
 """Identity: domains, projects, roles, assignments, catalog, revocation events.
 
 The users and groups of the ``sql`` back-end are that driver's own branch.
-
-Revision ID: identity_0001
-Revises:
-Create Date: 2026-11-21
 """
 
 import sqlalchemy as sa

@@ -1,9 +1,4 @@
-"""Image service: images, their custom properties, tags and members.
-
-Revision ID: image_0001
-Revises:
-Create Date: 2026-11-21
-"""
+"""Image service: images, their custom properties, tags and members."""
 
 import sqlalchemy as sa
 from alembic import op

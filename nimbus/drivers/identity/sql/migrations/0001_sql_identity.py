@@ -1,9 +1,4 @@
-"""The sql identity back-end: users, groups and memberships.
-
-Revision ID: identity_sql_0001
-Revises:
-Create Date: 2026-11-21
-"""
+"""The sql identity back-end: users, groups and memberships."""
 
 import sqlalchemy as sa
 from alembic import op
