@@ -198,7 +198,7 @@ class Resource:
     #: The collection path (``/v3/users``), for self links.
     collection: ClassVar[str] = ""
     #: The API's paging rules; subclasses of one API share one.
-    pages: ClassVar[PageFormat] = PageFormat()
+    pages: PageFormat = PageFormat()
 
     def __init__(self, service: Any, links: Links) -> None:
         self.service = service
@@ -223,7 +223,7 @@ class Resource:
         """Return the path of one item of the collection (for its self link)."""
         return f"{self.collection}/{ref['id']}"
 
-    def render(self, req: falcon.Request, ref: Ref) -> Ref:
+    def render(self, req: falcon.Request, ref: Any) -> Ref:
         """Return *ref* as the API shows it (the default: unchanged)."""
         return ref
 
@@ -259,7 +259,7 @@ class Resource:
         self,
         req: falcon.Request,
         key: str,
-        refs: Sequence[Ref],
+        refs: Sequence[Any],
         params: ListParams | None = None,
         *,
         more: bool | None = None,
@@ -274,10 +274,11 @@ class Resource:
         limit = params.limit if params is not None else None
         if more is None:
             more = limit is not None and len(refs) >= limit
-        next_url = None
-        if more and refs and limit is not None:
-            next_url = self.pages.next_url(self_url, req, refs, limit)
+        # Rendered first: the next link needs the ids of what the API shows.
         rendered = [self.render(req, ref) for ref in refs]
+        next_url = None
+        if more and rendered and limit is not None:
+            next_url = self.pages.next_url(self_url, req, rendered, limit)
         rendered = select_fields(rendered, params.fields if params is not None else None)
         return self.pages.body(key, rendered, self_url=self_url, next_url=next_url, req=req)
 

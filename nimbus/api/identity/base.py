@@ -1,21 +1,23 @@
-"""What every identity API resource shares: collaborators, links and listings."""
+"""What every identity API resource shares: the kit, Keystone's pages and links."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
-from urllib.parse import urlencode
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any, ClassVar
 
 import falcon
 
+from nimbus.api import resource as kit
 from nimbus.api import validation
 from nimbus.api.app import Links
-from nimbus.context import RequestContext
+from nimbus.identity import ListQuery
 from nimbus.identity.common import Page
 from nimbus.identity.service import IdentityService
 from nimbus.policy import Enforcer
 
-__all__ = ["Deferred", "Resource"]
+__all__ = ["Collection", "Deferred", "Item", "Resource", "list_query", "page_of"]
+
+Ref = dict[str, Any]
 
 
 class Deferred(Mapping[str, Any]):
@@ -48,8 +50,45 @@ class Deferred(Mapping[str, Any]):
         return len(self._parsed())
 
 
-class Resource:
-    """Base of the identity resources.
+def page_of(query: kit.ListParams) -> Page:
+    """Return the managers' page window for a parsed list request."""
+    return Page(limit=query.limit, marker=query.marker)
+
+
+def list_query(query: kit.ListParams) -> ListQuery:
+    """Return the identity drivers' :class:`ListQuery` for a parsed list request."""
+    return ListQuery(**query.filters, limit=query.limit, marker=query.marker)
+
+
+#: The filters of user listings (``/v3/users``, a group's members).
+USER_FILTERS: Mapping[str, Callable[[str], Any]] = {
+    "domain_id": str,
+    "name": str,
+    "enabled": kit.bool_value,
+}
+
+
+class _Keystone(kit.Resource):
+    """Keystone's page shape, capped at ``[identity] list_limit``, and self links."""
+
+    #: Turns what the service returns into the API's dict (before links).
+    shape: ClassVar[Callable[[Any], Ref]] = dict
+
+    def keystone(self, service: IdentityService, enforcer: Enforcer) -> None:
+        self.identity = service
+        self.enforcer = enforcer
+        self.pages = kit.KeystonePages(max_limit=service.conf.identity.list_limit)
+
+    def with_links(self, req: falcon.Request, ref: Ref, path: str | None = None) -> Ref:
+        """Return *ref* with Keystone's ``links.self``."""
+        return {**ref, "links": {"self": self.url(req, path or self.item_path(ref))}}
+
+    def render(self, req: falcon.Request, ref: Any) -> Ref:
+        return self.with_links(req, type(self).shape(ref))
+
+
+class Resource(_Keystone):
+    """Base of the identity resources that are not plain CRUD.
 
     :param service: the identity service; its managers check policy.
     :param enforcer: the policy enforcer (kept for the route table; the
@@ -57,47 +96,41 @@ class Resource:
     :param links: builds absolute URLs under the identity root.
     """
 
-    #: The collection path (``/v3/users``), for self links.
-    collection = ""
+    def __init__(self, service: IdentityService, enforcer: Enforcer, links: Links) -> None:
+        super().__init__(service, links)
+        self.keystone(service, enforcer)
+        self.service: IdentityService = service
+
+
+class _Crud(_Keystone, kit._CrudResource):
+    #: Builds the service calls from the identity service.
+    make_crud: ClassVar[Any]
+    #: The JSON schema of the body (create for a collection, update for an item).
+    schema: ClassVar[dict[str, Any]] = {"type": "object"}
 
     def __init__(self, service: IdentityService, enforcer: Enforcer, links: Links) -> None:
-        self.service = service
-        self.enforcer = enforcer
-        self.links = links
+        super().__init__(type(self).make_crud(service), links)
+        self.keystone(service, enforcer)
 
     @staticmethod
-    def ctx(req: falcon.Request) -> RequestContext:
-        """Return the caller's request context."""
-        return req.context.nimbus
+    def clean(values: Ref) -> Ref:
+        """Drop what nimbus does not store (the default: ``links``)."""
+        return {k: v for k, v in values.items() if k != "links"}
 
-    def with_links(self, req: falcon.Request, ref: dict[str, Any], path: str | None = None):
-        """Return *ref* with Keystone's ``links.self``."""
-        return {
-            **ref,
-            "links": {"self": self.links.url(req, path or f"{self.collection}/{ref['id']}")},
-        }
+    def parse(self, req: falcon.Request, item_id: str | None = None) -> Ref:
+        """Return the validated, cleaned body of the request."""
+        return self.clean(validation.body(req, self.member_key, self.schema))
 
-    def page(self, req: falcon.Request) -> Page:
-        """Return the page window asked for in the query string."""
-        return validation.page(req, self.service.conf.identity.list_limit)
 
-    def listing(
-        self, req: falcon.Request, key: str, refs: Sequence[dict[str, Any]], page: Page | None
-    ) -> dict[str, Any]:
-        """Return a collection body with links, and a ``next`` link for a full page."""
-        self_url = self.links.url(
-            req, req.path[len(self.links.mount) :] if self.links.mount else req.path
-        )
-        query = dict(req.params)
-        next_url = None
-        if page is not None and page.limit is not None and len(refs) >= page.limit and refs:
-            query["marker"] = refs[-1]["id"]
-            query["limit"] = str(page.limit)
-            next_url = f"{self_url}?{urlencode(query, doseq=True)}"
-        full_self = (
-            f"{self_url}?{urlencode(dict(req.params), doseq=True)}" if req.params else self_url
-        )
-        return {
-            key: [self.with_links(req, ref) for ref in refs],
-            "links": {"self": full_self, "previous": None, "next": next_url},
-        }
+class Collection(_Crud, kit.Collection):
+    """A Keystone collection: ``GET`` lists, ``POST`` creates (201)."""
+
+    def create_values(self, req: falcon.Request) -> Ref:
+        return self.parse(req)
+
+
+class Item(_Crud, kit.Item):
+    """A Keystone item; the update body is validated after the policy check."""
+
+    def update_values(self, req: falcon.Request, item_id: str) -> Any:
+        return Deferred(lambda: self.parse(req, item_id))

@@ -10,7 +10,7 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
+from nimbus.api.identity.base import Deferred, Resource, page_of
 from nimbus.identity.catalog import INTERFACES
 
 _TYPE = {"type": "string", "minLength": 1, "maxLength": 255}
@@ -132,11 +132,14 @@ class ServiceCollection(Resource):
     collection = "/v3/services"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
+        query = self.list_params(req)
         refs = self.service.catalog.list_services(
-            self.ctx(req), type=req.get_param("type"), name=req.get_param("name"), page=page
+            self.ctx(req),
+            type=req.get_param("type"),
+            name=req.get_param("name"),
+            page=page_of(query),
         )
-        resp.media = self.listing(req, "services", refs, page)
+        resp.media = self.listing(req, "services", refs, query)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         values = _values(validation.body(req, "service", SERVICE_CREATE), None, "service")
@@ -189,15 +192,15 @@ class _EndpointResource(Resource):
 
 class EndpointCollection(_EndpointResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
+        query = self.list_params(req)
         refs = self.service.catalog.list_endpoints(
             self.ctx(req),
             service_id=req.get_param("service_id"),
             interface=req.get_param("interface"),
             region_id=req.get_param("region_id"),
-            page=page,
+            page=page_of(query),
         )
-        resp.media = self.listing(req, "endpoints", refs, page)
+        resp.media = self.listing(req, "endpoints", refs, query)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         values = self._endpoint_values(req, ENDPOINT_CREATE, None)
@@ -251,11 +254,11 @@ class _RegionResource(Resource):
 
 class RegionCollection(_RegionResource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
+        query = self.list_params(req)
         refs = self.service.catalog.list_regions(
-            self.ctx(req), parent_region_id=req.get_param("parent_region_id"), page=page
+            self.ctx(req), parent_region_id=req.get_param("parent_region_id"), page=page_of(query)
         )
-        resp.media = self.listing(req, "regions", refs, page)
+        resp.media = self.listing(req, "regions", refs, query)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         self._create(req, resp, None)

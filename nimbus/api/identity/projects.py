@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-import falcon
+from typing import Any
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
+from nimbus.api.identity.base import Collection, Item, page_of
+from nimbus.api.resource import Crud, bool_value
+from nimbus.context import RequestContext
+from nimbus.identity.service import IdentityService
 
 DOMAIN_CREATE = {
     "type": "object",
@@ -65,99 +68,77 @@ PROJECT_UPDATE = {
     "minProperties": 1,
 }
 _IGNORED = ("tags", "options", "is_domain", "links")
+_PROJECT_COLUMNS = ("name", "domain_id", "description", "enabled", "parent_id")
 
 
 def _clean(values: dict) -> dict:
     return {k: v for k, v in values.items() if k not in _IGNORED}
 
 
-class DomainCollection(Resource):
-    collection = "/v3/domains"
+def _domain_crud(service: IdentityService) -> Crud:
+    resources = service.resources
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        refs = self.service.resources.list_domains(
-            self.ctx(req),
-            name=req.get_param("name"),
-            enabled=validation.bool_param(req, "enabled"),
-            page=page,
-        )
-        resp.media = self.listing(req, "domains", refs, page)
+    def create(ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
+        known = {k: values.pop(k) for k in ("name", "description", "enabled") if k in values}
+        return resources.create_domain(ctx, domain_id=values.pop("id", None), extra=values, **known)
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _clean(validation.body(req, "domain", DOMAIN_CREATE))
-        ref = self.service.resources.create_domain(
-            self.ctx(req),
-            name=values.pop("name"),
-            description=values.pop("description", None),
-            enabled=values.pop("enabled", True),
-            domain_id=values.pop("id", None),
-            extra=values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"domain": self.with_links(req, ref)}
+    return Crud(
+        list=lambda ctx, query: resources.list_domains(ctx, **query.filters, page=page_of(query)),
+        create=create,
+        get=resources.get_domain,
+        update=resources.update_domain,
+        delete=resources.delete_domain,
+    )
 
 
-class DomainItem(Resource):
-    collection = "/v3/domains"
+def _project_crud(service: IdentityService) -> Crud:
+    resources = service.resources
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        ref = self.service.resources.get_domain(self.ctx(req), domain_id)
-        resp.media = {"domain": self.with_links(req, ref)}
+    def create(ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
+        known = {k: values.pop(k) for k in _PROJECT_COLUMNS if k in values}
+        extra = {k: v for k, v in values.items() if v is not None}
+        return resources.create_project(ctx, extra=extra, **known)
 
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        changes = Deferred(lambda: _clean(validation.body(req, "domain", DOMAIN_UPDATE)))
-        ref = self.service.resources.update_domain(self.ctx(req), domain_id, changes)
-        resp.media = {"domain": self.with_links(req, ref)}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, domain_id: str) -> None:
-        self.service.resources.delete_domain(self.ctx(req), domain_id)
-        resp.status = falcon.HTTP_204
-
-
-class ProjectCollection(Resource):
-    collection = "/v3/projects"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        refs = self.service.resources.list_projects(
-            self.ctx(req),
-            name=req.get_param("name"),
-            domain_id=req.get_param("domain_id"),
-            enabled=validation.bool_param(req, "enabled"),
-            parent_id=req.get_param("parent_id"),
-            is_domain=validation.bool_param(req, "is_domain"),
-            page=page,
-        )
-        resp.media = self.listing(req, "projects", refs, page)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _clean(validation.body(req, "project", PROJECT_CREATE))
-        ref = self.service.resources.create_project(
-            self.ctx(req),
-            name=values.pop("name"),
-            domain_id=values.pop("domain_id", None),
-            description=values.pop("description", None),
-            enabled=values.pop("enabled", True),
-            parent_id=values.pop("parent_id", None),
-            extra={k: v for k, v in values.items() if v is not None},
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"project": self.with_links(req, ref)}
+    return Crud(
+        list=lambda ctx, query: resources.list_projects(ctx, **query.filters, page=page_of(query)),
+        create=create,
+        get=resources.get_project,
+        update=resources.update_project,
+        delete=resources.delete_project,
+    )
 
 
-class ProjectItem(Resource):
-    collection = "/v3/projects"
+class _Domains:
+    member_key, collection_key, collection = "domain", "domains", "/v3/domains"
+    make_crud = staticmethod(_domain_crud)
+    clean = staticmethod(_clean)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        ref = self.service.resources.get_project(self.ctx(req), project_id)
-        resp.media = {"project": self.with_links(req, ref)}
 
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        changes = Deferred(lambda: _clean(validation.body(req, "project", PROJECT_UPDATE)))
-        ref = self.service.resources.update_project(self.ctx(req), project_id, changes)
-        resp.media = {"project": self.with_links(req, ref)}
+class DomainCollection(_Domains, Collection):
+    filters = {"name": str, "enabled": bool_value}
+    schema = DOMAIN_CREATE
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, project_id: str) -> None:
-        self.service.resources.delete_project(self.ctx(req), project_id)
-        resp.status = falcon.HTTP_204
+
+class DomainItem(_Domains, Item):
+    schema = DOMAIN_UPDATE
+
+
+class _Projects:
+    member_key, collection_key, collection = "project", "projects", "/v3/projects"
+    make_crud = staticmethod(_project_crud)
+    clean = staticmethod(_clean)
+
+
+class ProjectCollection(_Projects, Collection):
+    filters = {
+        "name": str,
+        "domain_id": str,
+        "enabled": bool_value,
+        "parent_id": str,
+        "is_domain": bool_value,
+    }
+    schema = PROJECT_CREATE
+
+
+class ProjectItem(_Projects, Item):
+    schema = PROJECT_UPDATE

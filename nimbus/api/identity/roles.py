@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
+from nimbus.api.identity.base import Deferred, Resource, page_of
 from nimbus.identity.assignment import Grant
 
 ROLE_CREATE = {
@@ -40,14 +40,14 @@ class RoleCollection(Resource):
     collection = "/v3/roles"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
+        query = self.list_params(req)
         refs = self.service.assignments.list_roles(
             self.ctx(req),
             name=req.get_param("name"),
             domain_id=req.get_param("domain_id"),
-            page=page,
+            page=page_of(query),
         )
-        resp.media = self.listing(req, "roles", refs, page)
+        resp.media = self.listing(req, "roles", refs, query)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         values = _values(validation.body(req, "role", ROLE_CREATE))
