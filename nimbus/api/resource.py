@@ -29,6 +29,7 @@ from nimbus.context import RequestContext
 
 __all__ = [
     "Collection",
+    "CreateCall",
     "Crud",
     "GlancePages",
     "Item",
@@ -283,6 +284,10 @@ class Resource:
         return self.pages.body(key, rendered, self_url=self_url, next_url=next_url, req=req)
 
 
+#: A service's create call: the caller's context and the values to create.
+CreateCall = Callable[[RequestContext, Ref], Ref]
+
+
 @dataclasses.dataclass(frozen=True)
 class Crud:
     """The service methods a :class:`Collection` / :class:`Item` pair calls.
@@ -293,7 +298,7 @@ class Crud:
     """
 
     list: Callable[[RequestContext, ListParams], Sequence[Ref]] | None = None
-    create: Callable[[RequestContext, Ref], Ref] | None = None
+    create: CreateCall | None = None
     get: Callable[[RequestContext, str], Ref] | None = None
     #: Takes what the Item's ``update_values`` returns (a body, a patch ...).
     update: Callable[[RequestContext, str, Any], Ref] | None = None

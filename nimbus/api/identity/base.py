@@ -10,12 +10,22 @@ import falcon
 from nimbus.api import resource as kit
 from nimbus.api import validation
 from nimbus.api.app import Links
+from nimbus.context import RequestContext
 from nimbus.identity import ListQuery
 from nimbus.identity.common import Page
 from nimbus.identity.service import IdentityService
 from nimbus.policy import Enforcer
 
-__all__ = ["Collection", "Deferred", "Item", "Resource", "list_query", "page_of"]
+__all__ = [
+    "Collection",
+    "Deferred",
+    "Item",
+    "Resource",
+    "create_with_extra",
+    "list_query",
+    "page_of",
+    "paged_crud",
+]
 
 Ref = dict[str, Any]
 
@@ -58,6 +68,47 @@ def page_of(query: kit.ListParams) -> Page:
 def list_query(query: kit.ListParams) -> ListQuery:
     """Return the identity drivers' :class:`ListQuery` for a parsed list request."""
     return ListQuery(**query.filters, limit=query.limit, marker=query.marker)
+
+
+def paged_crud(manager: Any, noun: str, plural: str, create: kit.CreateCall) -> kit.Crud:
+    """Return the CRUD calls of a manager that lists with ``page=`` and names
+    its methods ``list_<plural>``, ``get_<noun>``, ``update_<noun>`` and ``delete_<noun>``.
+    """
+    lister = getattr(manager, f"list_{plural}")
+    return kit.Crud(
+        list=lambda ctx, query: lister(ctx, **query.filters, page=page_of(query)),
+        create=create,
+        get=getattr(manager, f"get_{noun}"),
+        update=getattr(manager, f"update_{noun}"),
+        delete=getattr(manager, f"delete_{noun}"),
+    )
+
+
+def create_with_extra(
+    method: Callable[..., Ref],
+    columns: tuple[str, ...],
+    *,
+    rename: Mapping[str, str] | None = None,
+    blank: tuple[str, ...] = (),
+    drop_nulls: bool = False,
+) -> kit.CreateCall:
+    """Return a create call passing *columns* as keywords and the rest as ``extra``.
+
+    :param rename: body attribute -> keyword (``id`` -> ``domain_id``).
+    :param blank: columns where a null means the empty string.
+    :param drop_nulls: leave null attributes out of ``extra``.
+    """
+    renames = dict(rename or {})
+
+    def create(ctx: RequestContext, values: Ref) -> Ref:
+        known = {renames.get(k, k): values.pop(k) for k in columns if k in values}
+        for name in blank:
+            if name in known:
+                known[name] = known[name] or ""
+        extra = {k: v for k, v in values.items() if not (drop_nulls and v is None)}
+        return method(ctx, extra=extra, **known)
+
+    return create
 
 
 #: The filters of user listings (``/v3/users``, a group's members).

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from nimbus.api import validation
-from nimbus.api.identity.base import Collection, Item, page_of
+from nimbus.api.identity.base import Collection, Item, create_with_extra, paged_crud
 from nimbus.api.resource import Crud, bool_value
-from nimbus.context import RequestContext
 from nimbus.identity.service import IdentityService
 
 DOMAIN_CREATE = {
@@ -77,35 +74,18 @@ def _clean(values: dict) -> dict:
 
 def _domain_crud(service: IdentityService) -> Crud:
     resources = service.resources
-
-    def create(ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
-        known = {k: values.pop(k) for k in ("name", "description", "enabled") if k in values}
-        return resources.create_domain(ctx, domain_id=values.pop("id", None), extra=values, **known)
-
-    return Crud(
-        list=lambda ctx, query: resources.list_domains(ctx, **query.filters, page=page_of(query)),
-        create=create,
-        get=resources.get_domain,
-        update=resources.update_domain,
-        delete=resources.delete_domain,
+    create = create_with_extra(
+        resources.create_domain,
+        ("name", "description", "enabled", "id"),
+        rename={"id": "domain_id"},
     )
+    return paged_crud(resources, "domain", "domains", create)
 
 
 def _project_crud(service: IdentityService) -> Crud:
     resources = service.resources
-
-    def create(ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
-        known = {k: values.pop(k) for k in _PROJECT_COLUMNS if k in values}
-        extra = {k: v for k, v in values.items() if v is not None}
-        return resources.create_project(ctx, extra=extra, **known)
-
-    return Crud(
-        list=lambda ctx, query: resources.list_projects(ctx, **query.filters, page=page_of(query)),
-        create=create,
-        get=resources.get_project,
-        update=resources.update_project,
-        delete=resources.delete_project,
-    )
+    create = create_with_extra(resources.create_project, _PROJECT_COLUMNS, drop_nulls=True)
+    return paged_crud(resources, "project", "projects", create)
 
 
 class _Domains:

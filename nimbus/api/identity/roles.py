@@ -7,8 +7,10 @@ from typing import Any
 import falcon
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource, page_of
+from nimbus.api.identity.base import Collection, Item, Resource, create_with_extra, paged_crud
+from nimbus.api.resource import Crud
 from nimbus.identity.assignment import Grant
+from nimbus.identity.service import IdentityService
 
 ROLE_CREATE = {
     "type": "object",
@@ -36,46 +38,25 @@ def _values(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("options", "domain_id", "links")}
 
 
-class RoleCollection(Resource):
-    collection = "/v3/roles"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        query = self.list_params(req)
-        refs = self.service.assignments.list_roles(
-            self.ctx(req),
-            name=req.get_param("name"),
-            domain_id=req.get_param("domain_id"),
-            page=page_of(query),
-        )
-        resp.media = self.listing(req, "roles", refs, query)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _values(validation.body(req, "role", ROLE_CREATE))
-        ref = self.service.assignments.create_role(
-            self.ctx(req),
-            name=values.pop("name"),
-            description=values.pop("description", None),
-            extra=values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"role": self.with_links(req, ref)}
+def _crud(service: IdentityService) -> Crud:
+    assignments = service.assignments
+    create = create_with_extra(assignments.create_role, ("name", "description"))
+    return paged_crud(assignments, "role", "roles", create)
 
 
-class RoleItem(Resource):
-    collection = "/v3/roles"
+class _Roles:
+    member_key, collection_key, collection = "role", "roles", "/v3/roles"
+    make_crud = staticmethod(_crud)
+    clean = staticmethod(_values)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        ref = self.service.assignments.get_role(self.ctx(req), role_id)
-        resp.media = {"role": self.with_links(req, ref)}
 
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        changes = Deferred(lambda: _values(validation.body(req, "role", ROLE_UPDATE)))
-        ref = self.service.assignments.update_role(self.ctx(req), role_id, changes)
-        resp.media = {"role": self.with_links(req, ref)}
+class RoleCollection(_Roles, Collection):
+    filters = {"name": str, "domain_id": str}
+    schema = ROLE_CREATE
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.service.assignments.delete_role(self.ctx(req), role_id)
-        resp.status = falcon.HTTP_204
+
+class RoleItem(_Roles, Item):
+    schema = ROLE_UPDATE
 
 
 def _role_ref(resource: Resource, req: falcon.Request, role: dict[str, Any]) -> dict[str, Any]:
