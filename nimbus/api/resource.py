@@ -197,7 +197,7 @@ class Resource:
     """
 
     #: The collection path (``/v3/users``), for self links.
-    collection: ClassVar[str] = ""
+    collection: str = ""
     #: The API's paging rules; subclasses of one API share one.
     pages: PageFormat = PageFormat()
 
@@ -314,8 +314,8 @@ def _call(method: Callable[..., Any] | None, *args: Any) -> Any:
 
 class _CrudResource(Resource):
     #: The body key of one item (``user``), and of a list (``users``).
-    member_key: ClassVar[str] = ""
-    collection_key: ClassVar[str] = ""
+    member_key: str = ""
+    collection_key: str = ""
 
     #: Which responder each operation of the Crud backs.
     responders: ClassVar[Mapping[str, str]] = {}
@@ -346,7 +346,7 @@ class Collection(_CrudResource):
 
     responders: ClassVar[Mapping[str, str]] = {"list": "on_get", "create": "on_post"}
     #: Query parameters passed to the service's list, with their parsers.
-    filters: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
+    filters: Mapping[str, Callable[[str], Any]] = {}
     #: Answer a create with a ``Location`` header naming the new item.
     location: ClassVar[bool] = False
 

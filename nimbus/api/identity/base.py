@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Iterator, Mapping
-from typing import Any, ClassVar
+from typing import Any
 
 import falcon
 
@@ -20,6 +21,7 @@ __all__ = [
     "Collection",
     "Deferred",
     "Item",
+    "Kind",
     "Resource",
     "create_with_extra",
     "list_query",
@@ -122,9 +124,6 @@ USER_FILTERS: Mapping[str, Callable[[str], Any]] = {
 class _Keystone(kit.Resource):
     """Keystone's page shape, capped at ``[identity] list_limit``, and self links."""
 
-    #: Turns what the service returns into the API's dict (before links).
-    shape: ClassVar[Callable[[Any], Ref]] = dict
-
     def keystone(self, service: IdentityService, enforcer: Enforcer) -> None:
         self.identity = service
         self.enforcer = enforcer
@@ -135,7 +134,7 @@ class _Keystone(kit.Resource):
         return {**ref, "links": {"self": self.url(req, path or self.item_path(ref))}}
 
     def render(self, req: falcon.Request, ref: Any) -> Ref:
-        return self.with_links(req, type(self).shape(ref))
+        return self.with_links(req, ref)
 
 
 class Resource(_Keystone):
@@ -153,28 +152,58 @@ class Resource(_Keystone):
         self.service: IdentityService = service
 
 
-class _Crud(_Keystone, kit._CrudResource):
-    #: Builds the service calls from the identity service.
-    make_crud: ClassVar[Any]
-    #: The JSON schema of the body (create for a collection, update for an item).
-    schema: ClassVar[dict[str, Any]] = {"type": "object"}
+def _drop_links(values: Ref) -> Ref:
+    return {k: v for k, v in values.items() if k != "links"}
 
-    def __init__(self, service: IdentityService, enforcer: Enforcer, links: Links) -> None:
-        super().__init__(type(self).make_crud(service), links)
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One kind of identity object, as its :class:`Collection` and :class:`Item` serve it.
+
+    :param member_key: the body key of one item (``user``).
+    :param collection_key: the body key of a list (``users``).
+    :param collection: the collection's path, for self links.
+    :param make_crud: builds the service calls from the identity service.
+    :param create_schema: the JSON schema of a create body.
+    :param update_schema: the JSON schema of an update body.
+    :param filters: the list filters, with their parsers.
+    :param clean: drops from a validated body what nimbus does not store.
+    """
+
+    member_key: str
+    collection_key: str
+    collection: str
+    make_crud: Callable[[IdentityService], kit.Crud]
+    create_schema: dict[str, Any]
+    update_schema: dict[str, Any]
+    filters: Mapping[str, Callable[[str], Any]] = dataclasses.field(default_factory=dict)
+    clean: Callable[[Ref], Ref] = _drop_links
+
+
+class _Crud(_Keystone, kit._CrudResource):
+    def __init__(
+        self, kind: Kind, service: IdentityService, enforcer: Enforcer, links: Links
+    ) -> None:
+        self.kind = kind
+        self.member_key, self.collection_key = kind.member_key, kind.collection_key
+        self.collection, self.filters = kind.collection, kind.filters
+        super().__init__(kind.make_crud(service), links)
         self.keystone(service, enforcer)
 
-    @staticmethod
-    def clean(values: Ref) -> Ref:
-        """Drop what nimbus does not store (the default: ``links``)."""
-        return {k: v for k, v in values.items() if k != "links"}
+    def schema(self) -> dict[str, Any]:
+        """Return the JSON schema of this resource's body."""
+        raise NotImplementedError
 
     def parse(self, req: falcon.Request, item_id: str | None = None) -> Ref:
         """Return the validated, cleaned body of the request."""
-        return self.clean(validation.body(req, self.member_key, self.schema))
+        return self.kind.clean(validation.body(req, self.member_key, self.schema()))
 
 
 class Collection(_Crud, kit.Collection):
     """A Keystone collection: ``GET`` lists, ``POST`` creates (201)."""
+
+    def schema(self) -> dict[str, Any]:
+        return self.kind.create_schema
 
     def create_values(self, req: falcon.Request) -> Ref:
         return self.parse(req)
@@ -182,6 +211,9 @@ class Collection(_Crud, kit.Collection):
 
 class Item(_Crud, kit.Item):
     """A Keystone item; the update body is validated after the policy check."""
+
+    def schema(self) -> dict[str, Any]:
+        return self.kind.update_schema
 
     def update_values(self, req: falcon.Request, item_id: str) -> Any:
         return Deferred(lambda: self.parse(req, item_id))

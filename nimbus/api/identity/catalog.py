@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,7 +12,14 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Collection, Item, create_with_extra, paged_crud
+from nimbus.api.identity.base import (
+    Collection,
+    Item,
+    Kind,
+    _Crud,
+    create_with_extra,
+    paged_crud,
+)
 from nimbus.api.resource import Crud
 from nimbus.context import RequestContext
 from nimbus.identity.catalog import INTERFACES
@@ -168,78 +177,81 @@ def _region_crud(service: IdentityService) -> Crud:
     )
 
 
-class _CatalogResource:
-    """Catalog bodies: an id in the body must repeat the URL's; null descriptions are blank."""
+def _check_endpoint(values: dict[str, Any]) -> dict[str, Any]:
+    if "url" in values:
+        _check_url(values["url"])
+    return values
 
-    member_key = ""
-    #: Whether an update reads a null ``description`` as the empty one.
-    blank_description = True
+
+@dataclasses.dataclass(frozen=True)
+class CatalogKind(Kind):
+    """A catalog kind: bodies may repeat the URL's id; some read a null description as blank.
+
+    :param check: checks what the schema cannot.
+    :param blank_description: whether an update reads a null ``description`` as ``""``.
+    """
+
+    check: Callable[[dict[str, Any]], dict[str, Any]] = lambda values: values
+    blank_description: bool = True
+
+
+class _CatalogParse(_Crud):
+    kind: CatalogKind
 
     def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
-        schema: dict[str, Any] = self.schema  # type: ignore[attr-defined]
-        values = _values(validation.body(req, self.member_key, schema), item_id, self.member_key)
-        return self.check(
-            _blank_description(values) if item_id and self.blank_description else values
-        )
-
-    @staticmethod
-    def check(values: dict[str, Any]) -> dict[str, Any]:
-        """Check what the schema cannot (the default: nothing)."""
-        return values
+        body = validation.body(req, self.member_key, self.schema())
+        values = _values(body, item_id, self.member_key)
+        if item_id and self.kind.blank_description:
+            values = _blank_description(values)
+        return self.kind.check(values)
 
 
-class _Services(_CatalogResource):
-    member_key, collection_key, collection = "service", "services", "/v3/services"
-    make_crud = staticmethod(_service_crud)
+class CatalogCollection(_CatalogParse, Collection):
+    pass
 
 
-class ServiceCollection(_Services, Collection):
-    filters = {"type": str, "name": str}
-    schema = SERVICE_CREATE
+class CatalogItem(_CatalogParse, Item):
+    pass
 
 
-class ServiceItem(_Services, Item):
-    schema = SERVICE_UPDATE
+SERVICES = CatalogKind(
+    "service",
+    "services",
+    "/v3/services",
+    _service_crud,
+    SERVICE_CREATE,
+    SERVICE_UPDATE,
+    {"type": str, "name": str},
+)
+ENDPOINTS = CatalogKind(
+    "endpoint",
+    "endpoints",
+    "/v3/endpoints",
+    _endpoint_crud,
+    ENDPOINT_CREATE,
+    ENDPOINT_UPDATE,
+    {"service_id": str, "interface": str, "region_id": str},
+    check=_check_endpoint,
+    blank_description=False,
+)
+REGIONS = CatalogKind(
+    "region",
+    "regions",
+    "/v3/regions",
+    _region_crud,
+    REGION_CREATE,
+    REGION_UPDATE,
+    {"parent_region_id": str},
+)
 
 
-class _Endpoints(_CatalogResource):
-    member_key, collection_key, collection = "endpoint", "endpoints", "/v3/endpoints"
-    make_crud = staticmethod(_endpoint_crud)
-    blank_description = False
-
-    @staticmethod
-    def check(values: dict[str, Any]) -> dict[str, Any]:
-        if "url" in values:
-            _check_url(values["url"])
-        return values
-
-
-class EndpointCollection(_Endpoints, Collection):
-    filters = {"service_id": str, "interface": str, "region_id": str}
-    schema = ENDPOINT_CREATE
-
-
-class EndpointItem(_Endpoints, Item):
-    schema = ENDPOINT_UPDATE
-
-
-class _Regions(_CatalogResource):
-    member_key, collection_key, collection = "region", "regions", "/v3/regions"
-    make_crud = staticmethod(_region_crud)
-
-
-class RegionCollection(_Regions, Collection):
-    filters = {"parent_region_id": str}
-    schema = REGION_CREATE
-
+class RegionCollection(CatalogCollection):
     def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
         # The create call needs the body's id.
         return validation.body(req, "region", REGION_CREATE)
 
 
-class RegionItem(_Regions, Item):
-    schema = REGION_UPDATE
-
+class RegionItem(CatalogItem):
     def on_put(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
         """Create a region with the id given in the URL."""
         validation.validate(_REGION_ID, region_id, "region_id")

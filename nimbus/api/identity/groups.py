@@ -8,7 +8,7 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import USER_FILTERS, Collection, Item, Resource, list_query
+from nimbus.api.identity.base import USER_FILTERS, Item, Kind, Resource, list_query
 from nimbus.api.resource import Crud
 from nimbus.context import RequestContext
 from nimbus.identity.service import IdentityService
@@ -65,20 +65,19 @@ def crud(service: IdentityService) -> Crud:
     )
 
 
-class _Groups:
-    member_key, collection_key, collection = "group", "groups", "/v3/groups"
-    make_crud = staticmethod(crud)
-    clean = staticmethod(_values)
+GROUPS = Kind(
+    "group",
+    "groups",
+    "/v3/groups",
+    crud,
+    GROUP_CREATE,
+    GROUP_UPDATE,
+    {"domain_id": str, "name": str},
+    _values,
+)
 
 
-class GroupCollection(_Groups, Collection):
-    filters = {"domain_id": str, "name": str}
-    schema = GROUP_CREATE
-
-
-class GroupItem(_Groups, Item):
-    schema = GROUP_UPDATE
-
+class GroupItem(Item):
     def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
         return _same_id(super().parse(req), item_id or "")
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Collection, Item, create_with_extra, paged_crud
+from nimbus.api.identity.base import Kind, create_with_extra, paged_crud
 from nimbus.api.resource import Crud, bool_value
 from nimbus.identity.service import IdentityService
 
@@ -88,37 +88,29 @@ def _project_crud(service: IdentityService) -> Crud:
     return paged_crud(resources, "project", "projects", create)
 
 
-class _Domains:
-    member_key, collection_key, collection = "domain", "domains", "/v3/domains"
-    make_crud = staticmethod(_domain_crud)
-    clean = staticmethod(_clean)
-
-
-class DomainCollection(_Domains, Collection):
-    filters = {"name": str, "enabled": bool_value}
-    schema = DOMAIN_CREATE
-
-
-class DomainItem(_Domains, Item):
-    schema = DOMAIN_UPDATE
-
-
-class _Projects:
-    member_key, collection_key, collection = "project", "projects", "/v3/projects"
-    make_crud = staticmethod(_project_crud)
-    clean = staticmethod(_clean)
-
-
-class ProjectCollection(_Projects, Collection):
-    filters = {
+DOMAINS = Kind(
+    "domain",
+    "domains",
+    "/v3/domains",
+    _domain_crud,
+    DOMAIN_CREATE,
+    DOMAIN_UPDATE,
+    {"name": str, "enabled": bool_value},
+    _clean,
+)
+PROJECTS = Kind(
+    "project",
+    "projects",
+    "/v3/projects",
+    _project_crud,
+    PROJECT_CREATE,
+    PROJECT_UPDATE,
+    {
         "name": str,
         "domain_id": str,
         "enabled": bool_value,
         "parent_id": str,
         "is_domain": bool_value,
-    }
-    schema = PROJECT_CREATE
-
-
-class ProjectItem(_Projects, Item):
-    schema = PROJECT_UPDATE
+    },
+    _clean,
+)

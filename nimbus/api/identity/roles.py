@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Collection, Item, Resource, create_with_extra, paged_crud
+from nimbus.api.identity.base import Kind, Resource, create_with_extra, paged_crud
 from nimbus.api.resource import Crud
 from nimbus.identity.assignment import Grant
 from nimbus.identity.service import IdentityService
@@ -44,19 +44,16 @@ def _crud(service: IdentityService) -> Crud:
     return paged_crud(assignments, "role", "roles", create)
 
 
-class _Roles:
-    member_key, collection_key, collection = "role", "roles", "/v3/roles"
-    make_crud = staticmethod(_crud)
-    clean = staticmethod(_values)
-
-
-class RoleCollection(_Roles, Collection):
-    filters = {"name": str, "domain_id": str}
-    schema = ROLE_CREATE
-
-
-class RoleItem(_Roles, Item):
-    schema = ROLE_UPDATE
+ROLES = Kind(
+    "role",
+    "roles",
+    "/v3/roles",
+    _crud,
+    ROLE_CREATE,
+    ROLE_UPDATE,
+    {"name": str, "domain_id": str},
+    _values,
+)
 
 
 def _role_ref(resource: Resource, req: falcon.Request, role: dict[str, Any]) -> dict[str, Any]:

@@ -9,9 +9,8 @@ import falcon
 from nimbus.api import validation
 from nimbus.api.identity.base import (
     USER_FILTERS,
-    Collection,
     Deferred,
-    Item,
+    Kind,
     Resource,
     list_query,
 )
@@ -76,19 +75,7 @@ def crud(service: IdentityService) -> Crud:
     )
 
 
-class _Users:
-    member_key, collection_key, collection = "user", "users", "/v3/users"
-    make_crud = staticmethod(crud)
-    clean = staticmethod(_values)
-
-
-class UserCollection(_Users, Collection):
-    filters = USER_FILTERS
-    schema = USER_CREATE
-
-
-class UserItem(_Users, Item):
-    schema = USER_UPDATE
+USERS = Kind("user", "users", "/v3/users", crud, USER_CREATE, USER_UPDATE, USER_FILTERS, _values)
 
 
 class UserPassword(Resource):
