@@ -64,16 +64,23 @@ def _role_ref(resource: Resource, req: falcon.Request, role: dict[str, Any]) -> 
     }
 
 
+def _inference(
+    resource: Resource, req: falcon.Request, prior: dict[str, Any], implied: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Return one prior role and the roles it implies."""
+    return {
+        "prior_role": _role_ref(resource, req, prior),
+        "implies": [_role_ref(resource, req, r) for r in implied],
+    }
+
+
 class ImpliedRoles(Resource):
     """``GET /v3/roles/{role_id}/implies``."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         prior, implied = self.service.assignments.list_implied_roles(self.ctx(req), role_id)
         resp.media = {
-            "role_inference": {
-                "prior_role": _role_ref(self, req, prior),
-                "implies": [_role_ref(self, req, r) for r in implied],
-            },
+            "role_inference": _inference(self, req, prior, implied),
             "links": {"self": self.links.url(req, f"/v3/roles/{role_id}/implies")},
         }
 
@@ -127,13 +134,7 @@ class RoleInferences(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         inferences = self.service.assignments.list_role_inferences(self.ctx(req))
         resp.media = {
-            "role_inferences": [
-                {
-                    "prior_role": _role_ref(self, req, prior),
-                    "implies": [_role_ref(self, req, r) for r in implied],
-                }
-                for prior, implied in inferences
-            ],
+            "role_inferences": [_inference(self, req, p, implied) for p, implied in inferences],
             "links": {"self": self.links.url(req, "/v3/role_inferences")},
         }
 
