@@ -2,68 +2,49 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from nimbus.api import validation
 from nimbus.api.identity.base import Kind, create_with_extra, paged_crud
 from nimbus.api.resource import Crud, bool_value
 from nimbus.identity.service import IdentityService
 
+_COMMON = {
+    "name": {**validation.NAME, "maxLength": 64},
+    "description": validation.DESCRIPTION,
+    "enabled": validation.BOOLEAN,
+}
+_ANY = {"tags": {"type": "array"}, "options": {"type": "object"}}
+
+
+def _update(*fixed: str) -> dict[str, Any]:
+    """Return an update schema: the common attributes, none of *fixed*, at least one."""
+    return {
+        "type": "object",
+        "properties": {**_COMMON, **_ANY},
+        "not": {"anyOf": [{"required": [name]} for name in fixed]},
+        "minProperties": 1,
+    }
+
+
 DOMAIN_CREATE = {
     "type": "object",
-    "properties": {
-        "name": {**validation.NAME, "maxLength": 64},
-        "description": validation.DESCRIPTION,
-        "enabled": validation.BOOLEAN,
-        "id": validation.nullable(validation.ID),
-        "tags": {"type": "array"},
-        "options": {"type": "object"},
-    },
+    "properties": {**_COMMON, "id": validation.nullable(validation.ID), **_ANY},
     "required": ["name"],
 }
-DOMAIN_UPDATE = {
-    "type": "object",
-    "properties": {
-        "name": {**validation.NAME, "maxLength": 64},
-        "description": validation.DESCRIPTION,
-        "enabled": validation.BOOLEAN,
-        "tags": {"type": "array"},
-        "options": {"type": "object"},
-    },
-    "not": {"anyOf": [{"required": ["id"]}, {"required": ["domain_id"]}]},
-    "minProperties": 1,
-}
+DOMAIN_UPDATE = _update("id", "domain_id")
 PROJECT_CREATE = {
     "type": "object",
     "properties": {
-        "name": {**validation.NAME, "maxLength": 64},
-        "description": validation.DESCRIPTION,
-        "enabled": validation.BOOLEAN,
+        **_COMMON,
         "domain_id": validation.nullable(validation.ID),
         "parent_id": validation.nullable(validation.ID),
         "is_domain": {"type": "boolean", "enum": [False]},
-        "tags": {"type": "array"},
-        "options": {"type": "object"},
+        **_ANY,
     },
     "required": ["name"],
 }
-PROJECT_UPDATE = {
-    "type": "object",
-    "properties": {
-        "name": {**validation.NAME, "maxLength": 64},
-        "description": validation.DESCRIPTION,
-        "enabled": validation.BOOLEAN,
-        "tags": {"type": "array"},
-        "options": {"type": "object"},
-    },
-    "not": {
-        "anyOf": [
-            {"required": ["id"]},
-            {"required": ["domain_id"]},
-            {"required": ["parent_id"]},
-            {"required": ["is_domain"]},
-        ]
-    },
-    "minProperties": 1,
-}
+PROJECT_UPDATE = _update("id", "domain_id", "parent_id", "is_domain")
 _IGNORED = ("tags", "options", "is_domain", "links")
 _PROJECT_COLUMNS = ("name", "domain_id", "description", "enabled", "parent_id")
 
