@@ -1,37 +1,21 @@
 """Fixtures of the identity API's unit tests: the route table over a real service on SQLite."""
 
+# ``service`` is the identity managers' fixture: a bootstrapped service on SQLite.
+
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import falcon
 import falcon.testing
 import pytest
-from oslo_config import cfg
 
 from nimbus.api import errors
 from nimbus.api.app import Links
 from nimbus.api.identity.routes import routes
 from nimbus.context import RequestContext
-from nimbus.db import Database, migration
-from nimbus.identity import bootstrap
 from nimbus.identity.service import IdentityService
-from nimbus.identity.token.keys import KeyRepository
-
-
-@pytest.fixture
-def service(conf: cfg.ConfigOpts) -> Iterator[IdentityService]:
-    """An identity service on a fresh SQLite database, bootstrapped, with no catalog."""
-    db = Database(conf)
-    migration.upgrade(db)
-    KeyRepository.from_conf(conf).initialize()
-    svc = IdentityService(conf, db)
-    bootstrap.bootstrap(svc, admin_password="secret", catalog=[])
-    try:
-        yield svc
-    finally:
-        db.dispose()
+from tests.unit.identity.conftest import service
 
 
 class _AsAdmin:
@@ -66,3 +50,6 @@ def client(service: IdentityService) -> Any:
     for template, resource in routes(service, service.enforcer, links):
         app.add_route(template, resource)
     return falcon.testing.TestClient(app)
+
+
+__all__ = ["client", "service"]
