@@ -29,6 +29,7 @@ from nimbus.context import RequestContext
 
 __all__ = [
     "Collection",
+    "CreateCall",
     "Crud",
     "GlancePages",
     "Item",
@@ -196,9 +197,9 @@ class Resource:
     """
 
     #: The collection path (``/v3/users``), for self links.
-    collection: ClassVar[str] = ""
+    collection: str = ""
     #: The API's paging rules; subclasses of one API share one.
-    pages: ClassVar[PageFormat] = PageFormat()
+    pages: PageFormat = PageFormat()
 
     def __init__(self, service: Any, links: Links) -> None:
         self.service = service
@@ -223,7 +224,7 @@ class Resource:
         """Return the path of one item of the collection (for its self link)."""
         return f"{self.collection}/{ref['id']}"
 
-    def render(self, req: falcon.Request, ref: Ref) -> Ref:
+    def render(self, req: falcon.Request, ref: Any) -> Ref:
         """Return *ref* as the API shows it (the default: unchanged)."""
         return ref
 
@@ -259,7 +260,7 @@ class Resource:
         self,
         req: falcon.Request,
         key: str,
-        refs: Sequence[Ref],
+        refs: Sequence[Any],
         params: ListParams | None = None,
         *,
         more: bool | None = None,
@@ -274,12 +275,17 @@ class Resource:
         limit = params.limit if params is not None else None
         if more is None:
             more = limit is not None and len(refs) >= limit
-        next_url = None
-        if more and refs and limit is not None:
-            next_url = self.pages.next_url(self_url, req, refs, limit)
+        # Rendered first: the next link needs the ids of what the API shows.
         rendered = [self.render(req, ref) for ref in refs]
+        next_url = None
+        if more and rendered and limit is not None:
+            next_url = self.pages.next_url(self_url, req, rendered, limit)
         rendered = select_fields(rendered, params.fields if params is not None else None)
         return self.pages.body(key, rendered, self_url=self_url, next_url=next_url, req=req)
+
+
+#: A service's create call: the caller's context and the values to create.
+CreateCall = Callable[[RequestContext, Ref], Ref]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -292,7 +298,7 @@ class Crud:
     """
 
     list: Callable[[RequestContext, ListParams], Sequence[Ref]] | None = None
-    create: Callable[[RequestContext, Ref], Ref] | None = None
+    create: CreateCall | None = None
     get: Callable[[RequestContext, str], Ref] | None = None
     #: Takes what the Item's ``update_values`` returns (a body, a patch ...).
     update: Callable[[RequestContext, str, Any], Ref] | None = None
@@ -308,8 +314,8 @@ def _call(method: Callable[..., Any] | None, *args: Any) -> Any:
 
 class _CrudResource(Resource):
     #: The body key of one item (``user``), and of a list (``users``).
-    member_key: ClassVar[str] = ""
-    collection_key: ClassVar[str] = ""
+    member_key: str = ""
+    collection_key: str = ""
 
     #: Which responder each operation of the Crud backs.
     responders: ClassVar[Mapping[str, str]] = {}
@@ -340,7 +346,7 @@ class Collection(_CrudResource):
 
     responders: ClassVar[Mapping[str, str]] = {"list": "on_get", "create": "on_post"}
     #: Query parameters passed to the service's list, with their parsers.
-    filters: ClassVar[Mapping[str, Callable[[str], Any]]] = {}
+    filters: Mapping[str, Callable[[str], Any]] = {}
     #: Answer a create with a ``Location`` header naming the new item.
     location: ClassVar[bool] = False
 

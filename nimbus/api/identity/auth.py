@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from nimbus import exception
@@ -87,14 +89,19 @@ def _allow_expired(req: falcon.Request) -> bool:
 class Tokens(Resource):
     """``/v3/auth/tokens``."""
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+    @staticmethod
+    def _auth(req: falcon.Request) -> dict[str, Any]:
+        """Return the validated ``auth`` body; each named method must be described."""
         auth = validation.body(req, "auth", AUTH_SCHEMA)
         for method in auth["identity"]["methods"]:
             if method in ("password", "token") and method not in auth["identity"]:
                 raise exception.ValidationError(
                     field=f"auth/identity/{method}", reason=f"'{method}' is a required property"
                 )
-        data = self.service.auth.authenticate(auth)
+        return auth
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        data = self.service.auth.authenticate(self._auth(req))
         include_catalog = req.get_param("nocatalog", default=None) is None
         resp.status = falcon.HTTP_201
         resp.set_header("X-Subject-Token", data.token_id)

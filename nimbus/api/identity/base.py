@@ -1,21 +1,35 @@
-"""What every identity API resource shares: collaborators, links and listings."""
+"""What every identity API resource shares: the kit, Keystone's pages and links."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import dataclasses
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
-from urllib.parse import urlencode
 
 import falcon
 
+from nimbus.api import resource as kit
 from nimbus.api import validation
 from nimbus.api.app import Links
 from nimbus.context import RequestContext
+from nimbus.identity import ListQuery
 from nimbus.identity.common import Page
 from nimbus.identity.service import IdentityService
 from nimbus.policy import Enforcer
 
-__all__ = ["Deferred", "Resource"]
+__all__ = [
+    "Collection",
+    "Deferred",
+    "Item",
+    "Kind",
+    "Resource",
+    "create_with_extra",
+    "list_query",
+    "page_of",
+    "paged_crud",
+]
+
+Ref = dict[str, Any]
 
 
 class Deferred(Mapping[str, Any]):
@@ -48,8 +62,83 @@ class Deferred(Mapping[str, Any]):
         return len(self._parsed())
 
 
-class Resource:
-    """Base of the identity resources.
+def page_of(query: kit.ListParams) -> Page:
+    """Return the managers' page window for a parsed list request."""
+    return Page(limit=query.limit, marker=query.marker)
+
+
+def list_query(query: kit.ListParams) -> ListQuery:
+    """Return the identity drivers' :class:`ListQuery` for a parsed list request."""
+    return ListQuery(**query.filters, limit=query.limit, marker=query.marker)
+
+
+def paged_crud(manager: Any, noun: str, plural: str, create: kit.CreateCall) -> kit.Crud:
+    """Return the CRUD calls of a manager that lists with ``page=`` and names
+    its methods ``list_<plural>``, ``get_<noun>``, ``update_<noun>`` and ``delete_<noun>``.
+    """
+    lister = getattr(manager, f"list_{plural}")
+    return kit.Crud(
+        list=lambda ctx, query: lister(ctx, **query.filters, page=page_of(query)),
+        create=create,
+        get=getattr(manager, f"get_{noun}"),
+        update=getattr(manager, f"update_{noun}"),
+        delete=getattr(manager, f"delete_{noun}"),
+    )
+
+
+def create_with_extra(
+    method: Callable[..., Ref],
+    columns: tuple[str, ...],
+    *,
+    rename: Mapping[str, str] | None = None,
+    blank: tuple[str, ...] = (),
+    drop_nulls: bool = False,
+) -> kit.CreateCall:
+    """Return a create call passing *columns* as keywords and the rest as ``extra``.
+
+    :param rename: body attribute -> keyword (``id`` -> ``domain_id``).
+    :param blank: columns where a null means the empty string.
+    :param drop_nulls: leave null attributes out of ``extra``.
+    """
+    renames = dict(rename or {})
+
+    def create(ctx: RequestContext, values: Ref) -> Ref:
+        known = {renames.get(k, k): values.pop(k) for k in columns if k in values}
+        for name in blank:
+            if name in known:
+                known[name] = known[name] or ""
+        extra = {k: v for k, v in values.items() if not (drop_nulls and v is None)}
+        return method(ctx, extra=extra, **known)
+
+    return create
+
+
+#: The filters of user listings (``/v3/users``, a group's members).
+USER_FILTERS: Mapping[str, Callable[[str], Any]] = {
+    "domain_id": str,
+    "name": str,
+    "enabled": kit.bool_value,
+}
+
+
+class _Keystone(kit.Resource):
+    """Keystone's page shape, capped at ``[identity] list_limit``, and self links."""
+
+    def keystone(self, service: IdentityService, enforcer: Enforcer) -> None:
+        self.identity = service
+        self.enforcer = enforcer
+        self.pages = kit.KeystonePages(max_limit=service.conf.identity.list_limit)
+
+    def with_links(self, req: falcon.Request, ref: Ref, path: str | None = None) -> Ref:
+        """Return *ref* with Keystone's ``links.self``."""
+        return {**ref, "links": {"self": self.url(req, path or self.item_path(ref))}}
+
+    def render(self, req: falcon.Request, ref: Any) -> Ref:
+        return self.with_links(req, ref)
+
+
+class Resource(_Keystone):
+    """Base of the identity resources that are not plain CRUD.
 
     :param service: the identity service; its managers check policy.
     :param enforcer: the policy enforcer (kept for the route table; the
@@ -57,47 +146,74 @@ class Resource:
     :param links: builds absolute URLs under the identity root.
     """
 
-    #: The collection path (``/v3/users``), for self links.
-    collection = ""
-
     def __init__(self, service: IdentityService, enforcer: Enforcer, links: Links) -> None:
-        self.service = service
-        self.enforcer = enforcer
-        self.links = links
+        super().__init__(service, links)
+        self.keystone(service, enforcer)
+        self.service: IdentityService = service
 
-    @staticmethod
-    def ctx(req: falcon.Request) -> RequestContext:
-        """Return the caller's request context."""
-        return req.context.nimbus
 
-    def with_links(self, req: falcon.Request, ref: dict[str, Any], path: str | None = None):
-        """Return *ref* with Keystone's ``links.self``."""
-        return {
-            **ref,
-            "links": {"self": self.links.url(req, path or f"{self.collection}/{ref['id']}")},
-        }
+def _drop_links(values: Ref) -> Ref:
+    return {k: v for k, v in values.items() if k != "links"}
 
-    def page(self, req: falcon.Request) -> Page:
-        """Return the page window asked for in the query string."""
-        return validation.page(req, self.service.conf.identity.list_limit)
 
-    def listing(
-        self, req: falcon.Request, key: str, refs: Sequence[dict[str, Any]], page: Page | None
-    ) -> dict[str, Any]:
-        """Return a collection body with links, and a ``next`` link for a full page."""
-        self_url = self.links.url(
-            req, req.path[len(self.links.mount) :] if self.links.mount else req.path
-        )
-        query = dict(req.params)
-        next_url = None
-        if page is not None and page.limit is not None and len(refs) >= page.limit and refs:
-            query["marker"] = refs[-1]["id"]
-            query["limit"] = str(page.limit)
-            next_url = f"{self_url}?{urlencode(query, doseq=True)}"
-        full_self = (
-            f"{self_url}?{urlencode(dict(req.params), doseq=True)}" if req.params else self_url
-        )
-        return {
-            key: [self.with_links(req, ref) for ref in refs],
-            "links": {"self": full_self, "previous": None, "next": next_url},
-        }
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    """One kind of identity object, as its :class:`Collection` and :class:`Item` serve it.
+
+    :param member_key: the body key of one item (``user``).
+    :param collection_key: the body key of a list (``users``).
+    :param collection: the collection's path, for self links.
+    :param make_crud: builds the service calls from the identity service.
+    :param create_schema: the JSON schema of a create body.
+    :param update_schema: the JSON schema of an update body.
+    :param filters: the list filters, with their parsers.
+    :param clean: drops from a validated body what nimbus does not store.
+    """
+
+    member_key: str
+    collection_key: str
+    collection: str
+    make_crud: Callable[[IdentityService], kit.Crud]
+    create_schema: dict[str, Any]
+    update_schema: dict[str, Any]
+    filters: Mapping[str, Callable[[str], Any]] = dataclasses.field(default_factory=dict)
+    clean: Callable[[Ref], Ref] = _drop_links
+
+
+class _Crud(_Keystone, kit._CrudResource):
+    def __init__(
+        self, kind: Kind, service: IdentityService, enforcer: Enforcer, links: Links
+    ) -> None:
+        self.kind = kind
+        self.member_key, self.collection_key = kind.member_key, kind.collection_key
+        self.collection, self.filters = kind.collection, kind.filters
+        super().__init__(kind.make_crud(service), links)
+        self.keystone(service, enforcer)
+
+    def schema(self) -> dict[str, Any]:
+        """Return the JSON schema of this resource's body."""
+        raise NotImplementedError
+
+    def parse(self, req: falcon.Request, item_id: str | None = None) -> Ref:
+        """Return the validated, cleaned body of the request."""
+        return self.kind.clean(validation.body(req, self.member_key, self.schema()))
+
+
+class Collection(_Crud, kit.Collection):
+    """A Keystone collection: ``GET`` lists, ``POST`` creates (201)."""
+
+    def schema(self) -> dict[str, Any]:
+        return self.kind.create_schema
+
+    def create_values(self, req: falcon.Request) -> Ref:
+        return self.parse(req)
+
+
+class Item(_Crud, kit.Item):
+    """A Keystone item; the update body is validated after the policy check."""
+
+    def schema(self) -> dict[str, Any]:
+        return self.kind.update_schema
+
+    def update_values(self, req: falcon.Request, item_id: str) -> Any:
+        return Deferred(lambda: self.parse(req, item_id))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -10,8 +12,18 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
+from nimbus.api.identity.base import (
+    Collection,
+    Item,
+    Kind,
+    _Crud,
+    create_with_extra,
+    paged_crud,
+)
+from nimbus.api.resource import Crud
+from nimbus.context import RequestContext
 from nimbus.identity.catalog import INTERFACES
+from nimbus.identity.service import IdentityService
 
 _TYPE = {"type": "string", "minLength": 1, "maxLength": 255}
 # Region ids appear in URLs: no "/", and no control characters (PostgreSQL refuses NUL).
@@ -128,158 +140,122 @@ def _blank_description(changes: dict[str, Any]) -> dict[str, Any]:
     return changes
 
 
-class ServiceCollection(Resource):
-    collection = "/v3/services"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        refs = self.service.catalog.list_services(
-            self.ctx(req), type=req.get_param("type"), name=req.get_param("name"), page=page
-        )
-        resp.media = self.listing(req, "services", refs, page)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _values(validation.body(req, "service", SERVICE_CREATE), None, "service")
-        ref = self.service.catalog.create_service(
-            self.ctx(req),
-            type=values.pop("type"),
-            name=values.pop("name", ""),
-            description=values.pop("description", None) or "",
-            enabled=values.pop("enabled", True),
-            extra=values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"service": self.with_links(req, ref)}
+def _service_crud(service: IdentityService) -> Crud:
+    catalog = service.catalog
+    create = create_with_extra(
+        catalog.create_service, ("type", "name", "description", "enabled"), blank=("description",)
+    )
+    return paged_crud(catalog, "service", "services", create)
 
 
-class ServiceItem(Resource):
-    collection = "/v3/services"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
-        ref = self.service.catalog.get_service(self.ctx(req), service_id)
-        resp.media = {"service": self.with_links(req, ref)}
-
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
-        changes = Deferred(
-            lambda: _blank_description(
-                _values(validation.body(req, "service", SERVICE_UPDATE), service_id, "service")
-            )
-        )
-        ref = self.service.catalog.update_service(self.ctx(req), service_id, changes)
-        resp.media = {"service": self.with_links(req, ref)}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, service_id: str) -> None:
-        self.service.catalog.delete_service(self.ctx(req), service_id)
-        resp.status = falcon.HTTP_204
+def _endpoint_crud(service: IdentityService) -> Crud:
+    catalog = service.catalog
+    columns = ("service_id", "interface", "url", "region_id", "region", "enabled")
+    return paged_crud(
+        catalog, "endpoint", "endpoints", create_with_extra(catalog.create_endpoint, columns)
+    )
 
 
-class _EndpointResource(Resource):
-    collection = "/v3/endpoints"
-
-    @staticmethod
-    def _endpoint_values(
-        req: falcon.Request, schema: dict[str, Any], endpoint_id: str | None
-    ) -> dict[str, Any]:
-        """Validate an endpoint body (``region`` is the legacy name of ``region_id``)."""
-        values = _values(validation.body(req, "endpoint", schema), endpoint_id, "endpoint")
-        if "url" in values:
-            _check_url(values["url"])
-        return values
-
-
-class EndpointCollection(_EndpointResource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        refs = self.service.catalog.list_endpoints(
-            self.ctx(req),
-            service_id=req.get_param("service_id"),
-            interface=req.get_param("interface"),
-            region_id=req.get_param("region_id"),
-            page=page,
-        )
-        resp.media = self.listing(req, "endpoints", refs, page)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = self._endpoint_values(req, ENDPOINT_CREATE, None)
-        ref = self.service.catalog.create_endpoint(
-            self.ctx(req),
-            service_id=values.pop("service_id"),
-            interface=values.pop("interface"),
-            url=values.pop("url"),
-            region_id=values.pop("region_id", None),
-            region=values.pop("region", None),
-            enabled=values.pop("enabled", True),
-            extra=values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"endpoint": self.with_links(req, ref)}
+def _create_region(
+    catalog: Any, ctx: RequestContext, values: dict[str, Any], region_id: str | None
+) -> dict[str, Any]:
+    """Create a region; its id from the URL (*region_id*) or the body."""
+    return catalog.create_region(
+        ctx,
+        region_id=region_id or values.pop("id", None),
+        description=values.pop("description", None) or "",
+        parent_region_id=values.pop("parent_region_id", None),
+        extra={k: v for k, v in values.items() if k not in ("links", "id")},
+        id_in_url=region_id is not None,
+    )
 
 
-class EndpointItem(_EndpointResource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
-        ref = self.service.catalog.get_endpoint(self.ctx(req), endpoint_id)
-        resp.media = {"endpoint": self.with_links(req, ref)}
-
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
-        changes = Deferred(lambda: self._endpoint_values(req, ENDPOINT_UPDATE, endpoint_id))
-        ref = self.service.catalog.update_endpoint(self.ctx(req), endpoint_id, changes)
-        resp.media = {"endpoint": self.with_links(req, ref)}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, endpoint_id: str) -> None:
-        self.service.catalog.delete_endpoint(self.ctx(req), endpoint_id)
-        resp.status = falcon.HTTP_204
+def _region_crud(service: IdentityService) -> Crud:
+    catalog = service.catalog
+    return paged_crud(
+        catalog, "region", "regions", lambda ctx, values: _create_region(catalog, ctx, values, None)
+    )
 
 
-class _RegionResource(Resource):
-    collection = "/v3/regions"
-
-    def _create(self, req: falcon.Request, resp: falcon.Response, region_id: str | None) -> None:
-        """Create a region from the request body; its id from the URL or the body."""
-        body = validation.body(req, "region", REGION_CREATE)
-        values = _values(body, region_id, "region")
-        ref = self.service.catalog.create_region(
-            self.ctx(req),
-            region_id=region_id or body.get("id"),
-            description=values.pop("description", None) or "",
-            parent_region_id=values.pop("parent_region_id", None),
-            extra=values,
-            id_in_url=region_id is not None,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"region": self.with_links(req, ref)}
+def _check_endpoint(values: dict[str, Any]) -> dict[str, Any]:
+    if "url" in values:
+        _check_url(values["url"])
+    return values
 
 
-class RegionCollection(_RegionResource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        refs = self.service.catalog.list_regions(
-            self.ctx(req), parent_region_id=req.get_param("parent_region_id"), page=page
-        )
-        resp.media = self.listing(req, "regions", refs, page)
+@dataclasses.dataclass(frozen=True)
+class CatalogKind(Kind):
+    """A catalog kind: bodies may repeat the URL's id; some read a null description as blank.
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._create(req, resp, None)
+    :param check: checks what the schema cannot.
+    :param blank_description: whether an update reads a null ``description`` as ``""``.
+    """
+
+    check: Callable[[dict[str, Any]], dict[str, Any]] = lambda values: values
+    blank_description: bool = True
 
 
-class RegionItem(_RegionResource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
-        ref = self.service.catalog.get_region(self.ctx(req), region_id)
-        resp.media = {"region": self.with_links(req, ref)}
+class _CatalogParse(_Crud):
+    kind: CatalogKind
 
+    def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
+        body = validation.body(req, self.member_key, self.schema())
+        values = _values(body, item_id, self.member_key)
+        if item_id and self.kind.blank_description:
+            values = _blank_description(values)
+        return self.kind.check(values)
+
+
+class CatalogCollection(_CatalogParse, Collection):
+    pass
+
+
+class CatalogItem(_CatalogParse, Item):
+    pass
+
+
+SERVICES = CatalogKind(
+    "service",
+    "services",
+    "/v3/services",
+    _service_crud,
+    SERVICE_CREATE,
+    SERVICE_UPDATE,
+    {"type": str, "name": str},
+)
+ENDPOINTS = CatalogKind(
+    "endpoint",
+    "endpoints",
+    "/v3/endpoints",
+    _endpoint_crud,
+    ENDPOINT_CREATE,
+    ENDPOINT_UPDATE,
+    {"service_id": str, "interface": str, "region_id": str},
+    check=_check_endpoint,
+    blank_description=False,
+)
+REGIONS = CatalogKind(
+    "region",
+    "regions",
+    "/v3/regions",
+    _region_crud,
+    REGION_CREATE,
+    REGION_UPDATE,
+    {"parent_region_id": str},
+)
+
+
+class RegionCollection(CatalogCollection):
+    def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
+        # The create call needs the body's id.
+        return validation.body(req, "region", REGION_CREATE)
+
+
+class RegionItem(CatalogItem):
     def on_put(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
         """Create a region with the id given in the URL."""
         validation.validate(_REGION_ID, region_id, "region_id")
-        self._create(req, resp, region_id)
-
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
-        changes = Deferred(
-            lambda: _blank_description(
-                _values(validation.body(req, "region", REGION_UPDATE), region_id, "region")
-            )
-        )
-        ref = self.service.catalog.update_region(self.ctx(req), region_id, changes)
-        resp.media = {"region": self.with_links(req, ref)}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
-        self.service.catalog.delete_region(self.ctx(req), region_id)
-        resp.status = falcon.HTTP_204
+        values = _values(validation.body(req, "region", REGION_CREATE), region_id, "region")
+        ref = _create_region(self.identity.catalog, self.ctx(req), values, region_id)
+        resp.status = falcon.HTTP_201
+        resp.media = self.one(req, ref)

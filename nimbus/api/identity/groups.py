@@ -8,8 +8,10 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
-from nimbus.drivers.identity import ListQuery
+from nimbus.api.identity.base import USER_FILTERS, Item, Kind, Resource, list_query
+from nimbus.api.resource import Crud
+from nimbus.context import RequestContext
+from nimbus.identity.service import IdentityService
 from nimbus.identity.users import group_dict, user_dict
 
 _COMMON = {
@@ -44,52 +46,40 @@ def _same_id(changes: dict[str, Any], group_id: str) -> dict[str, Any]:
     return changes
 
 
-class GroupCollection(Resource):
-    collection = "/v3/groups"
+def crud(service: IdentityService) -> Crud:
+    """Return the group calls of the identity service."""
+    users = service.users
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        groups = self.service.users.list_groups(
-            self.ctx(req),
-            ListQuery(
-                domain_id=req.get_param("domain_id"),
-                name=req.get_param("name"),
-                limit=page.limit,
-                marker=page.marker,
-            ),
-        )
-        resp.media = self.listing(req, "groups", [group_dict(g) for g in groups], page)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _values(validation.body(req, "group", GROUP_CREATE))
+    def create(ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
         values.pop("id", None)  # ids are always assigned by nimbus
-        group = self.service.users.create_group(
-            self.ctx(req),
-            name=values.pop("name"),
-            domain_id=values.pop("domain_id", None),
-            **values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"group": self.with_links(req, group_dict(group))}
+        return group_dict(users.create_group(ctx, **values))
+
+    return Crud(
+        list=lambda ctx, query: [group_dict(g) for g in users.list_groups(ctx, list_query(query))],
+        create=create,
+        get=lambda ctx, group_id: group_dict(users.get_group(ctx, group_id)),
+        update=lambda ctx, group_id, changes: group_dict(
+            users.update_group(ctx, group_id, changes)
+        ),
+        delete=users.delete_group,
+    )
 
 
-class GroupItem(Resource):
-    collection = "/v3/groups"
+GROUPS = Kind(
+    "group",
+    "groups",
+    "/v3/groups",
+    crud,
+    GROUP_CREATE,
+    GROUP_UPDATE,
+    {"domain_id": str, "name": str},
+    _values,
+)
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
-        group = self.service.users.get_group(self.ctx(req), group_id)
-        resp.media = {"group": self.with_links(req, group_dict(group))}
 
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
-        changes = Deferred(
-            lambda: _same_id(_values(validation.body(req, "group", GROUP_UPDATE)), group_id)
-        )
-        group = self.service.users.update_group(self.ctx(req), group_id, changes)
-        resp.media = {"group": self.with_links(req, group_dict(group))}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
-        self.service.users.delete_group(self.ctx(req), group_id)
-        resp.status = falcon.HTTP_204
+class GroupItem(Item):
+    def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
+        return _same_id(super().parse(req), item_id or "")
 
 
 class GroupUsers(Resource):
@@ -98,19 +88,9 @@ class GroupUsers(Resource):
     collection = "/v3/users"
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, group_id: str) -> None:
-        page = self.page(req)
-        users = self.service.users.list_users_in_group(
-            self.ctx(req),
-            group_id,
-            ListQuery(
-                domain_id=req.get_param("domain_id"),
-                name=req.get_param("name"),
-                enabled=validation.bool_param(req, "enabled"),
-                limit=page.limit,
-                marker=page.marker,
-            ),
-        )
-        resp.media = self.listing(req, "users", [user_dict(u) for u in users], page)
+        query = self.list_params(req, USER_FILTERS)
+        users = self.service.users.list_users_in_group(self.ctx(req), group_id, list_query(query))
+        resp.media = self.listing(req, "users", [user_dict(u) for u in users], query)
 
 
 class GroupUser(Resource):

@@ -18,28 +18,30 @@ class RoleAssignments(Resource):
     grants to the domain's projects, and roles to the roles they imply.
     """
 
+    #: Query parameter -> keyword of ``list_role_assignments``.
+    _FILTERS = {
+        "user.id": "user_id",
+        "group.id": "group_id",
+        "role.id": "role_id",
+        "scope.project.id": "project_id",
+        "scope.domain.id": "domain_id",
+        "scope.OS-INHERIT:inherited_to": "inherited_to",
+    }
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         assignments = self.service.assignments.list_role_assignments(
-            self.ctx(req),
-            user_id=req.get_param("user.id"),
-            group_id=req.get_param("group.id"),
-            role_id=req.get_param("role.id"),
-            project_id=req.get_param("scope.project.id"),
-            domain_id=req.get_param("scope.domain.id"),
-            inherited_to=req.get_param("scope.OS-INHERIT:inherited_to"),
-            effective=bool(validation.bool_param(req, "effective")),
-            include_names=bool(validation.bool_param(req, "include_names")),
+            self.ctx(req), **self._query(req)
         )
-        resp.media = {
-            "role_assignments": [
-                {**a.ref, "links": self._links(req, a.grant)} for a in assignments
-            ],
-            "links": {
-                "self": self.links.url(req, "/v3/role_assignments"),
-                "previous": None,
-                "next": None,
-            },
-        }
+        refs = [{**a.ref, "links": self._links(req, a.grant)} for a in assignments]
+        self_link = self.url(req, "/v3/role_assignments")
+        links = {"self": self_link, "previous": None, "next": None}
+        resp.media = {"role_assignments": refs, "links": links}
+
+    def _query(self, req: falcon.Request) -> dict[str, Any]:
+        query: dict[str, Any] = {kw: req.get_param(p) for p, kw in self._FILTERS.items()}
+        for flag in ("effective", "include_names"):
+            query[flag] = bool(validation.bool_param(req, flag))
+        return query
 
     def _links(self, req: falcon.Request, grant: Grant) -> dict[str, Any]:
         if grant.project_id is not None:

@@ -7,8 +7,10 @@ from typing import Any
 import falcon
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
+from nimbus.api.identity.base import Kind, Resource, create_with_extra, paged_crud
+from nimbus.api.resource import Crud
 from nimbus.identity.assignment import Grant
+from nimbus.identity.service import IdentityService
 
 ROLE_CREATE = {
     "type": "object",
@@ -36,46 +38,22 @@ def _values(body: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in body.items() if k not in ("options", "domain_id", "links")}
 
 
-class RoleCollection(Resource):
-    collection = "/v3/roles"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        refs = self.service.assignments.list_roles(
-            self.ctx(req),
-            name=req.get_param("name"),
-            domain_id=req.get_param("domain_id"),
-            page=page,
-        )
-        resp.media = self.listing(req, "roles", refs, page)
-
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _values(validation.body(req, "role", ROLE_CREATE))
-        ref = self.service.assignments.create_role(
-            self.ctx(req),
-            name=values.pop("name"),
-            description=values.pop("description", None),
-            extra=values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"role": self.with_links(req, ref)}
+def _crud(service: IdentityService) -> Crud:
+    assignments = service.assignments
+    create = create_with_extra(assignments.create_role, ("name", "description"))
+    return paged_crud(assignments, "role", "roles", create)
 
 
-class RoleItem(Resource):
-    collection = "/v3/roles"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        ref = self.service.assignments.get_role(self.ctx(req), role_id)
-        resp.media = {"role": self.with_links(req, ref)}
-
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        changes = Deferred(lambda: _values(validation.body(req, "role", ROLE_UPDATE)))
-        ref = self.service.assignments.update_role(self.ctx(req), role_id, changes)
-        resp.media = {"role": self.with_links(req, ref)}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
-        self.service.assignments.delete_role(self.ctx(req), role_id)
-        resp.status = falcon.HTTP_204
+ROLES = Kind(
+    "role",
+    "roles",
+    "/v3/roles",
+    _crud,
+    ROLE_CREATE,
+    ROLE_UPDATE,
+    {"name": str, "domain_id": str},
+    _values,
+)
 
 
 def _role_ref(resource: Resource, req: falcon.Request, role: dict[str, Any]) -> dict[str, Any]:
@@ -86,16 +64,23 @@ def _role_ref(resource: Resource, req: falcon.Request, role: dict[str, Any]) -> 
     }
 
 
+def _inference(
+    resource: Resource, req: falcon.Request, prior: dict[str, Any], implied: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """Return one prior role and the roles it implies."""
+    return {
+        "prior_role": _role_ref(resource, req, prior),
+        "implies": [_role_ref(resource, req, r) for r in implied],
+    }
+
+
 class ImpliedRoles(Resource):
     """``GET /v3/roles/{role_id}/implies``."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, role_id: str) -> None:
         prior, implied = self.service.assignments.list_implied_roles(self.ctx(req), role_id)
         resp.media = {
-            "role_inference": {
-                "prior_role": _role_ref(self, req, prior),
-                "implies": [_role_ref(self, req, r) for r in implied],
-            },
+            "role_inference": _inference(self, req, prior, implied),
             "links": {"self": self.links.url(req, f"/v3/roles/{role_id}/implies")},
         }
 
@@ -149,13 +134,7 @@ class RoleInferences(Resource):
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         inferences = self.service.assignments.list_role_inferences(self.ctx(req))
         resp.media = {
-            "role_inferences": [
-                {
-                    "prior_role": _role_ref(self, req, prior),
-                    "implies": [_role_ref(self, req, r) for r in implied],
-                }
-                for prior, implied in inferences
-            ],
+            "role_inferences": [_inference(self, req, p, implied) for p, implied in inferences],
             "links": {"self": self.links.url(req, "/v3/role_inferences")},
         }
 

@@ -15,6 +15,7 @@ from nimbus.api.identity import (
     users,
     versions,
 )
+from nimbus.api.identity.base import Collection, Item
 from nimbus.api.versions import VersionDocument, Versions
 from nimbus.identity.service import IdentityService
 from nimbus.policy import Enforcer
@@ -42,21 +43,21 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/auth/catalog", auth.Catalog(*deps)),
         ("/v3/auth/projects", auth.Projects(*deps)),
         ("/v3/auth/domains", auth.Domains(*deps)),
-        ("/v3/domains", projects.DomainCollection(*deps)),
-        ("/v3/domains/{domain_id}", projects.DomainItem(*deps)),
-        ("/v3/projects", projects.ProjectCollection(*deps)),
-        ("/v3/projects/{project_id}", projects.ProjectItem(*deps)),
-        ("/v3/users", users.UserCollection(*deps)),
-        ("/v3/users/{user_id}", users.UserItem(*deps)),
+        ("/v3/domains", Collection(projects.DOMAINS, *deps)),
+        ("/v3/domains/{domain_id}", Item(projects.DOMAINS, *deps)),
+        ("/v3/projects", Collection(projects.PROJECTS, *deps)),
+        ("/v3/projects/{project_id}", Item(projects.PROJECTS, *deps)),
+        ("/v3/users", Collection(users.USERS, *deps)),
+        ("/v3/users/{user_id}", Item(users.USERS, *deps)),
         ("/v3/users/{user_id}/password", users.UserPassword(*deps)),
         ("/v3/users/{user_id}/projects", users.UserProjects(*deps)),
         ("/v3/users/{user_id}/groups", users.UserGroups(*deps)),
-        ("/v3/groups", groups.GroupCollection(*deps)),
-        ("/v3/groups/{group_id}", groups.GroupItem(*deps)),
+        ("/v3/groups", Collection(groups.GROUPS, *deps)),
+        ("/v3/groups/{group_id}", groups.GroupItem(groups.GROUPS, *deps)),
         ("/v3/groups/{group_id}/users", groups.GroupUsers(*deps)),
         ("/v3/groups/{group_id}/users/{user_id}", groups.GroupUser(*deps)),
-        ("/v3/roles", roles.RoleCollection(*deps)),
-        ("/v3/roles/{role_id}", roles.RoleItem(*deps)),
+        ("/v3/roles", Collection(roles.ROLES, *deps)),
+        ("/v3/roles/{role_id}", Item(roles.ROLES, *deps)),
         ("/v3/roles/{role_id}/implies", roles.ImpliedRoles(*deps)),
         ("/v3/roles/{role_id}/implies/{implied_role_id}", roles.ImpliedRole(*deps)),
         ("/v3/role_inferences", roles.RoleInferences(*deps)),
@@ -73,12 +74,12 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         (_ID + "/groups/{group_id}/roles/inherited_to_projects", igl),
         (_ID + "/groups/{group_id}/roles/{role_id}/inherited_to_projects", ig),
         ("/v3/role_assignments", role_assignments.RoleAssignments(*deps)),
-        ("/v3/services", catalog.ServiceCollection(*deps)),
-        ("/v3/services/{service_id}", catalog.ServiceItem(*deps)),
-        ("/v3/endpoints", catalog.EndpointCollection(*deps)),
-        ("/v3/endpoints/{endpoint_id}", catalog.EndpointItem(*deps)),
-        ("/v3/regions", catalog.RegionCollection(*deps)),
-        ("/v3/regions/{region_id}", catalog.RegionItem(*deps)),
+        ("/v3/services", catalog.CatalogCollection(catalog.SERVICES, *deps)),
+        ("/v3/services/{service_id}", catalog.CatalogItem(catalog.SERVICES, *deps)),
+        ("/v3/endpoints", catalog.CatalogCollection(catalog.ENDPOINTS, *deps)),
+        ("/v3/endpoints/{endpoint_id}", catalog.CatalogItem(catalog.ENDPOINTS, *deps)),
+        ("/v3/regions", catalog.RegionCollection(catalog.REGIONS, *deps)),
+        ("/v3/regions/{region_id}", catalog.RegionItem(catalog.REGIONS, *deps)),
     ]
 
 

@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
 from nimbus.api import validation
-from nimbus.api.identity.base import Deferred, Resource
-from nimbus.drivers.identity import ListQuery
+from nimbus.api.identity.base import (
+    USER_FILTERS,
+    Deferred,
+    Kind,
+    Resource,
+    list_query,
+)
+from nimbus.api.resource import Crud
+from nimbus.context import RequestContext
+from nimbus.identity.service import IdentityService
 from nimbus.identity.users import group_dict, user_dict
 
 _PASSWORD = {"type": ["string", "null"], "maxLength": 4096}
@@ -49,50 +59,23 @@ def _values(body: dict) -> dict:
     }
 
 
-class UserCollection(Resource):
-    collection = "/v3/users"
+def crud(service: IdentityService) -> Crud:
+    """Return the user calls of the identity service."""
+    users = service.users
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        page = self.page(req)
-        users = self.service.users.list_users(
-            self.ctx(req),
-            ListQuery(
-                domain_id=req.get_param("domain_id"),
-                name=req.get_param("name"),
-                enabled=validation.bool_param(req, "enabled"),
-                limit=page.limit,
-                marker=page.marker,
-            ),
-        )
-        resp.media = self.listing(req, "users", [user_dict(u) for u in users], page)
+    def create(ctx: RequestContext, values: dict[str, Any]) -> dict[str, Any]:
+        return user_dict(users.create_user(ctx, **values))
 
-    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        values = _values(validation.body(req, "user", USER_CREATE))
-        user = self.service.users.create_user(
-            self.ctx(req),
-            name=values.pop("name"),
-            domain_id=values.pop("domain_id", None),
-            **values,
-        )
-        resp.status = falcon.HTTP_201
-        resp.media = {"user": self.with_links(req, user_dict(user))}
+    return Crud(
+        list=lambda ctx, query: [user_dict(u) for u in users.list_users(ctx, list_query(query))],
+        create=create,
+        get=lambda ctx, user_id: user_dict(users.get_user(ctx, user_id)),
+        update=lambda ctx, user_id, changes: user_dict(users.update_user(ctx, user_id, changes)),
+        delete=users.delete_user,
+    )
 
 
-class UserItem(Resource):
-    collection = "/v3/users"
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        user = self.service.users.get_user(self.ctx(req), user_id)
-        resp.media = {"user": self.with_links(req, user_dict(user))}
-
-    def on_patch(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        changes = Deferred(lambda: _values(validation.body(req, "user", USER_UPDATE)))
-        user = self.service.users.update_user(self.ctx(req), user_id, changes)
-        resp.media = {"user": self.with_links(req, user_dict(user))}
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
-        self.service.users.delete_user(self.ctx(req), user_id)
-        resp.status = falcon.HTTP_204
+USERS = Kind("user", "users", "/v3/users", crud, USER_CREATE, USER_UPDATE, USER_FILTERS, _values)
 
 
 class UserPassword(Resource):
@@ -116,7 +99,7 @@ class UserProjects(Resource):
             enabled=validation.bool_param(req, "enabled"),
             name=req.get_param("name"),
         )
-        resp.media = self.listing(req, "projects", refs, None)
+        resp.media = self.listing(req, "projects", refs)
 
 
 class UserGroups(Resource):
@@ -126,4 +109,4 @@ class UserGroups(Resource):
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         groups = self.service.users.list_groups_for_user(self.ctx(req), user_id)
-        resp.media = self.listing(req, "groups", [group_dict(g) for g in groups], None)
+        resp.media = self.listing(req, "groups", [group_dict(g) for g in groups])

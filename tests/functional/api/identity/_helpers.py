@@ -17,6 +17,9 @@ import nimbus.db.migration
 import nimbus.identity.bootstrap
 import nimbus.identity.service
 from nimbus.identity.token.keys import KeyRepository
+from tests.functional.api.conftest import assert_error
+
+__all__ = ["ADMIN_PASSWORD", "ROOT", "IdentityAPI", "assert_error"]
 
 ROOT = "/identity/v3"
 ADMIN_PASSWORD = "secret"
@@ -103,13 +106,3 @@ class IdentityAPI:
         result = self.call("POST", path, {key: attrs})
         assert result.status_code == 201, result.text
         return result.json[key]
-
-
-def assert_error(result: falcon.testing.Result, code: int) -> dict[str, Any]:
-    """Check a Keystone error body with status *code* and return its ``error``."""
-    assert result.status_code == code, result.text
-    error = result.json["error"]
-    assert error["code"] == code
-    assert error["title"]
-    assert error["message"]
-    return error

@@ -363,9 +363,9 @@ def test_create_endpoint_requires(api: IdentityAPI, service: dict[str, Any], mis
     attrs = {"service_id": service["id"], "interface": "public", "url": URL}
     del attrs[missing]
 
-    error = assert_error(api.call("POST", "/endpoints", {"endpoint": attrs}), 400)
+    message = assert_error(api.call("POST", "/endpoints", {"endpoint": attrs}), 400)
 
-    assert missing in error["message"]
+    assert missing in message
 
 
 @pytest.mark.parametrize(
@@ -591,6 +591,6 @@ def test_member_is_forbidden(
         method, path.format(service=service["id"], endpoint=endpoint["id"]), body, token=token
     )
 
-    error = assert_error(result, 403)
-    assert "identity:" in error["message"]
+    message = assert_error(result, 403)
+    assert "identity:" in message
     assert _catalog(api) == before

@@ -337,8 +337,8 @@ def test_member_is_forbidden(
 
     result = api.call(method, path.format(group=group["id"], user=user["id"]), body, token=token)
 
-    error = assert_error(result, 403)
-    assert "identity:" in error["message"]
+    message = assert_error(result, 403)
+    assert "identity:" in message
     assert api.call("GET", f"/groups/{group['id']}").json["group"] == group
     assert api.call("HEAD", f"/groups/{group['id']}/users/{user['id']}").status_code == 204
     assert len(api.call("GET", "/groups").json["groups"]) == 1
