@@ -34,6 +34,8 @@ __all__ = [
     "GlancePages",
     "Item",
     "KeystonePages",
+    "Link",
+    "LinkCalls",
     "ListParams",
     "NovaPages",
     "PageFormat",
@@ -43,6 +45,8 @@ __all__ = [
 ]
 
 Ref = dict[str, Any]
+#: What a :class:`Link` calls to make, check and end its relation.
+LinkCalls = tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]
 
 
 def bool_value(raw: str) -> bool:
@@ -286,6 +290,39 @@ class Resource:
 
 #: A service's create call: the caller's context and the values to create.
 CreateCall = Callable[[RequestContext, Ref], Ref]
+
+
+class Link(Resource):
+    """A relation between two things at one URL, with no body of its own.
+
+    PUT makes it, HEAD and GET check it, DELETE ends it; each answers 204
+    (Keystone's group memberships and role grants).  A subclass names the
+    three service methods in :meth:`calls` and, in :meth:`arguments`, what
+    they are given after the context.
+    """
+
+    def calls(self) -> LinkCalls:
+        """Return the service methods that make, check and end the relation."""
+        raise NotImplementedError
+
+    def arguments(self, params: Mapping[str, str]) -> tuple[Any, ...]:
+        """Return the service methods' arguments after the context (the URL's fields)."""
+        return tuple(params.values())
+
+    def _answer(self, req: falcon.Request, resp: falcon.Response, which: int, params: Ref) -> None:
+        self.calls()[which](self.ctx(req), *self.arguments(params))
+        resp.status = falcon.HTTP_204
+
+    def on_put(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        self._answer(req, resp, 0, params)
+
+    def on_head(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        self._answer(req, resp, 1, params)
+
+    on_get = on_head
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        self._answer(req, resp, 2, params)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -14,6 +14,8 @@ __all__ = [
     "body",
     "bool_param",
     "nullable",
+    "create_schema",
+    "update_schema",
     "page",
     "validate",
     "NAME",
@@ -34,6 +36,23 @@ def nullable(schema: dict[str, Any]) -> dict[str, Any]:
     if isinstance(types, str):
         types = [types]
     return {**schema, "type": sorted({*(types or []), "null"})}
+
+
+def create_schema(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    """Return the schema of a create body: an object of *properties*, with *required*."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    return schema
+
+
+def update_schema(properties: dict[str, Any], *fixed: str) -> dict[str, Any]:
+    """Return the schema of an update body: at least one of *properties*, none of *fixed*."""
+    schema: dict[str, Any] = {"type": "object", "properties": properties}
+    if fixed:
+        schema["not"] = {"anyOf": [{"required": [name]} for name in fixed]}
+    schema["minProperties"] = 1
+    return schema
 
 
 def body(req: falcon.Request, key: str, schema: dict[str, Any]) -> dict[str, Any]:

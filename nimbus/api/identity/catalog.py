@@ -36,24 +36,18 @@ _REGION_ID = {
 # Keystone's length limit; the rest is checked by _check_url, with plainer messages.
 _URL = {"type": "string", "minLength": 1, "maxLength": 225}
 
-SERVICE_CREATE = {
-    "type": "object",
-    "properties": {
+SERVICE_CREATE = validation.create_schema(
+    {
         "type": _TYPE,
         "name": validation.NAME,
         "description": validation.DESCRIPTION,
         "enabled": validation.BOOLEAN,
     },
-    "required": ["type"],
-}
-SERVICE_UPDATE = {
-    "type": "object",
-    "properties": {**SERVICE_CREATE["properties"], "id": validation.ID},
-    "minProperties": 1,
-}
-ENDPOINT_CREATE = {
-    "type": "object",
-    "properties": {
+    "type",
+)
+SERVICE_UPDATE = validation.update_schema({**SERVICE_CREATE["properties"], "id": validation.ID})
+ENDPOINT_CREATE = validation.create_schema(
+    {
         "service_id": validation.ID,
         "interface": {"type": "string", "enum": list(INTERFACES)},
         "url": _URL,
@@ -62,26 +56,19 @@ ENDPOINT_CREATE = {
         "region": validation.nullable(_REGION_ID),
         "enabled": validation.BOOLEAN,
     },
-    "required": ["service_id", "interface", "url"],
-}
-ENDPOINT_UPDATE = {
-    "type": "object",
-    "properties": {**ENDPOINT_CREATE["properties"], "id": validation.ID},
-    "minProperties": 1,
-}
-REGION_CREATE = {
-    "type": "object",
-    "properties": {
+    "service_id",
+    "interface",
+    "url",
+)
+ENDPOINT_UPDATE = validation.update_schema({**ENDPOINT_CREATE["properties"], "id": validation.ID})
+REGION_CREATE = validation.create_schema(
+    {
         "id": validation.nullable(_REGION_ID),
         "description": validation.DESCRIPTION,
         "parent_region_id": validation.nullable(_REGION_ID),
-    },
-}
-REGION_UPDATE = {
-    "type": "object",
-    "properties": {**REGION_CREATE["properties"], "id": _REGION_ID},
-    "minProperties": 1,
-}
+    }
+)
+REGION_UPDATE = validation.update_schema({**REGION_CREATE["properties"], "id": _REGION_ID})
 
 #: What CatalogManager fills in when it renders a token's catalog.
 _PLACEHOLDERS = frozenset({"project_id", "tenant_id", "user_id"})

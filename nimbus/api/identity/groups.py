@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
@@ -9,7 +10,7 @@ import falcon
 from nimbus import exception
 from nimbus.api import validation
 from nimbus.api.identity.base import USER_FILTERS, Item, Kind, Resource, list_query
-from nimbus.api.resource import Crud
+from nimbus.api.resource import Crud, Link, LinkCalls
 from nimbus.context import RequestContext
 from nimbus.identity.service import IdentityService
 from nimbus.identity.users import group_dict, user_dict
@@ -18,17 +19,13 @@ _COMMON = {
     "name": validation.NAME,
     "description": validation.DESCRIPTION,
 }
-GROUP_CREATE = {
-    "type": "object",
-    "properties": {**_COMMON, "domain_id": validation.nullable(validation.ID)},
-    "required": ["name"],
-}
-GROUP_UPDATE = {
-    "type": "object",
-    # ``id`` and ``domain_id`` may be sent back unchanged, as Keystone allows.
-    "properties": {**_COMMON, "id": validation.ID, "domain_id": validation.ID},
-    "minProperties": 1,
-}
+GROUP_CREATE = validation.create_schema(
+    {**_COMMON, "domain_id": validation.nullable(validation.ID)}, "name"
+)
+# ``id`` and ``domain_id`` may be sent back unchanged, as Keystone allows.
+GROUP_UPDATE = validation.update_schema(
+    {**_COMMON, "id": validation.ID, "domain_id": validation.ID}
+)
 
 
 def _values(body: dict[str, Any]) -> dict[str, Any]:
@@ -93,28 +90,12 @@ class GroupUsers(Resource):
         resp.media = self.listing(req, "users", [user_dict(u) for u in users], query)
 
 
-class GroupUser(Resource):
+class GroupUser(Link, Resource):
     """``/v3/groups/{group_id}/users/{user_id}``: one membership."""
 
-    def on_put(
-        self, req: falcon.Request, resp: falcon.Response, group_id: str, user_id: str
-    ) -> None:
-        self.service.users.add_user_to_group(self.ctx(req), user_id, group_id)
-        resp.status = falcon.HTTP_204
+    def calls(self) -> LinkCalls:
+        users = self.service.users
+        return users.add_user_to_group, users.check_user_in_group, users.remove_user_from_group
 
-    def on_head(
-        self, req: falcon.Request, resp: falcon.Response, group_id: str, user_id: str
-    ) -> None:
-        self.service.users.check_user_in_group(self.ctx(req), user_id, group_id)
-        resp.status = falcon.HTTP_204
-
-    def on_get(
-        self, req: falcon.Request, resp: falcon.Response, group_id: str, user_id: str
-    ) -> None:
-        self.on_head(req, resp, group_id, user_id)
-
-    def on_delete(
-        self, req: falcon.Request, resp: falcon.Response, group_id: str, user_id: str
-    ) -> None:
-        self.service.users.remove_user_from_group(self.ctx(req), user_id, group_id)
-        resp.status = falcon.HTTP_204
+    def arguments(self, params: Mapping[str, str]) -> tuple[Any, ...]:
+        return params["user_id"], params["group_id"]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from nimbus.api import validation
 from nimbus.api.identity.base import Kind, create_with_extra, paged_crud
 from nimbus.api.resource import Crud, bool_value
@@ -17,34 +15,23 @@ _COMMON = {
 _ANY = {"tags": {"type": "array"}, "options": {"type": "object"}}
 
 
-def _update(*fixed: str) -> dict[str, Any]:
-    """Return an update schema: the common attributes, none of *fixed*, at least one."""
-    return {
-        "type": "object",
-        "properties": {**_COMMON, **_ANY},
-        "not": {"anyOf": [{"required": [name]} for name in fixed]},
-        "minProperties": 1,
-    }
-
-
-DOMAIN_CREATE = {
-    "type": "object",
-    "properties": {**_COMMON, "id": validation.nullable(validation.ID), **_ANY},
-    "required": ["name"],
-}
-DOMAIN_UPDATE = _update("id", "domain_id")
-PROJECT_CREATE = {
-    "type": "object",
-    "properties": {
+DOMAIN_CREATE = validation.create_schema(
+    {**_COMMON, "id": validation.nullable(validation.ID), **_ANY}, "name"
+)
+DOMAIN_UPDATE = validation.update_schema({**_COMMON, **_ANY}, "id", "domain_id")
+PROJECT_CREATE = validation.create_schema(
+    {
         **_COMMON,
         "domain_id": validation.nullable(validation.ID),
         "parent_id": validation.nullable(validation.ID),
         "is_domain": {"type": "boolean", "enum": [False]},
         **_ANY,
     },
-    "required": ["name"],
-}
-PROJECT_UPDATE = _update("id", "domain_id", "parent_id", "is_domain")
+    "name",
+)
+PROJECT_UPDATE = validation.update_schema(
+    {**_COMMON, **_ANY}, "id", "domain_id", "parent_id", "is_domain"
+)
 _IGNORED = ("tags", "options", "is_domain", "links")
 _PROJECT_COLUMNS = ("name", "domain_id", "description", "enabled", "parent_id")
 

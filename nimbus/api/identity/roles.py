@@ -2,36 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import falcon
 
 from nimbus.api import validation
 from nimbus.api.identity.base import Kind, Resource, create_with_extra, paged_crud
-from nimbus.api.resource import Crud
+from nimbus.api.resource import Crud, Link, LinkCalls
 from nimbus.identity.assignment import Grant
 from nimbus.identity.service import IdentityService
 
-ROLE_CREATE = {
-    "type": "object",
-    "properties": {
-        "name": validation.NAME,
-        "description": validation.DESCRIPTION,
-        "domain_id": {"type": "null"},
-        "options": {"type": "object"},
-    },
-    "required": ["name"],
+_ROLE = {
+    "name": validation.NAME,
+    "description": validation.DESCRIPTION,
+    "options": {"type": "object"},
 }
-ROLE_UPDATE = {
-    "type": "object",
-    "properties": {
-        "name": validation.NAME,
-        "description": validation.DESCRIPTION,
-        "options": {"type": "object"},
-    },
-    "not": {"anyOf": [{"required": ["id"]}, {"required": ["domain_id"]}]},
-    "minProperties": 1,
-}
+ROLE_CREATE = validation.create_schema({**_ROLE, "domain_id": {"type": "null"}}, "name")
+ROLE_UPDATE = validation.update_schema(_ROLE, "id", "domain_id")
 
 
 def _values(body: dict[str, Any]) -> dict[str, Any]:
@@ -158,34 +146,26 @@ class _GrantBase(Resource):
         self.actor = actor
         self.inherited = inherited
 
-    def _parties(self, params: dict[str, str]) -> dict[str, str]:
+    def _parties(self, params: Mapping[str, str]) -> dict[str, str]:
         """Return the actor and target of the URL as ``user_id=...``-style keywords."""
         return {
             f"{self.target}_id": params[f"{self.target}_id"],
             f"{self.actor}_id": params[f"{self.actor}_id"],
         }
 
-    def _grant(self, params: dict[str, str]) -> Grant:
+    def _grant(self, params: Mapping[str, str]) -> Grant:
         return Grant(role_id=params["role_id"], inherited=self.inherited, **self._parties(params))
 
 
-class Grants(_GrantBase):
+class Grants(Link, _GrantBase):
     """One role grant: assign (PUT), check (HEAD, GET), remove (DELETE)."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.on_head(req, resp, **params)
+    def calls(self) -> LinkCalls:
+        assignments = self.service.assignments
+        return assignments.create_grant, assignments.check_grant, assignments.delete_grant
 
-    def on_put(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.service.assignments.create_grant(self.ctx(req), self._grant(params))
-        resp.status = falcon.HTTP_204
-
-    def on_head(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.service.assignments.check_grant(self.ctx(req), self._grant(params))
-        resp.status = falcon.HTTP_204
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        self.service.assignments.delete_grant(self.ctx(req), self._grant(params))
-        resp.status = falcon.HTTP_204
+    def arguments(self, params: Mapping[str, str]) -> tuple[Any, ...]:
+        return (self._grant(params),)
 
 
 class GrantList(_GrantBase):

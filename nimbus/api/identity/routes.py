@@ -1,4 +1,4 @@
-"""The identity API's route table (Keystone v3), one line per route."""
+"""The identity API's route table (Keystone v3): a line per route, a loop for the grants."""
 
 from __future__ import annotations
 
@@ -20,22 +20,30 @@ from nimbus.api.versions import VersionDocument, Versions
 from nimbus.identity.service import IdentityService
 from nimbus.policy import Enforcer
 
-_P = "/v3/projects/{project_id}"
-_D = "/v3/domains/{domain_id}"
-_ID = "/v3/OS-INHERIT/domains/{domain_id}"
+#: Where role grants live: (URL prefix, target, inherited, URL suffix).
+_GRANT_PLACES = (
+    ("/v3/projects/{project_id}", "project", False, ""),
+    ("/v3/domains/{domain_id}", "domain", False, ""),
+    ("/v3/OS-INHERIT/domains/{domain_id}", "domain", True, "/inherited_to_projects"),
+)
+
+
+def _grant_routes(deps: tuple[Any, ...]) -> list[tuple[str, Any]]:
+    """The role-grant routes: a list and one grant, per actor and place."""
+    table: list[tuple[str, Any]] = []
+    for prefix, target, inherited, suffix in _GRANT_PLACES:
+        for actor in ("user", "group"):
+            kwargs = {"target": target, "actor": actor, "inherited": inherited}
+            roles_of = f"{prefix}/{actor}s/{{{actor}_id}}/roles"
+            table.append((roles_of + suffix, roles.GrantList(*deps, **kwargs)))
+            table.append((roles_of + "/{role_id}" + suffix, roles.Grants(*deps, **kwargs)))
+    return table
 
 
 def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the identity root."""
     deps = (service, enforcer, links)
 
-    def grants(target: str, actor: str, inherited: bool = False) -> tuple[Any, Any]:
-        kwargs = {"target": target, "actor": actor, "inherited": inherited}
-        return roles.GrantList(*deps, **kwargs), roles.Grants(*deps, **kwargs)
-
-    (pul, pu), (pgl, pg) = grants("project", "user"), grants("project", "group")
-    (dul, du), (dgl, dg) = grants("domain", "user"), grants("domain", "group")
-    (iul, iu), (igl, ig) = grants("domain", "user", True), grants("domain", "group", True)
     return [
         ("/", Versions(links, [versions.V3], wrapped=True)),
         ("/v3", VersionDocument(links, versions.V3)),
@@ -61,18 +69,7 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/roles/{role_id}/implies", roles.ImpliedRoles(*deps)),
         ("/v3/roles/{role_id}/implies/{implied_role_id}", roles.ImpliedRole(*deps)),
         ("/v3/role_inferences", roles.RoleInferences(*deps)),
-        (_P + "/users/{user_id}/roles", pul),
-        (_P + "/users/{user_id}/roles/{role_id}", pu),
-        (_P + "/groups/{group_id}/roles", pgl),
-        (_P + "/groups/{group_id}/roles/{role_id}", pg),
-        (_D + "/users/{user_id}/roles", dul),
-        (_D + "/users/{user_id}/roles/{role_id}", du),
-        (_D + "/groups/{group_id}/roles", dgl),
-        (_D + "/groups/{group_id}/roles/{role_id}", dg),
-        (_ID + "/users/{user_id}/roles/inherited_to_projects", iul),
-        (_ID + "/users/{user_id}/roles/{role_id}/inherited_to_projects", iu),
-        (_ID + "/groups/{group_id}/roles/inherited_to_projects", igl),
-        (_ID + "/groups/{group_id}/roles/{role_id}/inherited_to_projects", ig),
+        *_grant_routes(deps),
         ("/v3/role_assignments", role_assignments.RoleAssignments(*deps)),
         ("/v3/services", catalog.CatalogCollection(catalog.SERVICES, *deps)),
         ("/v3/services/{service_id}", catalog.CatalogItem(catalog.SERVICES, *deps)),

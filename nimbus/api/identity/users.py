@@ -29,17 +29,10 @@ _COMMON = {
     "email": {"type": ["string", "null"], "maxLength": 255},
     "options": {"type": "object"},
 }
-USER_CREATE = {
-    "type": "object",
-    "properties": {**_COMMON, "domain_id": validation.nullable(validation.ID)},
-    "required": ["name"],
-}
-USER_UPDATE = {
-    "type": "object",
-    "properties": _COMMON,
-    "not": {"anyOf": [{"required": ["id"]}, {"required": ["domain_id"]}]},
-    "minProperties": 1,
-}
+USER_CREATE = validation.create_schema(
+    {**_COMMON, "domain_id": validation.nullable(validation.ID)}, "name"
+)
+USER_UPDATE = validation.update_schema(_COMMON, "id", "domain_id")
 PASSWORD_CHANGE = {
     "type": "object",
     "properties": {

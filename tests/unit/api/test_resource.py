@@ -9,6 +9,7 @@ import falcon.testing
 import pytest
 
 from nimbus import exception
+from nimbus.api import errors
 from nimbus.api import resource as kit
 from nimbus.api.app import Links
 
@@ -155,3 +156,57 @@ def test_missing_operation_is_405() -> None:
         "/v1/things/id00", json={"thing": {"name": "b"}}
     )
     assert patched.json == {"thing": {"id": "id00", "name": "b"}}
+
+
+class Memberships:
+    """Pairs (member, team) in a set; ``check`` raises NotFound for a missing one."""
+
+    def __init__(self) -> None:
+        self.pairs: set[tuple[str, str]] = set()
+
+    def add(self, ctx: Any, member: str, team: str) -> None:
+        self.pairs.add((member, team))
+
+    def check(self, ctx: Any, member: str, team: str) -> None:
+        if (member, team) not in self.pairs:
+            raise exception.NotFound(f"{member} is not in {team}")
+
+    def remove(self, ctx: Any, member: str, team: str) -> None:
+        self.check(ctx, member, team)
+        self.pairs.discard((member, team))
+
+
+class Membership(kit.Link):
+    def calls(self) -> kit.LinkCalls:
+        return self.service.add, self.service.check, self.service.remove
+
+    def arguments(self, params: Any) -> tuple[Any, ...]:
+        return params["member_id"], params["team_id"]
+
+
+def test_link_makes_checks_and_ends_a_relation() -> None:
+    memberships = Memberships()
+    app = falcon.App()
+    app.add_middleware(_ContextOnly())
+    errors.install(app, lambda path: errors.FORMATS["keystone"])
+    app.add_route(
+        "/v1/teams/{team_id}/members/{member_id}",
+        Membership(memberships, Links(public_endpoint="http://api.test", mount="")),
+    )
+    client = falcon.testing.TestClient(app)
+    url = "/v1/teams/t1/members/m1"
+    assert client.simulate_head(url).status_code == 404
+    put = client.simulate_put(url)
+    assert (put.status_code, put.content) == (204, b"")
+    assert memberships.pairs == {("m1", "t1")}
+    assert client.simulate_head(url).status_code == 204
+    assert client.simulate_get(url).status_code == 204
+    assert client.simulate_delete(url).status_code == 204
+    assert memberships.pairs == set()
+    assert client.simulate_get(url).status_code == 404
+    assert client.simulate_post(url).status_code == 405
+
+
+class _ContextOnly:
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.nimbus = "ctx"
