@@ -340,6 +340,10 @@ class Crud:
     #: Takes what the Item's ``update_values`` returns (a body, a patch ...).
     update: Callable[[RequestContext, str, Any], Ref] | None = None
     delete: Callable[[RequestContext, str], None] | None = None
+    #: Checks that the caller may create, before the body is read: an API
+    #: that, like Keystone, answers a forbidden create with 403 whatever
+    #: the body sets it (the service's own policy check, called early).
+    may_create: Callable[[RequestContext], None] | None = None
 
 
 def _call(method: Callable[..., Any] | None, *args: Any) -> Any:
@@ -399,7 +403,10 @@ class Collection(_CrudResource):
         resp.media = self.listing(req, self.collection_key, refs, query)
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
-        ref = _call(self.crud.create, self.ctx(req), self.create_values(req))
+        ctx = self.ctx(req)
+        if self.crud.may_create is not None:
+            self.crud.may_create(ctx)
+        ref = _call(self.crud.create, ctx, self.create_values(req))
         resp.status = falcon.HTTP_201
         if self.location:
             resp.location = self.url(req, self.item_path(ref))

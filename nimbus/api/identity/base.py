@@ -25,6 +25,7 @@ __all__ = [
     "Resource",
     "create_with_extra",
     "list_query",
+    "may_create",
     "page_of",
     "paged_crud",
 ]
@@ -83,7 +84,17 @@ def paged_crud(manager: Any, noun: str, plural: str, create: kit.CreateCall) -> 
         get=getattr(manager, f"get_{noun}"),
         update=getattr(manager, f"update_{noun}"),
         delete=getattr(manager, f"delete_{noun}"),
+        may_create=may_create(manager, noun),
     )
+
+
+def may_create(manager: Any, noun: str) -> Callable[[RequestContext], None]:
+    """Return the check of *manager*'s ``identity:create_<noun>`` rule.
+
+    Keystone checks policy before it validates a create body; the manager
+    checks the rule again when it creates.
+    """
+    return lambda ctx: manager.authorize(ctx, f"identity:create_{noun}")
 
 
 def create_with_extra(

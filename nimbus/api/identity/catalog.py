@@ -18,6 +18,7 @@ from nimbus.api.identity.base import (
     Kind,
     _Crud,
     create_with_extra,
+    may_create,
     paged_crud,
 )
 from nimbus.api.resource import Crud
@@ -241,6 +242,7 @@ class RegionCollection(CatalogCollection):
 class RegionItem(CatalogItem):
     def on_put(self, req: falcon.Request, resp: falcon.Response, region_id: str) -> None:
         """Create a region with the id given in the URL."""
+        may_create(self.identity.catalog, "region")(self.ctx(req))
         validation.validate(_REGION_ID, region_id, "region_id")
         values = _values(validation.body(req, "region", REGION_CREATE), region_id, "region")
         ref = _create_region(self.identity.catalog, self.ctx(req), values, region_id)

@@ -9,7 +9,7 @@ import falcon
 
 from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import USER_FILTERS, Item, Kind, Resource, list_query
+from nimbus.api.identity.base import USER_FILTERS, Item, Kind, Resource, list_query, may_create
 from nimbus.api.resource import Crud, Link, LinkCalls
 from nimbus.context import RequestContext
 from nimbus.identity.service import IdentityService
@@ -59,6 +59,7 @@ def crud(service: IdentityService) -> Crud:
             users.update_group(ctx, group_id, changes)
         ),
         delete=users.delete_group,
+        may_create=may_create(users, "group"),
     )
 
 

@@ -13,6 +13,7 @@ from nimbus.api.identity.base import (
     Kind,
     Resource,
     list_query,
+    may_create,
 )
 from nimbus.api.resource import Crud
 from nimbus.context import RequestContext
@@ -65,6 +66,7 @@ def crud(service: IdentityService) -> Crud:
         get=lambda ctx, user_id: user_dict(users.get_user(ctx, user_id)),
         update=lambda ctx, user_id, changes: user_dict(users.update_user(ctx, user_id, changes)),
         delete=users.delete_user,
+        may_create=may_create(users, "user"),
     )
 
 

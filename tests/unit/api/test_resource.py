@@ -53,6 +53,15 @@ class Thing(kit.Item):
     member_key, collection_key, collection = "thing", "things", "/v1/things"
 
 
+class _Context:
+    """Puts a stand-in request context and the parsed body where the kit looks."""
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        req.context.nimbus = "ctx"
+        if req.content_length:
+            req.context.json = req.get_media()
+
+
 def _client(manager: FakeManager, pages: kit.PageFormat, *, update: bool = False) -> Any:
     crud = kit.Crud(
         list=manager.list,
@@ -64,14 +73,7 @@ def _client(manager: FakeManager, pages: kit.PageFormat, *, update: bool = False
         delete=manager.delete,
     )
     app = falcon.App()
-
-    class Context:
-        def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
-            req.context.nimbus = "ctx"
-            if req.content_length:
-                req.context.json = req.get_media()
-
-    app.add_middleware(Context())
+    app.add_middleware(_Context())
     links = Links(public_endpoint="http://api.test", mount="")
     things, thing = Things(crud, links), Thing(crud, links)
     things.pages = thing.pages = pages
@@ -156,6 +158,34 @@ def test_missing_operation_is_405() -> None:
         "/v1/things/id00", json={"thing": {"name": "b"}}
     )
     assert patched.json == {"thing": {"id": "id00", "name": "b"}}
+
+
+def test_may_create_runs_before_the_body_is_read() -> None:
+    calls: list[str] = []
+
+    class Checked(Things):
+        def create_values(self, req: falcon.Request) -> dict[str, Any]:
+            calls.append("body")
+            return super().create_values(req)
+
+    def may_create(ctx: Any) -> None:
+        calls.append(f"policy {ctx}")
+        if len(calls) > 1:
+            raise exception.Forbidden("no")
+
+    manager = FakeManager()
+    crud = kit.Crud(create=manager.create, may_create=may_create)
+    app = falcon.App()
+    app.add_middleware(_Context())
+    errors.install(app, lambda path: errors.FORMATS["keystone"])
+    app.add_route("/v1/things", Checked(crud, Links(public_endpoint="http://x", mount="")))
+    client = falcon.testing.TestClient(app)
+
+    assert client.simulate_post("/v1/things", json={"thing": {"name": "a"}}).status_code == 201
+    assert calls == ["policy ctx", "body"]
+    assert client.simulate_post("/v1/things", json={"thing": {"name": "b"}}).status_code == 403
+    assert calls == ["policy ctx", "body", "policy ctx"]
+    assert list(manager.items) == ["new0"]
 
 
 class Memberships:

@@ -722,6 +722,34 @@ def test_a_member_cannot_call_admin_routes(
     assert identity.works(member.token)
 
 
+#: Create calls with a body no schema accepts: (method, path, body key, rule).
+_INVALID_CREATES = [
+    ("POST", "/users", "user", "create_user"),
+    ("POST", "/groups", "group", "create_group"),
+    ("POST", "/projects", "project", "create_project"),
+    ("POST", "/domains", "domain", "create_domain"),
+    ("POST", "/roles", "role", "create_role"),
+    ("POST", "/services", "service", "create_service"),
+    ("POST", "/endpoints", "endpoint", "create_endpoint"),
+    ("POST", "/regions", "region", "create_region"),
+    ("PUT", "/regions/made-up", "region", "create_region"),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "key", "rule"), _INVALID_CREATES)
+def test_policy_comes_before_the_body_on_creates(
+    identity: Identity, member: Member, method: str, path: str, key: str, rule: str
+) -> None:
+    """As in Keystone: who may not create learns that (403), not what a valid body is."""
+    body = {key: {"name": 7, "description": 7, "enabled": "maybe"}}
+    before = _snapshot(identity)
+
+    refused = identity.request(method, path, body, token=member.token)
+    assert f"identity:{rule}" in identity.assert_error(refused, 403)
+    identity.assert_error(identity.request(method, path, body), 400)
+    assert _snapshot(identity) == before
+
+
 def test_a_member_cannot_revoke_someone_elses_token(identity: Identity, member: Member) -> None:
     result = identity.request(
         "DELETE",
