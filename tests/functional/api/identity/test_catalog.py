@@ -2,39 +2,44 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from oslo_config import cfg
 
-from tests.functional.api.identity._helpers import IdentityAPI, assert_error
+from tests.functional.api.conftest import NO_BODY, Identity, Member, assert_error
 
 LINK_ROOT = "http://falconframework.org/identity/v3"
 URL = "https://compute.example.com:8774/v2.1/$(project_id)s"
 
 
-@pytest.fixture
-def api(conf: cfg.ConfigOpts) -> Iterator[IdentityAPI]:
-    identity = IdentityAPI(conf)
-    yield identity
-    identity.close()
+@pytest.fixture(autouse=True)
+def empty_catalog(identity: Identity) -> None:
+    """Start from no services and endpoints (the cloud's own are made at bootstrap)."""
+    for kind in ("endpoints", "services"):
+        for ref in identity.request("GET", f"/{kind}").json[kind]:
+            assert identity.request("DELETE", f"/{kind}/{ref['id']}").status_code == 204
 
 
 @pytest.fixture
-def service(api: IdentityAPI) -> dict[str, Any]:
-    return api.created("/services", "service", {"type": "compute", "name": "nova"})
+def member(make_member: Callable[..., Member]) -> Member:
+    return make_member()
 
 
 @pytest.fixture
-def endpoint(api: IdentityAPI, service: dict[str, Any]) -> dict[str, Any]:
+def service(identity: Identity) -> dict[str, Any]:
+    return identity.created("/services", "service", {"type": "compute", "name": "nova"})
+
+
+@pytest.fixture
+def endpoint(identity: Identity, service: dict[str, Any]) -> dict[str, Any]:
     attrs = {
         "service_id": service["id"],
         "interface": "public",
         "url": URL,
         "region_id": "RegionOne",
     }
-    return api.created("/endpoints", "endpoint", attrs)
+    return identity.created("/endpoints", "endpoint", attrs)
 
 
 def ids(result: Any, key: str) -> list[str]:
@@ -45,10 +50,10 @@ def ids(result: Any, key: str) -> list[str]:
 # -- services ---------------------------------------------------------------------
 
 
-def test_create_service(api: IdentityAPI) -> None:
+def test_create_service(identity: Identity) -> None:
     body = {"service": {"type": "compute", "name": "nova", "description": "VMs", "tier": 1}}
 
-    result = api.call("POST", "/services", body)
+    result = identity.request("POST", "/services", body)
 
     assert result.status_code == 201
     service = result.json["service"]
@@ -61,69 +66,74 @@ def test_create_service(api: IdentityAPI) -> None:
         "tier": 1,
         "links": {"self": f"{LINK_ROOT}/services/{service['id']}"},
     }
-    assert api.call("GET", f"/services/{service['id']}").json == {"service": service}
+    assert identity.request("GET", f"/services/{service['id']}").json == {"service": service}
 
 
-def test_create_service_with_only_a_type(api: IdentityAPI) -> None:
-    service = api.created("/services", "service", {"type": "image", "id": "ignored"})
+def test_create_service_with_only_a_type(identity: Identity) -> None:
+    service = identity.created("/services", "service", {"type": "image", "id": "ignored"})
 
     assert service["id"] != "ignored"
     assert (service["type"], service["enabled"]) == ("image", True)
 
 
-def test_update_service(api: IdentityAPI, service: dict[str, Any]) -> None:
+def test_update_service(identity: Identity, service: dict[str, Any]) -> None:
     body = {
         "service": {"enabled": False, "name": "nova2", "description": None, "id": service["id"]}
     }
 
-    result = api.call("PATCH", f"/services/{service['id']}", body)
+    result = identity.request("PATCH", f"/services/{service['id']}", body)
 
     assert result.status_code == 200
     updated = result.json["service"]
     assert (updated["enabled"], updated["name"], updated["description"]) == (False, "nova2", "")
-    assert api.call("GET", f"/services/{service['id']}").json["service"] == updated
+    assert identity.request("GET", f"/services/{service['id']}").json["service"] == updated
 
 
 def test_delete_service_removes_its_endpoints(
-    api: IdentityAPI, service: dict[str, Any], endpoint: dict[str, Any]
+    identity: Identity, service: dict[str, Any], endpoint: dict[str, Any]
 ) -> None:
-    assert api.call("DELETE", f"/services/{service['id']}").status_code == 204
+    assert identity.request("DELETE", f"/services/{service['id']}").status_code == 204
 
-    assert_error(api.call("GET", f"/services/{service['id']}"), 404)
-    assert_error(api.call("GET", f"/endpoints/{endpoint['id']}"), 404)
+    assert_error(identity.request("GET", f"/services/{service['id']}"), 404)
+    assert_error(identity.request("GET", f"/endpoints/{endpoint['id']}"), 404)
 
 
-def test_list_services_filters(api: IdentityAPI) -> None:
-    nova = api.created("/services", "service", {"type": "compute", "name": "nova"})
-    other = api.created("/services", "service", {"type": "compute", "name": "other"})
-    glance = api.created("/services", "service", {"type": "image", "name": "glance"})
+def test_list_services_filters(identity: Identity) -> None:
+    nova = identity.created("/services", "service", {"type": "compute", "name": "nova"})
+    other = identity.created("/services", "service", {"type": "compute", "name": "other"})
+    glance = identity.created("/services", "service", {"type": "image", "name": "glance"})
 
-    assert ids(api.call("GET", "/services"), "services") == sorted(
+    assert ids(identity.request("GET", "/services"), "services") == sorted(
         [nova["id"], other["id"], glance["id"]]
     )
-    assert ids(api.call("GET", "/services", params={"type": "compute"}), "services") == sorted(
-        [nova["id"], other["id"]]
-    )
-    assert ids(api.call("GET", "/services", params={"name": "glance"}), "services") == [
+    assert ids(
+        identity.request("GET", "/services", params={"type": "compute"}), "services"
+    ) == sorted([nova["id"], other["id"]])
+    assert ids(identity.request("GET", "/services", params={"name": "glance"}), "services") == [
         glance["id"]
     ]
     assert (
-        ids(api.call("GET", "/services", params={"type": "image", "name": "nova"}), "services")
+        ids(
+            identity.request("GET", "/services", params={"type": "image", "name": "nova"}),
+            "services",
+        )
         == []
     )
 
 
-def test_list_services_pages(api: IdentityAPI) -> None:
-    created = sorted(api.created("/services", "service", {"type": f"t{i}"})["id"] for i in range(3))
+def test_list_services_pages(identity: Identity) -> None:
+    created = sorted(
+        identity.created("/services", "service", {"type": f"t{i}"})["id"] for i in range(3)
+    )
 
-    one = api.call("GET", "/services", params={"limit": "2", "type": "t1"}).json
+    one = identity.request("GET", "/services", params={"limit": "2", "type": "t1"}).json
     assert len(one["services"]) == 1
     assert one["links"]["next"] is None  # not a full page
 
-    page = api.call("GET", "/services", params={"limit": "2"}).json
+    page = identity.request("GET", "/services", params={"limit": "2"}).json
     assert [s["id"] for s in page["services"]] == created[:2]
     assert page["links"]["self"] == f"{LINK_ROOT}/services?limit=2"
-    rest = api.follow(page["links"]["next"]).json
+    rest = identity.follow(page["links"]["next"]).json
     assert [s["id"] for s in rest["services"]] == created[2:]
     assert rest["links"]["next"] is None
 
@@ -146,23 +156,23 @@ def test_list_services_pages(api: IdentityAPI) -> None:
         {"service": {"type": "compute", "description": 5}},
     ],
 )
-def test_create_service_bad_body(api: IdentityAPI, body: Any) -> None:
-    assert_error(api.call("POST", "/services", body), 400)
+def test_create_service_bad_body(identity: Identity, body: Any) -> None:
+    assert_error(identity.request("POST", "/services", body), 400)
 
 
 @pytest.mark.parametrize(
     "changes",
     [{}, {"type": ""}, {"type": None}, {"enabled": 1}, {"name": ""}, {"id": "other"}, {"id": None}],
 )
-def test_update_service_bad_body(api: IdentityAPI, service: dict[str, Any], changes: Any) -> None:
-    assert_error(api.call("PATCH", f"/services/{service['id']}", {"service": changes}), 400)
-    assert api.call("GET", f"/services/{service['id']}").json["service"] == service
+def test_update_service_bad_body(identity: Identity, service: dict[str, Any], changes: Any) -> None:
+    assert_error(identity.request("PATCH", f"/services/{service['id']}", {"service": changes}), 400)
+    assert identity.request("GET", f"/services/{service['id']}").json["service"] == service
 
 
 # -- endpoints --------------------------------------------------------------------
 
 
-def test_create_endpoint(api: IdentityAPI, service: dict[str, Any]) -> None:
+def test_create_endpoint(identity: Identity, service: dict[str, Any]) -> None:
     body = {
         "endpoint": {
             "service_id": service["id"],
@@ -173,7 +183,7 @@ def test_create_endpoint(api: IdentityAPI, service: dict[str, Any]) -> None:
         }
     }
 
-    result = api.call("POST", "/endpoints", body)
+    result = identity.request("POST", "/endpoints", body)
 
     assert result.status_code == 201
     endpoint = result.json["endpoint"]
@@ -188,33 +198,33 @@ def test_create_endpoint(api: IdentityAPI, service: dict[str, Any]) -> None:
         "note": "primary",
         "links": {"self": f"{LINK_ROOT}/endpoints/{endpoint['id']}"},
     }
-    assert api.call("GET", f"/endpoints/{endpoint['id']}").json == {"endpoint": endpoint}
+    assert identity.request("GET", f"/endpoints/{endpoint['id']}").json == {"endpoint": endpoint}
 
 
-def test_create_endpoint_without_region(api: IdentityAPI, service: dict[str, Any]) -> None:
+def test_create_endpoint_without_region(identity: Identity, service: dict[str, Any]) -> None:
     attrs = {"service_id": service["id"], "interface": "admin", "url": "http://10.0.0.1"}
 
-    endpoint = api.created("/endpoints", "endpoint", {**attrs, "enabled": False})
+    endpoint = identity.created("/endpoints", "endpoint", {**attrs, "enabled": False})
 
     assert (endpoint["region_id"], endpoint["region"], endpoint["enabled"]) == (None, None, False)
 
 
-def test_legacy_region_is_created(api: IdentityAPI, service: dict[str, Any]) -> None:
+def test_legacy_region_is_created(identity: Identity, service: dict[str, Any]) -> None:
     attrs = {"service_id": service["id"], "interface": "internal", "url": "http://a.example"}
 
-    endpoint = api.created("/endpoints", "endpoint", {**attrs, "region": "RegionTwo"})
+    endpoint = identity.created("/endpoints", "endpoint", {**attrs, "region": "RegionTwo"})
 
     assert (endpoint["region_id"], endpoint["region"]) == ("RegionTwo", "RegionTwo")
-    assert api.call("GET", "/regions/RegionTwo").status_code == 200
+    assert identity.request("GET", "/regions/RegionTwo").status_code == 200
     # The legacy name of an existing region is fine too.
-    again = api.created("/endpoints", "endpoint", {**attrs, "region": "RegionTwo"})
+    again = identity.created("/endpoints", "endpoint", {**attrs, "region": "RegionTwo"})
     assert again["region_id"] == "RegionTwo"
 
 
 def test_endpoint_url_goes_into_tokens_with_the_project(
-    api: IdentityAPI, endpoint: dict[str, Any]
+    identity: Identity, endpoint: dict[str, Any]
 ) -> None:
-    catalog = api.call("GET", "/auth/catalog").json["catalog"]
+    catalog = identity.request("GET", "/auth/catalog").json["catalog"]
 
     [compute] = [entry for entry in catalog if entry["type"] == "compute"]
     [url] = [e["url"] for e in compute["endpoints"] if e["id"] == endpoint["id"]]
@@ -223,15 +233,15 @@ def test_endpoint_url_goes_into_tokens_with_the_project(
 
 
 def test_endpoint_url_schemes_are_case_insensitive(
-    api: IdentityAPI, service: dict[str, Any]
+    identity: Identity, service: dict[str, Any]
 ) -> None:
     attrs = {"service_id": service["id"], "interface": "public", "url": "HTTPS://H.example"}
 
-    assert api.created("/endpoints", "endpoint", attrs)["url"] == "HTTPS://H.example"
+    assert identity.created("/endpoints", "endpoint", attrs)["url"] == "HTTPS://H.example"
 
 
-def test_update_endpoint(api: IdentityAPI, endpoint: dict[str, Any]) -> None:
-    api.created("/regions", "region", {"id": "RegionTwo"})
+def test_update_endpoint(identity: Identity, endpoint: dict[str, Any]) -> None:
+    identity.created("/regions", "region", {"id": "RegionTwo"})
     body = {
         "endpoint": {
             "interface": "internal",
@@ -241,7 +251,7 @@ def test_update_endpoint(api: IdentityAPI, endpoint: dict[str, Any]) -> None:
         }
     }
 
-    result = api.call("PATCH", f"/endpoints/{endpoint['id']}", body)
+    result = identity.request("PATCH", f"/endpoints/{endpoint['id']}", body)
 
     assert result.status_code == 200
     updated = result.json["endpoint"]
@@ -256,26 +266,28 @@ def test_update_endpoint(api: IdentityAPI, endpoint: dict[str, Any]) -> None:
 
 
 def test_update_endpoint_legacy_region_and_no_region(
-    api: IdentityAPI, endpoint: dict[str, Any]
+    identity: Identity, endpoint: dict[str, Any]
 ) -> None:
     path = f"/endpoints/{endpoint['id']}"
 
-    moved = api.call("PATCH", path, {"endpoint": {"region": "RegionThree"}}).json["endpoint"]
+    moved = identity.request("PATCH", path, {"endpoint": {"region": "RegionThree"}}).json[
+        "endpoint"
+    ]
     assert moved["region_id"] == "RegionThree"
 
-    cleared = api.call("PATCH", path, {"endpoint": {"region_id": None}}).json["endpoint"]
+    cleared = identity.request("PATCH", path, {"endpoint": {"region_id": None}}).json["endpoint"]
     assert (cleared["region_id"], cleared["region"]) == (None, None)
 
 
-def test_delete_endpoint(api: IdentityAPI, endpoint: dict[str, Any]) -> None:
-    assert api.call("DELETE", f"/endpoints/{endpoint['id']}").status_code == 204
-    assert_error(api.call("GET", f"/endpoints/{endpoint['id']}"), 404)
-    assert_error(api.call("DELETE", f"/endpoints/{endpoint['id']}"), 404)
+def test_delete_endpoint(identity: Identity, endpoint: dict[str, Any]) -> None:
+    assert identity.request("DELETE", f"/endpoints/{endpoint['id']}").status_code == 204
+    assert_error(identity.request("GET", f"/endpoints/{endpoint['id']}"), 404)
+    assert_error(identity.request("DELETE", f"/endpoints/{endpoint['id']}"), 404)
 
 
-def test_list_endpoints_filters(api: IdentityAPI, service: dict[str, Any]) -> None:
-    other = api.created("/services", "service", {"type": "image"})
-    api.created("/regions", "region", {"id": "RegionTwo"})
+def test_list_endpoints_filters(identity: Identity, service: dict[str, Any]) -> None:
+    other = identity.created("/services", "service", {"type": "image"})
+    identity.created("/regions", "region", {"id": "RegionTwo"})
 
     def make(service_id: str, interface: str, region_id: str) -> str:
         attrs = {
@@ -284,14 +296,14 @@ def test_list_endpoints_filters(api: IdentityAPI, service: dict[str, Any]) -> No
             "url": "http://h.example",
             "region_id": region_id,
         }
-        return api.created("/endpoints", "endpoint", attrs)["id"]
+        return identity.created("/endpoints", "endpoint", attrs)["id"]
 
     a = make(service["id"], "public", "RegionOne")
     b = make(service["id"], "admin", "RegionTwo")
     c = make(other["id"], "public", "RegionTwo")
 
     def listed(**params: str) -> list[str]:
-        return ids(api.call("GET", "/endpoints", params=params), "endpoints")
+        return ids(identity.request("GET", "/endpoints", params=params), "endpoints")
 
     assert listed() == sorted([a, b, c])
     assert listed(service_id=service["id"]) == sorted([a, b])
@@ -301,17 +313,17 @@ def test_list_endpoints_filters(api: IdentityAPI, service: dict[str, Any]) -> No
     assert listed(interface="private") == []
 
 
-def test_list_endpoints_pages(api: IdentityAPI, service: dict[str, Any]) -> None:
+def test_list_endpoints_pages(identity: Identity, service: dict[str, Any]) -> None:
     attrs = {"service_id": service["id"], "url": "http://h.example"}
     created = sorted(
-        api.created("/endpoints", "endpoint", {**attrs, "interface": i})["id"]
+        identity.created("/endpoints", "endpoint", {**attrs, "interface": i})["id"]
         for i in ("public", "internal", "admin")
     )
 
-    page = api.call("GET", "/endpoints", params={"limit": "1"}).json
+    page = identity.request("GET", "/endpoints", params={"limit": "1"}).json
     seen = [e["id"] for e in page["endpoints"]]
     while page["links"]["next"]:
-        page = api.follow(page["links"]["next"]).json
+        page = identity.follow(page["links"]["next"]).json
         seen += [e["id"] for e in page["endpoints"]]
 
     assert seen == created
@@ -349,21 +361,23 @@ def test_list_endpoints_pages(api: IdentityAPI, service: dict[str, Any]) -> None
     ],
 )
 def test_create_endpoint_bad_body(
-    api: IdentityAPI, service: dict[str, Any], changes: dict[str, Any]
+    identity: Identity, service: dict[str, Any], changes: dict[str, Any]
 ) -> None:
     attrs = {"service_id": service["id"], "interface": "public", "url": URL, **changes}
 
-    assert_error(api.call("POST", "/endpoints", {"endpoint": attrs}), 400)
+    assert_error(identity.request("POST", "/endpoints", {"endpoint": attrs}), 400)
 
-    assert api.call("GET", "/endpoints").json["endpoints"] == []
+    assert identity.request("GET", "/endpoints").json["endpoints"] == []
 
 
 @pytest.mark.parametrize("missing", ["service_id", "interface", "url"])
-def test_create_endpoint_requires(api: IdentityAPI, service: dict[str, Any], missing: str) -> None:
+def test_create_endpoint_requires(
+    identity: Identity, service: dict[str, Any], missing: str
+) -> None:
     attrs = {"service_id": service["id"], "interface": "public", "url": URL}
     del attrs[missing]
 
-    message = assert_error(api.call("POST", "/endpoints", {"endpoint": attrs}), 400)
+    message = assert_error(identity.request("POST", "/endpoints", {"endpoint": attrs}), 400)
 
     assert missing in message
 
@@ -381,17 +395,19 @@ def test_create_endpoint_requires(api: IdentityAPI, service: dict[str, Any], mis
     ],
 )
 def test_update_endpoint_bad_body(
-    api: IdentityAPI, endpoint: dict[str, Any], changes: dict[str, Any]
+    identity: Identity, endpoint: dict[str, Any], changes: dict[str, Any]
 ) -> None:
-    assert_error(api.call("PATCH", f"/endpoints/{endpoint['id']}", {"endpoint": changes}), 400)
-    assert api.call("GET", f"/endpoints/{endpoint['id']}").json["endpoint"] == endpoint
+    assert_error(
+        identity.request("PATCH", f"/endpoints/{endpoint['id']}", {"endpoint": changes}), 400
+    )
+    assert identity.request("GET", f"/endpoints/{endpoint['id']}").json["endpoint"] == endpoint
 
 
 # -- regions ----------------------------------------------------------------------
 
 
-def test_bootstrap_region(api: IdentityAPI) -> None:
-    result = api.call("GET", "/regions/RegionOne")
+def test_bootstrap_region(identity: Identity) -> None:
+    result = identity.request("GET", "/regions/RegionOne")
 
     assert result.status_code == 200
     assert result.json == {
@@ -404,11 +420,11 @@ def test_bootstrap_region(api: IdentityAPI) -> None:
     }
 
 
-def test_create_region_with_and_without_id(api: IdentityAPI) -> None:
-    named = api.created(
+def test_create_region_with_and_without_id(identity: Identity) -> None:
+    named = identity.created(
         "/regions", "region", {"id": "east", "description": "East", "parent_region_id": "RegionOne"}
     )
-    anonymous = api.created("/regions", "region", {"zone": "z1"})
+    anonymous = identity.created("/regions", "region", {"zone": "z1"})
 
     assert named == {
         "id": "east",
@@ -418,81 +434,87 @@ def test_create_region_with_and_without_id(api: IdentityAPI) -> None:
     }
     assert len(anonymous["id"]) == 32
     assert anonymous["zone"] == "z1"
-    assert api.call("GET", f"/regions/{anonymous['id']}").json["region"] == anonymous
+    assert identity.request("GET", f"/regions/{anonymous['id']}").json["region"] == anonymous
 
 
-def test_put_region_creates_it_with_the_url_id(api: IdentityAPI) -> None:
-    result = api.call("PUT", "/regions/west", {"region": {"description": "West", "id": "west"}})
+def test_put_region_creates_it_with_the_url_id(identity: Identity) -> None:
+    result = identity.request(
+        "PUT", "/regions/west", {"region": {"description": "West", "id": "west"}}
+    )
 
     assert result.status_code == 201
     assert result.json["region"]["id"] == "west"
     assert result.json["region"]["description"] == "West"
     assert result.json["region"]["links"]["self"] == f"{LINK_ROOT}/regions/west"
-    assert_error(api.call("PUT", "/regions/west", {"region": {}}), 409)
+    assert_error(identity.request("PUT", "/regions/west", {"region": {}}), 409)
 
 
-def test_put_region_with_another_id_in_the_body(api: IdentityAPI) -> None:
-    assert_error(api.call("PUT", "/regions/west", {"region": {"id": "east"}}), 400)
-    assert_error(api.call("GET", "/regions/west"), 404)
+def test_put_region_with_another_id_in_the_body(identity: Identity) -> None:
+    assert_error(identity.request("PUT", "/regions/west", {"region": {"id": "east"}}), 400)
+    assert_error(identity.request("GET", "/regions/west"), 404)
 
 
 @pytest.mark.parametrize("region_id", ["r" * 256, "%00", "tab%09"])
-def test_put_region_with_a_bad_id(api: IdentityAPI, region_id: str) -> None:
-    assert_error(api.call("PUT", "/regions/" + region_id, {"region": {}}), 400)
+def test_put_region_with_a_bad_id(identity: Identity, region_id: str) -> None:
+    assert_error(identity.request("PUT", "/regions/" + region_id, {"region": {}}), 400)
 
 
-def test_create_region_with_a_taken_id_conflicts(api: IdentityAPI) -> None:
-    assert_error(api.call("POST", "/regions", {"region": {"id": "RegionOne"}}), 409)
+def test_create_region_with_a_taken_id_conflicts(identity: Identity) -> None:
+    assert_error(identity.request("POST", "/regions", {"region": {"id": "RegionOne"}}), 409)
 
 
-def test_update_region(api: IdentityAPI) -> None:
-    api.created("/regions", "region", {"id": "east"})
+def test_update_region(identity: Identity) -> None:
+    identity.created("/regions", "region", {"id": "east"})
 
-    result = api.call(
+    result = identity.request(
         "PATCH", "/regions/east", {"region": {"description": "E", "parent_region_id": "RegionOne"}}
     )
 
     assert result.status_code == 200
     assert result.json["region"]["description"] == "E"
     assert result.json["region"]["parent_region_id"] == "RegionOne"
-    detached = api.call("PATCH", "/regions/east", {"region": {"parent_region_id": None}})
+    detached = identity.request("PATCH", "/regions/east", {"region": {"parent_region_id": None}})
     assert detached.json["region"]["parent_region_id"] is None
 
 
-def test_region_cannot_be_its_own_ancestor(api: IdentityAPI) -> None:
-    api.created("/regions", "region", {"id": "child", "parent_region_id": "RegionOne"})
+def test_region_cannot_be_its_own_ancestor(identity: Identity) -> None:
+    identity.created("/regions", "region", {"id": "child", "parent_region_id": "RegionOne"})
 
-    result = api.call("PATCH", "/regions/RegionOne", {"region": {"parent_region_id": "child"}})
+    result = identity.request(
+        "PATCH", "/regions/RegionOne", {"region": {"parent_region_id": "child"}}
+    )
 
     assert_error(result, 400)
 
 
-def test_delete_region(api: IdentityAPI) -> None:
-    api.created("/regions", "region", {"id": "east"})
+def test_delete_region(identity: Identity) -> None:
+    identity.created("/regions", "region", {"id": "east"})
 
-    assert api.call("DELETE", "/regions/east").status_code == 204
-    assert_error(api.call("GET", "/regions/east"), 404)
-
-
-def test_region_in_use_is_not_deleted(api: IdentityAPI, endpoint: dict[str, Any]) -> None:
-    assert_error(api.call("DELETE", "/regions/RegionOne"), 409)
-    api.created("/regions", "region", {"id": "parent"})
-    api.created("/regions", "region", {"id": "child", "parent_region_id": "parent"})
-    assert_error(api.call("DELETE", "/regions/parent"), 409)
+    assert identity.request("DELETE", "/regions/east").status_code == 204
+    assert_error(identity.request("GET", "/regions/east"), 404)
 
 
-def test_list_regions_filters_and_pages(api: IdentityAPI) -> None:
+def test_region_in_use_is_not_deleted(identity: Identity, endpoint: dict[str, Any]) -> None:
+    assert_error(identity.request("DELETE", "/regions/RegionOne"), 409)
+    identity.created("/regions", "region", {"id": "parent"})
+    identity.created("/regions", "region", {"id": "child", "parent_region_id": "parent"})
+    assert_error(identity.request("DELETE", "/regions/parent"), 409)
+
+
+def test_list_regions_filters_and_pages(identity: Identity) -> None:
     for name in ("a", "b", "c"):
-        api.created("/regions", "region", {"id": name, "parent_region_id": "RegionOne"})
+        identity.created("/regions", "region", {"id": name, "parent_region_id": "RegionOne"})
 
-    assert ids(api.call("GET", "/regions"), "regions") == ["RegionOne", "a", "b", "c"]
-    listed = api.call("GET", "/regions", params={"parent_region_id": "RegionOne"})
+    assert ids(identity.request("GET", "/regions"), "regions") == ["RegionOne", "a", "b", "c"]
+    listed = identity.request("GET", "/regions", params={"parent_region_id": "RegionOne"})
     assert ids(listed, "regions") == ["a", "b", "c"]
-    assert ids(api.call("GET", "/regions", params={"parent_region_id": "a"}), "regions") == []
+    assert (
+        ids(identity.request("GET", "/regions", params={"parent_region_id": "a"}), "regions") == []
+    )
 
-    page = api.call("GET", "/regions", params={"limit": "2"}).json
+    page = identity.request("GET", "/regions", params={"limit": "2"}).json
     assert [r["id"] for r in page["regions"]] == ["RegionOne", "a"]
-    rest = api.follow(page["links"]["next"]).json
+    rest = identity.follow(page["links"]["next"]).json
     assert [r["id"] for r in rest["regions"]] == ["b", "c"]
 
 
@@ -512,17 +534,17 @@ def test_list_regions_filters_and_pages(api: IdentityAPI) -> None:
         {"parent_region_id": "no-such-region"},
     ],
 )
-def test_create_region_bad_body(api: IdentityAPI, region: Any) -> None:
-    assert_error(api.call("POST", "/regions", {"region": region}), 400)
-    assert ids(api.call("GET", "/regions"), "regions") == ["RegionOne"]
+def test_create_region_bad_body(identity: Identity, region: Any) -> None:
+    assert_error(identity.request("POST", "/regions", {"region": region}), 400)
+    assert ids(identity.request("GET", "/regions"), "regions") == ["RegionOne"]
 
 
 @pytest.mark.parametrize(
     "changes",
     [{}, {"description": []}, {"parent_region_id": "nowhere"}, {"id": "other"}, {"id": None}],
 )
-def test_update_region_bad_body(api: IdentityAPI, changes: Any) -> None:
-    assert_error(api.call("PATCH", "/regions/RegionOne", {"region": changes}), 400)
+def test_update_region_bad_body(identity: Identity, changes: Any) -> None:
+    assert_error(identity.request("PATCH", "/regions/RegionOne", {"region": changes}), 400)
 
 
 # -- unknown ids, policy ------------------------------------------------------------
@@ -530,26 +552,26 @@ def test_update_region_bad_body(api: IdentityAPI, changes: Any) -> None:
 
 @pytest.mark.parametrize("kind", ["services", "endpoints", "regions"])
 @pytest.mark.parametrize("method", ["GET", "PATCH", "DELETE"])
-def test_unknown_ids(api: IdentityAPI, kind: str, method: str) -> None:
+def test_unknown_ids(identity: Identity, kind: str, method: str) -> None:
     key = kind[:-1]
-    body = {key: {"description": "x"}} if method == "PATCH" else None
+    body = {key: {"description": "x"}} if method == "PATCH" else NO_BODY
     if method == "PATCH" and kind == "endpoints":
         body = {key: {"enabled": False}}
 
-    assert_error(api.call(method, f"/{kind}/nope", body), 404)
+    assert_error(identity.request(method, f"/{kind}/nope", body), 404)
 
 
-def test_member_may_read_regions(api: IdentityAPI) -> None:
-    token = api.member_token()
+def test_member_may_read_regions(identity: Identity, member: Member) -> None:
+    token = member.token
 
-    assert api.call("GET", "/regions", token=token).status_code == 200
-    assert api.call("GET", "/regions/RegionOne", token=token).status_code == 200
+    assert identity.request("GET", "/regions", token=token).status_code == 200
+    assert identity.request("GET", "/regions/RegionOne", token=token).status_code == 200
 
 
-def _catalog(api: IdentityAPI) -> dict[str, list[dict[str, Any]]]:
+def _catalog(identity: Identity) -> dict[str, list[dict[str, Any]]]:
     """Return every service, endpoint and region, as admin sees them."""
     kinds = ("services", "endpoints", "regions")
-    return {kind: api.call("GET", f"/{kind}").json[kind] for kind in kinds}
+    return {kind: identity.request("GET", f"/{kind}").json[kind] for kind in kinds}
 
 
 @pytest.mark.parametrize(
@@ -557,40 +579,41 @@ def _catalog(api: IdentityAPI) -> dict[str, list[dict[str, Any]]]:
     [
         ("POST", "/services", {"service": {"type": "mine"}}),
         ("PATCH", "/services/{service}", {"service": {"name": "mine"}}),
-        ("DELETE", "/services/{service}", None),
+        ("DELETE", "/services/{service}", NO_BODY),
         (
             "POST",
             "/endpoints",
             {"endpoint": {"service_id": "x", "interface": "public", "url": URL}},
         ),
         ("PATCH", "/endpoints/{endpoint}", {"endpoint": {"url": "http://evil.example"}}),
-        ("DELETE", "/endpoints/{endpoint}", None),
+        ("DELETE", "/endpoints/{endpoint}", NO_BODY),
         ("POST", "/regions", {"region": {"id": "mine"}}),
         ("PUT", "/regions/mine", {"region": {}}),
         ("PATCH", "/regions/RegionOne", {"region": {"description": "mine"}}),
-        ("DELETE", "/regions/RegionOne", None),
+        ("DELETE", "/regions/RegionOne", NO_BODY),
         # The catalog's services and endpoints are for cloud readers only.
-        ("GET", "/services", None),
-        ("GET", "/services/{service}", None),
-        ("GET", "/endpoints", None),
-        ("GET", "/endpoints/{endpoint}", None),
+        ("GET", "/services", NO_BODY),
+        ("GET", "/services/{service}", NO_BODY),
+        ("GET", "/endpoints", NO_BODY),
+        ("GET", "/endpoints/{endpoint}", NO_BODY),
     ],
 )
 def test_member_is_forbidden(
-    api: IdentityAPI,
+    identity: Identity,
+    member: Member,
     service: dict[str, Any],
     endpoint: dict[str, Any],
     method: str,
     path: str,
     body: Any,
 ) -> None:
-    token = api.member_token()
-    before = _catalog(api)
+    token = member.token
+    before = _catalog(identity)
 
-    result = api.call(
+    result = identity.request(
         method, path.format(service=service["id"], endpoint=endpoint["id"]), body, token=token
     )
 
     message = assert_error(result, 403)
     assert "identity:" in message
-    assert _catalog(api) == before
+    assert _catalog(identity) == before

@@ -2,55 +2,52 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-from oslo_config import cfg
 
-from tests.functional.api.identity._helpers import IdentityAPI, assert_error
+from tests.functional.api.conftest import NO_BODY, Identity, Member, assert_error
 
 LINK_ROOT = "http://falconframework.org/identity/v3"
 
 
 @pytest.fixture
-def api(conf: cfg.ConfigOpts) -> Iterator[IdentityAPI]:
-    identity = IdentityAPI(conf)
-    yield identity
-    identity.close()
+def member(make_member: Callable[..., Member]) -> Member:
+    return make_member()
 
 
 @pytest.fixture
-def group(api: IdentityAPI) -> dict[str, Any]:
-    return api.created("/groups", "group", {"name": "ops", "description": "Operators"})
+def group(identity: Identity) -> dict[str, Any]:
+    return identity.created("/groups", "group", {"name": "ops", "description": "Operators"})
 
 
 @pytest.fixture
-def user(api: IdentityAPI) -> dict[str, Any]:
-    return api.created("/users", "user", {"name": "alice", "password": "pw"})
+def user(identity: Identity) -> dict[str, Any]:
+    return identity.created("/users", "user", {"name": "alice", "password": "pw"})
 
 
 # -- CRUD ---------------------------------------------------------------------
 
 
-def test_create_group_defaults_to_the_callers_domain(api: IdentityAPI) -> None:
-    result = api.call("POST", "/groups", {"group": {"name": "ops"}})
+def test_create_group_defaults_to_the_callers_domain(identity: Identity) -> None:
+    result = identity.request("POST", "/groups", {"group": {"name": "ops"}})
 
     assert result.status_code == 201
     group = result.json["group"]
     assert group == {
         "id": group["id"],
         "name": "ops",
-        "domain_id": api.domain_id,
+        "domain_id": identity.domain_id,
         "description": "",
         "links": {"self": f"{LINK_ROOT}/groups/{group['id']}"},
     }
 
 
-def test_create_group_in_a_domain_keeps_extra_attributes(api: IdentityAPI) -> None:
-    domain = api.created("/domains", "domain", {"name": "other"})
+def test_create_group_in_a_domain_keeps_extra_attributes(identity: Identity) -> None:
+    domain = identity.created("/domains", "domain", {"name": "other"})
 
-    group = api.created(
+    group = identity.created(
         "/groups",
         "group",
         {"name": "ops", "domain_id": domain["id"], "description": "d", "team": "blue"},
@@ -59,71 +56,71 @@ def test_create_group_in_a_domain_keeps_extra_attributes(api: IdentityAPI) -> No
     assert group["domain_id"] == domain["id"]
     assert group["description"] == "d"
     assert group["team"] == "blue"
-    assert api.call("GET", f"/groups/{group['id']}").json["group"]["team"] == "blue"
+    assert identity.request("GET", f"/groups/{group['id']}").json["group"]["team"] == "blue"
 
 
-def test_get_group(api: IdentityAPI, group: dict[str, Any]) -> None:
-    result = api.call("GET", f"/groups/{group['id']}")
+def test_get_group(identity: Identity, group: dict[str, Any]) -> None:
+    result = identity.request("GET", f"/groups/{group['id']}")
 
     assert result.status_code == 200
     assert result.json == {"group": group}
 
 
-def test_update_group(api: IdentityAPI, group: dict[str, Any]) -> None:
+def test_update_group(identity: Identity, group: dict[str, Any]) -> None:
     body = {"group": {"name": "sre", "description": None, "id": group["id"], "pager": True}}
 
-    result = api.call("PATCH", f"/groups/{group['id']}", body)
+    result = identity.request("PATCH", f"/groups/{group['id']}", body)
 
     assert result.status_code == 200
     updated = result.json["group"]
     assert (updated["name"], updated["description"], updated["pager"]) == ("sre", "", True)
-    assert api.call("GET", f"/groups/{group['id']}").json["group"] == updated
+    assert identity.request("GET", f"/groups/{group['id']}").json["group"] == updated
 
 
-def test_update_group_accepts_its_own_domain(api: IdentityAPI, group: dict[str, Any]) -> None:
-    body = {"group": {"domain_id": api.domain_id, "description": "x"}}
+def test_update_group_accepts_its_own_domain(identity: Identity, group: dict[str, Any]) -> None:
+    body = {"group": {"domain_id": identity.domain_id, "description": "x"}}
 
-    result = api.call("PATCH", f"/groups/{group['id']}", body)
+    result = identity.request("PATCH", f"/groups/{group['id']}", body)
 
     assert result.status_code == 200
     assert result.json["group"]["description"] == "x"
 
 
-def test_delete_group(api: IdentityAPI, group: dict[str, Any]) -> None:
-    result = api.call("DELETE", f"/groups/{group['id']}")
+def test_delete_group(identity: Identity, group: dict[str, Any]) -> None:
+    result = identity.request("DELETE", f"/groups/{group['id']}")
 
     assert result.status_code == 204
     assert result.text == ""
-    assert_error(api.call("GET", f"/groups/{group['id']}"), 404)
+    assert_error(identity.request("GET", f"/groups/{group['id']}"), 404)
 
 
-def test_duplicate_name_in_a_domain_conflicts(api: IdentityAPI, group: dict[str, Any]) -> None:
-    assert_error(api.call("POST", "/groups", {"group": {"name": group["name"]}}), 409)
+def test_duplicate_name_in_a_domain_conflicts(identity: Identity, group: dict[str, Any]) -> None:
+    assert_error(identity.request("POST", "/groups", {"group": {"name": group["name"]}}), 409)
 
 
 # -- listing ----------------------------------------------------------------------
 
 
-def test_list_groups_filters(api: IdentityAPI) -> None:
-    other = api.created("/domains", "domain", {"name": "other"})
-    a = api.created("/groups", "group", {"name": "a"})
-    b = api.created("/groups", "group", {"name": "b"})
-    c = api.created("/groups", "group", {"name": "a", "domain_id": other["id"]})
+def test_list_groups_filters(identity: Identity) -> None:
+    other = identity.created("/domains", "domain", {"name": "other"})
+    a = identity.created("/groups", "group", {"name": "a"})
+    b = identity.created("/groups", "group", {"name": "b"})
+    c = identity.created("/groups", "group", {"name": "a", "domain_id": other["id"]})
 
     def names(**params: str) -> list[str]:
-        result = api.call("GET", "/groups", params=params)
+        result = identity.request("GET", "/groups", params=params)
         assert result.status_code == 200
         return sorted(g["id"] for g in result.json["groups"])
 
     assert names() == sorted([a["id"], b["id"], c["id"]])
     assert names(name="a") == sorted([a["id"], c["id"]])
     assert names(domain_id=other["id"]) == [c["id"]]
-    assert names(name="a", domain_id=api.domain_id) == [a["id"]]
+    assert names(name="a", domain_id=identity.domain_id) == [a["id"]]
     assert names(name="nobody") == []
 
 
-def test_list_groups_links(api: IdentityAPI, group: dict[str, Any]) -> None:
-    body = api.call("GET", "/groups", params={"name": "ops"}).json
+def test_list_groups_links(identity: Identity, group: dict[str, Any]) -> None:
+    body = identity.request("GET", "/groups", params={"name": "ops"}).json
 
     assert body["groups"] == [group]
     assert body["links"] == {
@@ -133,62 +130,62 @@ def test_list_groups_links(api: IdentityAPI, group: dict[str, Any]) -> None:
     }
 
 
-def test_list_groups_pages(api: IdentityAPI) -> None:
-    ids = sorted(api.created("/groups", "group", {"name": f"g{i}"})["id"] for i in range(5))
+def test_list_groups_pages(identity: Identity) -> None:
+    ids = sorted(identity.created("/groups", "group", {"name": f"g{i}"})["id"] for i in range(5))
 
-    first = api.call("GET", "/groups", params={"limit": "2"}).json
+    first = identity.request("GET", "/groups", params={"limit": "2"}).json
     assert [g["id"] for g in first["groups"]] == ids[:2]
     assert "marker=" + ids[1] in first["links"]["next"]
 
-    second = api.follow(first["links"]["next"]).json
+    second = identity.follow(first["links"]["next"]).json
     assert [g["id"] for g in second["groups"]] == ids[2:4]
 
-    third = api.follow(second["links"]["next"]).json
+    third = identity.follow(second["links"]["next"]).json
     assert [g["id"] for g in third["groups"]] == ids[4:]
     assert third["links"]["next"] is None
 
 
 @pytest.mark.parametrize("limit", ["0", "-1", "many"])
-def test_list_groups_bad_limit(api: IdentityAPI, limit: str) -> None:
-    assert_error(api.call("GET", "/groups", params={"limit": limit}), 400)
+def test_list_groups_bad_limit(identity: Identity, limit: str) -> None:
+    assert_error(identity.request("GET", "/groups", params={"limit": limit}), 400)
 
 
 # -- membership -------------------------------------------------------------------
 
 
 def test_membership_lifecycle(
-    api: IdentityAPI, group: dict[str, Any], user: dict[str, Any]
+    identity: Identity, group: dict[str, Any], user: dict[str, Any]
 ) -> None:
     path = f"/groups/{group['id']}/users/{user['id']}"
-    assert api.call("HEAD", path).status_code == 404
+    assert identity.request("HEAD", path).status_code == 404
 
-    assert api.call("PUT", path).status_code == 204
-    assert api.call("PUT", path).status_code == 204  # adding twice is harmless
-    assert api.call("HEAD", path).status_code == 204
-    assert api.call("GET", path).status_code == 204
+    assert identity.request("PUT", path).status_code == 204
+    assert identity.request("PUT", path).status_code == 204  # adding twice is harmless
+    assert identity.request("HEAD", path).status_code == 204
+    assert identity.request("GET", path).status_code == 204
 
-    members = api.call("GET", f"/groups/{group['id']}/users").json
+    members = identity.request("GET", f"/groups/{group['id']}/users").json
     assert [u["id"] for u in members["users"]] == [user["id"]]
     assert members["users"][0]["links"]["self"] == f"{LINK_ROOT}/users/{user['id']}"
     assert "password" not in members["users"][0]
-    groups = api.call("GET", f"/users/{user['id']}/groups").json["groups"]
+    groups = identity.request("GET", f"/users/{user['id']}/groups").json["groups"]
     assert [g["id"] for g in groups] == [group["id"]]
 
-    assert api.call("DELETE", path).status_code == 204
-    assert api.call("HEAD", path).status_code == 404
-    assert_error(api.call("GET", path), 404)
-    assert_error(api.call("DELETE", path), 404)
-    assert api.call("GET", f"/groups/{group['id']}/users").json["users"] == []
+    assert identity.request("DELETE", path).status_code == 204
+    assert identity.request("HEAD", path).status_code == 404
+    assert_error(identity.request("GET", path), 404)
+    assert_error(identity.request("DELETE", path), 404)
+    assert identity.request("GET", f"/groups/{group['id']}/users").json["users"] == []
 
 
-def test_list_users_in_group_filters(api: IdentityAPI, group: dict[str, Any]) -> None:
-    alice = api.created("/users", "user", {"name": "alice"})
-    bob = api.created("/users", "user", {"name": "bob", "enabled": False})
+def test_list_users_in_group_filters(identity: Identity, group: dict[str, Any]) -> None:
+    alice = identity.created("/users", "user", {"name": "alice"})
+    bob = identity.created("/users", "user", {"name": "bob", "enabled": False})
     for member in (alice, bob):
-        api.call("PUT", f"/groups/{group['id']}/users/{member['id']}")
+        identity.request("PUT", f"/groups/{group['id']}/users/{member['id']}")
 
     def members(**params: str) -> list[str]:
-        result = api.call("GET", f"/groups/{group['id']}/users", params=params)
+        result = identity.request("GET", f"/groups/{group['id']}/users", params=params)
         assert result.status_code == 200
         return sorted(u["name"] for u in result.json["users"])
 
@@ -200,26 +197,26 @@ def test_list_users_in_group_filters(api: IdentityAPI, group: dict[str, Any]) ->
 
 
 def test_deleting_a_group_removes_its_memberships(
-    api: IdentityAPI, group: dict[str, Any], user: dict[str, Any]
+    identity: Identity, group: dict[str, Any], user: dict[str, Any]
 ) -> None:
-    api.call("PUT", f"/groups/{group['id']}/users/{user['id']}")
+    identity.request("PUT", f"/groups/{group['id']}/users/{user['id']}")
 
-    api.call("DELETE", f"/groups/{group['id']}")
+    identity.request("DELETE", f"/groups/{group['id']}")
 
-    assert api.call("GET", f"/users/{user['id']}/groups").json["groups"] == []
+    assert identity.request("GET", f"/users/{user['id']}/groups").json["groups"] == []
 
 
 def test_group_roles_reach_members(
-    api: IdentityAPI, group: dict[str, Any], user: dict[str, Any]
+    identity: Identity, group: dict[str, Any], user: dict[str, Any]
 ) -> None:
-    project = api.created("/projects", "project", {"name": "shared"})
-    member = api.call("GET", "/roles", params={"name": "member"}).json["roles"][0]
+    project = identity.created("/projects", "project", {"name": "shared"})
+    member = identity.request("GET", "/roles", params={"name": "member"}).json["roles"][0]
     grant = f"/projects/{project['id']}/groups/{group['id']}/roles/{member['id']}"
-    assert api.call("PUT", grant).status_code == 204
+    assert identity.request("PUT", grant).status_code == 204
 
-    api.call("PUT", f"/groups/{group['id']}/users/{user['id']}")
+    identity.request("PUT", f"/groups/{group['id']}/users/{user['id']}")
 
-    assert api.issue_token("alice", "pw", "shared")
+    assert identity.issue("alice", "pw", project="shared")
 
 
 # -- errors -----------------------------------------------------------------------
@@ -244,8 +241,8 @@ def test_group_roles_reach_members(
         {"groups": {"name": "ops"}},
     ],
 )
-def test_create_group_bad_body(api: IdentityAPI, body: Any) -> None:
-    assert_error(api.call("POST", "/groups", body), 400)
+def test_create_group_bad_body(identity: Identity, body: Any) -> None:
+    assert_error(identity.request("POST", "/groups", body), 400)
 
 
 @pytest.mark.parametrize(
@@ -260,16 +257,16 @@ def test_create_group_bad_body(api: IdentityAPI, body: Any) -> None:
         {"id": "other"},
     ],
 )
-def test_update_group_bad_body(api: IdentityAPI, group: dict[str, Any], changes: Any) -> None:
-    assert_error(api.call("PATCH", f"/groups/{group['id']}", {"group": changes}), 400)
-    assert api.call("GET", f"/groups/{group['id']}").json["group"] == group
+def test_update_group_bad_body(identity: Identity, group: dict[str, Any], changes: Any) -> None:
+    assert_error(identity.request("PATCH", f"/groups/{group['id']}", {"group": changes}), 400)
+    assert identity.request("GET", f"/groups/{group['id']}").json["group"] == group
 
 
-def test_malformed_json(api: IdentityAPI) -> None:
-    result = api.client.simulate_post(
+def test_malformed_json(identity: Identity) -> None:
+    result = identity.client.simulate_post(
         "/identity/v3/groups",
         body=b"{not json",
-        headers={"X-Auth-Token": api.admin_token, "Content-Type": "application/json"},
+        headers={"X-Auth-Token": identity.admin_token, "Content-Type": "application/json"},
     )
     assert_error(result, 400)
 
@@ -291,18 +288,18 @@ def test_malformed_json(api: IdentityAPI) -> None:
     ],
 )
 def test_unknown_ids(
-    api: IdentityAPI, group: dict[str, Any], user: dict[str, Any], method: str, path: str
+    identity: Identity, group: dict[str, Any], user: dict[str, Any], method: str, path: str
 ) -> None:
-    body = {"group": {"name": "x"}} if method == "PATCH" else None
-    result = api.call(method, path.format(group=group["id"], user=user["id"]), body)
+    body = {"group": {"name": "x"}} if method == "PATCH" else NO_BODY
+    result = identity.request(method, path.format(group=group["id"], user=user["id"]), body)
     if method == "HEAD":
         assert result.status_code == 404
     else:
         assert_error(result, 404)
 
 
-def test_no_token(api: IdentityAPI) -> None:
-    result = api.client.simulate_get("/identity/v3/groups")
+def test_no_token(identity: Identity) -> None:
+    result = identity.client.simulate_get("/identity/v3/groups")
     assert_error(result, 401)
 
 
@@ -314,31 +311,34 @@ def test_no_token(api: IdentityAPI) -> None:
     [
         ("POST", "/groups", {"group": {"name": "mine"}}),
         ("PATCH", "/groups/{group}", {"group": {"name": "mine"}}),
-        ("DELETE", "/groups/{group}", None),
-        ("PUT", "/groups/{group}/users/{user}", None),
-        ("DELETE", "/groups/{group}/users/{user}", None),
+        ("DELETE", "/groups/{group}", NO_BODY),
+        ("PUT", "/groups/{group}/users/{user}", NO_BODY),
+        ("DELETE", "/groups/{group}/users/{user}", NO_BODY),
         # Reading groups is for cloud readers too.
-        ("GET", "/groups", None),
-        ("GET", "/groups/{group}", None),
-        ("GET", "/groups/{group}/users", None),
-        ("GET", "/groups/{group}/users/{user}", None),
+        ("GET", "/groups", NO_BODY),
+        ("GET", "/groups/{group}", NO_BODY),
+        ("GET", "/groups/{group}/users", NO_BODY),
+        ("GET", "/groups/{group}/users/{user}", NO_BODY),
     ],
 )
 def test_member_is_forbidden(
-    api: IdentityAPI,
+    identity: Identity,
+    member: Member,
     group: dict[str, Any],
     user: dict[str, Any],
     method: str,
     path: str,
     body: Any,
 ) -> None:
-    api.call("PUT", f"/groups/{group['id']}/users/{user['id']}")
-    token = api.member_token()
+    identity.request("PUT", f"/groups/{group['id']}/users/{user['id']}")
+    token = member.token
 
-    result = api.call(method, path.format(group=group["id"], user=user["id"]), body, token=token)
+    result = identity.request(
+        method, path.format(group=group["id"], user=user["id"]), body, token=token
+    )
 
     message = assert_error(result, 403)
     assert "identity:" in message
-    assert api.call("GET", f"/groups/{group['id']}").json["group"] == group
-    assert api.call("HEAD", f"/groups/{group['id']}/users/{user['id']}").status_code == 204
-    assert len(api.call("GET", "/groups").json["groups"]) == 1
+    assert identity.request("GET", f"/groups/{group['id']}").json["group"] == group
+    assert identity.request("HEAD", f"/groups/{group['id']}/users/{user['id']}").status_code == 204
+    assert len(identity.request("GET", "/groups").json["groups"]) == 1
