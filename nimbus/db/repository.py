@@ -382,6 +382,9 @@ class Kind(Generic[M]):
         to the extra column.
     :param plural: the kind's plural in the list rule; by default ``kind + "s"``.
     :param on_change: called after each successful write.
+    :param unmatched: list filters no item here matches (an upstream feature
+        this kind lacks, such as domain-specific roles): a true value of one
+        lists nothing.
     """
 
     repository: Repository[M]
@@ -393,6 +396,7 @@ class Kind(Generic[M]):
     columns: Collection[str] | None = None
     plural: str | None = None
     on_change: Callable[[], None] | None = None
+    unmatched: Collection[str] = ()
 
     def rule(self, verb: str) -> str:
         """Return the rule name of *verb* on this kind (``identity:update_domain``)."""
@@ -447,6 +451,9 @@ class Kind(Generic[M]):
     ) -> list[dict[str, Any]]:
         """Return one page of the items matching the filters (as :meth:`Repository.list`)."""
         self.check(ctx, "list")
+        filters = dict(filters or {})
+        if any([filters.pop(name, None) for name in self.unmatched]):
+            return []
         rows = self.repository.list(filters=filters, where=where, ids=ids, page=page)
         return [self.render(row) for row in rows]
 

@@ -9,8 +9,8 @@ imply (admin implies member, member implies reader).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy import exc, orm
@@ -46,6 +46,23 @@ USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = _TYPES = tuple(
 _PARTIES = ("user_id", "group_id", "project_id", "domain_id")
 
 
+class RoleFilters(TypedDict, total=False):
+    """The filters of a role listing."""
+
+    name: str | None
+    #: Finds none: nimbus has no domain-specific roles.
+    domain_id: str | None
+
+
+class Parties(TypedDict, total=False):
+    """An assignment's actor (a user or a group) and target (a project or a domain), by id."""
+
+    user_id: str | None
+    group_id: str | None
+    project_id: str | None
+    domain_id: str | None
+
+
 @dataclasses.dataclass(frozen=True)
 class Grant:
     """One role assignment, direct or derived."""
@@ -59,9 +76,14 @@ class Grant:
     #: For effective listings: the group or inherited grant this one comes from.
     via_group_id: str | None = None
 
-    def parties(self) -> dict[str, str | None]:
+    def parties(self) -> Parties:
         """Return the actor and target ids by name (``user_id`` ... ``domain_id``)."""
-        return {name: getattr(self, name) for name in _PARTIES}
+        return Parties(
+            user_id=self.user_id,
+            group_id=self.group_id,
+            project_id=self.project_id,
+            domain_id=self.domain_id,
+        )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -163,7 +185,11 @@ class AssignmentManager(Manager):
         )
         # Roles' rules take no target; cached validations hold role names.
         self._roles = self.kind(
-            self.roles, _role_dict, targeted=False, columns=("name", "description")
+            self.roles,
+            _role_dict,
+            targeted=False,
+            columns=("name", "description"),
+            unmatched=("domain_id",),
         )
 
     # -- roles -------------------------------------------------------------
@@ -180,21 +206,12 @@ class AssignmentManager(Manager):
         self,
         ctx: RequestContext,
         *,
-        name: str | None = None,
-        domain_id: str | None = None,
-        ids: Iterable[str] | None = None,
+        ids: Collection[str] | None = None,
         page: Page = Page(),
+        **filters: Unpack[RoleFilters],
     ) -> list[dict[str, Any]]:
-        """Return the roles matching the filters, sorted by id.
-
-        :param domain_id: roles of a domain: none, nimbus has no
-            domain-specific roles.
-        """
-        if domain_id:
-            self._roles.check(ctx, "list")
-            return []
-        wanted = set(ids) if ids is not None else None
-        return self._roles.list(ctx, filters={"name": name}, ids=wanted, page=page)
+        """Return the roles matching the filters, sorted by id."""
+        return self._roles.list(ctx, filters=filters, ids=ids, page=page)
 
     def create_role(
         self,
@@ -340,23 +357,16 @@ class AssignmentManager(Manager):
 
     # -- grants ------------------------------------------------------------
 
-    def _check_parties(
-        self,
-        *,
-        user_id: str | None = None,
-        group_id: str | None = None,
-        project_id: str | None = None,
-        domain_id: str | None = None,
-    ) -> None:
+    def _check_parties(self, **parties: Unpack[Parties]) -> None:
         """Raise NotFound unless the target and the actor exist (in that order)."""
-        if project_id is not None:
+        if (project_id := parties.get("project_id")) is not None:
             self.resources.get_project(INTERNAL, project_id)
         else:
-            self.resources.get_domain(INTERNAL, domain_id or "")
-        if user_id is not None:
+            self.resources.get_domain(INTERNAL, parties.get("domain_id") or "")
+        if (user_id := parties.get("user_id")) is not None:
             self.users.get_user(INTERNAL, user_id)
         else:
-            self.users.get_group(INTERNAL, group_id or "")
+            self.users.get_group(INTERNAL, parties.get("group_id") or "")
 
     def _check_grant(self, grant: Grant) -> None:
         self._check_parties(**grant.parties())
@@ -429,21 +439,14 @@ class AssignmentManager(Manager):
         self.forget_tokens()
 
     def list_grant_roles(
-        self,
-        ctx: RequestContext,
-        *,
-        user_id: str | None = None,
-        group_id: str | None = None,
-        project_id: str | None = None,
-        domain_id: str | None = None,
-        inherited: bool = False,
+        self, ctx: RequestContext, *, inherited: bool = False, **parties: Unpack[Parties]
     ) -> list[dict[str, Any]]:
         """Return the roles one actor holds on one target, sorted by id.
 
         :raises NotFound: the target or the actor does not exist.
         """
-        self.authorize(ctx, "identity:list_grants", _target(project_id, domain_id))
-        parties = dict(zip(_PARTIES, (user_id, group_id, project_id, domain_id), strict=True))
+        target = _target(parties.get("project_id"), parties.get("domain_id"))
+        self.authorize(ctx, "identity:list_grants", target)
         self._check_parties(**parties)
         ids = {g.role_id for g in self.list_grants(**parties, inherited=inherited)}
         return self.list_roles(INTERNAL, ids=ids) if ids else []
@@ -451,17 +454,14 @@ class AssignmentManager(Manager):
     def list_grants(
         self,
         *,
-        user_id: str | None = None,
-        group_id: str | None = None,
-        project_id: str | None = None,
-        domain_id: str | None = None,
         role_id: str | None = None,
         inherited: bool | None = None,
+        **parties: Unpack[Parties],
     ) -> list[Grant]:
         """Return stored assignments matching every given filter (no policy check)."""
         a = models.Assignment
-        parties = dict(zip(_PARTIES, (user_id, group_id, project_id, domain_id), strict=True))
-        stmt = sa.select(a).where(*(_party(n, v) for n, v in parties.items() if v is not None))
+        given = {n: v for n, v in parties.items() if isinstance(v, str)}
+        stmt = sa.select(a).where(*(_party(n, v) for n, v in given.items()))
         for name, value in (("role_id", role_id), ("inherited", inherited)):
             if value is not None:
                 stmt = stmt.where(getattr(a, name) == value)

@@ -7,7 +7,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -24,6 +24,21 @@ __all__ = ["CatalogManager", "INTERFACES"]
 
 INTERFACES = ("public", "internal", "admin")
 _ENDPOINT_COLUMNS = ("service_id", "interface", "url", "region_id", "enabled")
+
+
+class ServiceFilters(TypedDict, total=False):
+    """The filters of a service listing."""
+
+    type: str | None
+    name: str | None
+
+
+class EndpointFilters(TypedDict, total=False):
+    """The filters of an endpoint listing."""
+
+    service_id: str | None
+    interface: str | None
+    region_id: str | None
 
 
 def _region_dict(row: models.Region) -> dict[str, Any]:
@@ -193,15 +208,10 @@ class CatalogManager(Manager):
         return self._services.get(ctx, service_id)
 
     def list_services(
-        self,
-        ctx: RequestContext,
-        *,
-        type: str | None = None,
-        name: str | None = None,
-        page: Page = Page(),
+        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[ServiceFilters]
     ) -> list[dict[str, Any]]:
         """Return the services matching the filters."""
-        return self._services.list(ctx, filters={"type": type, "name": name}, page=page)
+        return self._services.list(ctx, filters=filters, page=page)
 
     def create_service(
         self,
@@ -241,16 +251,9 @@ class CatalogManager(Manager):
         return self._endpoints.get(ctx, endpoint_id)
 
     def list_endpoints(
-        self,
-        ctx: RequestContext,
-        *,
-        service_id: str | None = None,
-        interface: str | None = None,
-        region_id: str | None = None,
-        page: Page = Page(),
+        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[EndpointFilters]
     ) -> list[dict[str, Any]]:
         """Return the endpoints matching the filters."""
-        filters = {"service_id": service_id, "interface": interface, "region_id": region_id}
         return self._endpoints.list(ctx, filters=filters, page=page)
 
     def _check_refs(self, session: orm.Session, **refs: str | None) -> None:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Collection, Mapping
+from typing import Any, TypedDict, Unpack
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -21,6 +21,25 @@ from nimbus.policy import Enforcer
 __all__ = ["ResourceManager"]
 
 _COLUMNS = ("name", "description", "enabled")
+
+
+class DomainFilters(TypedDict, total=False):
+    """The filters of a domain listing."""
+
+    name: str | None
+    enabled: bool | None
+
+
+class ProjectFilters(TypedDict, total=False):
+    """The filters of a project listing."""
+
+    name: str | None
+    domain_id: str | None
+    enabled: bool | None
+    #: The children of this project, or the top-level projects of this domain.
+    parent_id: str | None
+    #: True finds nothing: no project acts as a domain here.
+    is_domain: bool | None
 
 
 def _domain_dict(row: models.Domain) -> dict[str, Any]:
@@ -77,7 +96,9 @@ class ResourceManager(Manager):
             self.database, models.Project, kind="project", conflict_reason=_duplicate_name
         )
         self._domains = self.kind(self.domains, _domain_dict, columns=_COLUMNS)
-        self._projects = self.kind(self.projects, _project_dict, columns=_COLUMNS)
+        self._projects = self.kind(
+            self.projects, _project_dict, columns=_COLUMNS, unmatched=("is_domain",)
+        )
 
     # -- domains -----------------------------------------------------------
 
@@ -90,15 +111,10 @@ class ResourceManager(Manager):
         return self._domains.get_by(name=name)
 
     def list_domains(
-        self,
-        ctx: RequestContext,
-        *,
-        name: str | None = None,
-        enabled: bool | None = None,
-        page: Page = Page(),
+        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[DomainFilters]
     ) -> list[dict[str, Any]]:
         """Return the domains matching the filters, sorted by id."""
-        return self._domains.list(ctx, filters={"name": name, "enabled": enabled}, page=page)
+        return self._domains.list(ctx, filters=filters, page=page)
 
     def create_domain(
         self,
@@ -183,25 +199,13 @@ class ResourceManager(Manager):
         self,
         ctx: RequestContext,
         *,
-        name: str | None = None,
-        domain_id: str | None = None,
-        enabled: bool | None = None,
-        parent_id: str | None = None,
-        is_domain: bool | None = None,
-        ids: set[str] | None = None,
+        ids: Collection[str] | None = None,
         page: Page = Page(),
+        **filters: Unpack[ProjectFilters],
     ) -> list[dict[str, Any]]:
-        """Return the projects matching every given filter, sorted by id.
-
-        :param parent_id: children of this project, or the top-level
-            projects of this domain.
-        :param is_domain: True finds nothing (no project acts as a domain here).
-        """
-        if is_domain:
-            self._projects.check(ctx, "list")
-            return []
+        """Return the projects matching every given filter, sorted by id."""
         where = []
-        if parent_id is not None:
+        if (parent_id := filters.pop("parent_id", None)) is not None:
             p = models.Project
             where.append(
                 sa.or_(
@@ -209,7 +213,6 @@ class ResourceManager(Manager):
                     sa.and_(p.parent_id.is_(None), p.domain_id == parent_id),
                 )
             )
-        filters = {"name": name, "domain_id": domain_id, "enabled": enabled}
         return self._projects.list(ctx, filters=filters, where=where, ids=ids, page=page)
 
     def create_project(

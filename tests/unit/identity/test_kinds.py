@@ -154,6 +154,20 @@ def test_list_filters(service: IdentityService, callers: Callers) -> None:
     ]
 
 
+def test_unmatched_filters_list_nothing_but_still_check_policy(
+    service: IdentityService, callers: Callers
+) -> None:
+    role = service.assignments.create_role(callers.admin, name="plain")
+    assert role in service.assignments.list_roles(callers.admin, domain_id=None)
+    # nimbus has no domain-specific roles and no project acting as a domain.
+    assert service.assignments.list_roles(callers.admin, domain_id="any") == []
+    assert service.resources.list_projects(callers.admin)
+    assert service.resources.list_projects(callers.admin, is_domain=True) == []
+    assert service.resources.list_projects(callers.admin, is_domain=False)
+    with pytest.raises(exception.PolicyNotAuthorized):
+        service.resources.list_projects(callers.member, is_domain=True)
+
+
 def test_role_and_catalog_writes_drop_their_caches(
     service: IdentityService, callers: Callers
 ) -> None:
