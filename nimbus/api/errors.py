@@ -18,6 +18,7 @@ from typing import Any
 import falcon
 
 from nimbus import exception
+from nimbus.common.logsafe import printable
 
 __all__ = [
     "ErrorFormat",
@@ -129,7 +130,12 @@ def install(app: falcon.App, resolve: Callable[[str], ErrorFormat]) -> None:
     def nimbus_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
         code = status_for(ex)
         if code >= 500:
-            LOG.error("Request %s %s failed: %s", req.method, req.path, ex)
+            LOG.error(
+                "Request %s %s failed: %s",
+                printable(req.method),
+                printable(req.path),
+                printable(ex),
+            )
         _write(resp, _format_for(req, resolve), code, str(ex))
         if code == 401:
             challenge = req.context.get("auth_challenge")
@@ -146,7 +152,7 @@ def install(app: falcon.App, resolve: Callable[[str], ErrorFormat]) -> None:
                 resp.set_header(name, value)
 
     def unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
-        LOG.exception("Unexpected error on %s %s", req.method, req.path)
+        LOG.exception("Unexpected error on %s %s", printable(req.method), printable(req.path))
         _write(
             resp,
             _format_for(req, resolve),

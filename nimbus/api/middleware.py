@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import falcon
 
 from nimbus import exception
+from nimbus.common.logsafe import printable
 from nimbus.context import RequestContext, generate_request_id
 
 __all__ = [
@@ -23,7 +24,7 @@ __all__ = [
 LOG = logging.getLogger(__name__)
 
 _MAX_DEPTH = 32
-_REQUEST_ID = re.compile(r"^req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+_REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
 class RequestIdMiddleware:
@@ -36,7 +37,9 @@ class RequestIdMiddleware:
     def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
         req.context.request_id = generate_request_id()
         inbound = req.get_header("X-OpenStack-Request-ID")
-        req.context.global_request_id = inbound if inbound and _REQUEST_ID.match(inbound) else None
+        req.context.global_request_id = (
+            inbound if inbound and _REQUEST_ID.fullmatch(inbound) else None
+        )
 
     def process_response(
         self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
@@ -49,8 +52,8 @@ class RequestIdMiddleware:
         # The path only: query strings may carry names a caller considers private.
         LOG.info(
             "%s %s status: %s request_id: %s user_id: %s project_id: %s audit_id: %s",
-            req.method,
-            req.path,
+            printable(req.method),
+            printable(req.path),
             resp.status,
             request_id,
             who.get("user_id"),

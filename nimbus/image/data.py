@@ -37,6 +37,7 @@ from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
 from nimbus import exception
+from nimbus.common.logsafe import printable
 from nimbus.context import RequestContext
 from nimbus.drivers.image import Capability, DataReader, StoredData
 from nimbus.image.formats import FormatInspector
@@ -50,6 +51,8 @@ LOG = logging.getLogger(__name__)
 #: (and, for uploads, hashing threads); smaller ones are not worth the threads.
 _THREADED_CHUNKS = 8
 
+#: Digits of the largest position a range may name (a 64-bit size has 20).
+_RANGE_DIGITS = 20
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$")
 
 
@@ -69,6 +72,9 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     first, last = match.groups()
     if not first and not last:
         return None
+    if max(len(first.lstrip("0")), len(last.lstrip("0"))) > _RANGE_DIGITS:
+        # No image is that large; int() would also refuse past 4,300 digits.
+        raise exception.RangeNotSatisfiable(range=header.strip()[:64], size=size)
     if not first:
         suffix = int(last)
         if suffix == 0 or size == 0:
@@ -83,6 +89,23 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
         raise exception.RangeNotSatisfiable(range=header.strip(), size=size)
     end = min(end, size - 1)
     return start, end - start + 1
+
+
+def _read_body(read: Callable[[int], bytes], size: int) -> bytes:
+    """Read up to *size* bytes of a request body.
+
+    What the web server's input stream raises (gunicorn's InvalidChunkSize
+    or NoMoreData, a socket timeout) means a malformed or cut-off body: the
+    client's fault, a 400, not the server's.
+
+    :raises BadRequest: the body cannot be read.
+    """
+    try:
+        return read(size)
+    except Exception as ex:  # noqa: BLE001 - any server's input errors are the client's
+        raise exception.BadRequest(
+            reason="The request body is malformed or ended early; the image was not stored."
+        ) from ex
 
 
 def _md5_hex(value: str) -> str:
@@ -373,7 +396,7 @@ class ImageData:
                 self.service.delete_data(stored.location)
             self.service.release_upload(image_id, claim.upload_id)
             raise
-        LOG.info("Stored %d bytes of image %s at %s", values["size"], image_id, location)
+        LOG.info("Stored %d bytes of image %s at %s", values["size"], printable(image_id), location)
         self.service.notify(ctx, "image.upload", image)
         self.service.notify(ctx, "image.activate", image)
         return image
@@ -395,7 +418,7 @@ class ImageData:
                 want = min(want, content_length - digests.size)
                 if want <= 0:
                     break
-            data = read(want)
+            data = _read_body(read, want)
             if not data:
                 break
             digests.update(data)

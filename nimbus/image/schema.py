@@ -45,7 +45,9 @@ STATUSES = (
 VISIBILITIES = ("public", "private", "shared", "community")
 MEMBER_STATUSES = ("pending", "accepted", "rejected")
 
-_UUID = r"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}$"
+# \Z, not $: a JSON-schema pattern is searched with Python's re, where $ also
+# matches before a trailing newline.
+_UUID = r"^([0-9a-fA-F]){8}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){4}-([0-9a-fA-F]){12}\Z"
 _TIMESTAMP = {"type": "string", "format": "date-time", "readOnly": True}
 
 #: Attributes a caller may never set; ``owner`` is settable by admins only.

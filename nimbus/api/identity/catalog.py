@@ -32,7 +32,7 @@ _REGION_ID = {
     "type": "string",
     "minLength": 1,
     "maxLength": 255,
-    "pattern": r"^[^\x00-\x1f\x7f/]+$",
+    "pattern": r"^[^\x00-\x1f\x7f/]+\Z",  # \Z: $ would let a trailing newline through
 }
 # Keystone's length limit; the rest is checked by _check_url, with plainer messages.
 _URL = {"type": "string", "minLength": 1, "maxLength": 225}

@@ -454,7 +454,7 @@ def test_put_region_with_another_id_in_the_body(identity: Identity) -> None:
     assert_error(identity.request("GET", "/regions/west"), 404)
 
 
-@pytest.mark.parametrize("region_id", ["r" * 256, "%00", "tab%09"])
+@pytest.mark.parametrize("region_id", ["r" * 256, "%00", "tab%09", "west%0A"])
 def test_put_region_with_a_bad_id(identity: Identity, region_id: str) -> None:
     assert_error(identity.request("PUT", "/regions/" + region_id, {"region": {}}), 400)
 

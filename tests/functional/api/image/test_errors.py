@@ -310,6 +310,7 @@ def test_an_id_may_be_chosen_once(images: ImageAPI) -> None:
 
 def test_a_malformed_id_is_refused(images: ImageAPI) -> None:
     ids: list[Any] = ["not-a-uuid", "", "../etc", str(uuid.uuid4()) + "0", 1, ["x"]]
+    ids += [str(uuid.uuid4()) + "\n", "\n" + str(uuid.uuid4())]
     _creates(images, {repr(image_id): ({"id": image_id}, "id") for image_id in ids})
 
 
@@ -1071,6 +1072,21 @@ def test_a_range_past_the_end_is_not_satisfiable(images: ImageAPI) -> None:
     }
 
     _assert_all_errors(images, 416, results)
+
+
+def test_a_range_with_absurdly_long_numbers_is_not_satisfiable(images: ImageAPI) -> None:
+    image_id = images.active(DATA)
+    digits = "7" * 5000
+    ranges = [f"bytes=0-{digits}", f"bytes={digits}-", f"bytes=-{digits}", f"bytes=1-{digits}"]
+
+    results = {
+        header[:20]: (images.download(image_id, headers={"Range": header}), "") for header in ranges
+    }
+
+    _assert_all_errors(images, 416, results)
+    # Leading zeros are not digits of the position.
+    result = images.download(image_id, headers={"Range": "bytes=" + "0" * 100 + "1-2"})
+    assert (result.status_code, result.content) == (206, DATA[1:3])
 
 
 def test_a_malformed_range_is_ignored(images: ImageAPI) -> None:
