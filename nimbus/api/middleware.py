@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable
 from typing import Any, Protocol
@@ -74,6 +75,14 @@ def _read_bounded(req: falcon.Request, limit: int) -> bytes:
 
 def _refuse_constant(name: str) -> None:
     raise exception.BadRequest(reason=f"{name} is not a JSON number.")
+
+
+def _finite_float(text: str) -> float:
+    # 1e999 is valid JSON but overflows to infinity, which JSON cannot give back.
+    value = float(text)
+    if not math.isfinite(value):
+        raise exception.BadRequest(reason=f"{text[:40]} is not a JSON number nimbus can store.")
+    return value
 
 
 def _check_text(text: str) -> None:
@@ -151,7 +160,7 @@ class BodyMiddleware:
                 headers={"Accept-Patch": patch_types} if patch_types else None,
             )
         try:
-            document = json.loads(data, parse_constant=_refuse_constant)
+            document = json.loads(data, parse_constant=_refuse_constant, parse_float=_finite_float)
         except (UnicodeDecodeError, json.JSONDecodeError) as ex:
             raise exception.BadRequest(reason=f"Malformed JSON in request body: {ex}") from ex
         except (RecursionError, ValueError) as ex:

@@ -114,6 +114,18 @@ def test_an_integer_too_long_to_convert_is_a_bad_request(identity: Identity, pat
     identity.assert_error(result, 400)
 
 
+@pytest.mark.parametrize("number", [b"1e999", b"-1e999", b"NaN", b"Infinity", b"-Infinity"])
+def test_a_number_json_cannot_carry_is_refused(identity: Identity, number: bytes) -> None:
+    """1e999 parses to infinity, which would be stored and then served as invalid JSON."""
+    raw = b'{"project": {"name": "big", "size": ' + number + b"}}"
+
+    result = identity.request("POST", "/projects", raw=raw)
+
+    assert "not a JSON number" in identity.assert_error(result, 400)
+    listed = identity.request("GET", "/projects?name=big").json["projects"]
+    assert listed == []
+
+
 @pytest.mark.parametrize(
     "document",
     [[], [{"project": {"name": "p"}}], "project", 42, 4.5, True, None],
