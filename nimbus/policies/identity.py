@@ -32,7 +32,7 @@ RULES = [
         "domain",
         "domains",
         "/v3/domains",
-        read=f"{CLOUD_READER} or token.domain.id:%(target.domain.id)s "
+        read=f"{CLOUD_READER} or domain_id:%(target.domain.id)s "
         "or project_domain_id:%(target.domain.id)s",
     ),
     *_crud(

@@ -95,3 +95,19 @@ def test_restart_reuses_the_state(conf) -> None:
         assert client.simulate_post("/identity/v3/auth/tokens", json=auth).status_code == 201
     finally:
         services.database.dispose()
+
+
+def test_a_domain_scoped_reader_sees_its_own_domain_only(identity) -> None:
+    """Keystone's rule: a token scoped to a domain may show that domain."""
+    mine = identity.created("/domains", "domain", {"name": "mine"})
+    other = identity.created("/domains", "domain", {"name": "other"})
+    user = identity.created("/users", "user", {"name": "domain-reader", "password": "pw-reader"})
+    reader = identity.role("reader")["id"]
+    identity.put(f"/domains/{mine['id']}/users/{user['id']}/roles/{reader}")
+    token = identity.issue("domain-reader", "pw-reader", domain=mine["id"])
+
+    shown = identity.request("GET", f"/domains/{mine['id']}", token=token)
+    assert shown.status_code == 200, shown.text
+    assert shown.json["domain"]["id"] == mine["id"]
+    hidden = identity.request("GET", f"/domains/{other['id']}", token=token)
+    identity.assert_error(hidden, 403)
