@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from typing import Any
 
 from nimbus import exception
 from nimbus.descriptor import CatalogEntry
+from nimbus.drivers.identity.types import User
 from nimbus.identity.assignment import Grant
 from nimbus.identity.catalog import INTERFACES
 from nimbus.identity.common import INTERNAL
@@ -43,6 +45,21 @@ def _ensure_role(service: IdentityService, name: str) -> str:
         return service.assignments.create_role(INTERNAL, name=name)["id"]
 
 
+def _restore_admin(service: IdentityService, user: User, password: str) -> None:
+    """Enable the existing admin and give it *password*, changing only what differs.
+
+    As ``keystone-manage bootstrap``: a password change revokes the user's
+    tokens, so a start-up that passes the stored password changes nothing.
+    """
+    changes: dict[str, Any] = {} if user.enabled else {"enabled": True}
+    try:
+        service.users.authenticate(user.id, password)
+    except (exception.AuthenticationFailed, exception.UserLockedOut):
+        changes["password"] = password
+    if changes:
+        service.users.update_user(INTERNAL, user.id, changes)
+
+
 def bootstrap(
     service: IdentityService,
     *,
@@ -54,7 +71,9 @@ def bootstrap(
     """Create the base identity records and the catalog, idempotently.
 
     :param admin_password: the admin's password; required when the admin
-        user does not exist yet, and reset when given for an existing one.
+        user does not exist yet; given for an existing one, it replaces a
+        different password (which revokes the admin's tokens) and a disabled
+        admin is enabled again.
     :param catalog: the services to advertise (public, internal and admin
         endpoints all get the same URL).
     :raises ValidationError: the admin user must be created but no password
@@ -91,9 +110,7 @@ def bootstrap(
     try:
         user = service.users.get_user_by_name(admin_user, domain_id)
         if admin_password is not None:
-            service.users.update_user(
-                INTERNAL, user.id, {"password": admin_password, "enabled": True}
-            )
+            _restore_admin(service, user, admin_password)
     except exception.NotFound:
         if admin_password is None:
             raise exception.ValidationError(

@@ -66,33 +66,38 @@ def test_request_log_line_names_the_caller(identity, caplog: pytest.LogCaptureFi
     assert identity.admin_project["id"] in line
 
 
-def test_restart_reuses_the_state(conf) -> None:
+def _admin_auth(password: str) -> dict[str, Any]:
+    user = {"name": "admin", "domain": {"id": "default"}, "password": password}
+    return {"auth": {"identity": {"methods": ["password"], "password": {"user": user}}}}
+
+
+def test_restart_reuses_the_state_and_keeps_tokens_valid(conf) -> None:
     first = nimbus.cmd.up.prepare(conf)
     password = conf.state_path + "/admin-password"
     with open(password) as f:
-        before = f.read()
+        before = f.read().strip()
+    services = nimbus.wsgi.build_services(conf)
+    try:
+        client = falcon.testing.TestClient(nimbus.wsgi.build_app(services))
+        issued = client.simulate_post("/identity/v3/auth/tokens", json=_admin_auth(before))
+        assert issued.status_code == 201, issued.text
+        token = issued.headers["X-Subject-Token"]
+    finally:
+        services.database.dispose()
+
     second = nimbus.cmd.up.prepare(conf)
+
     with open(password) as f:
-        assert f.read() == before
+        assert f.read().strip() == before
     assert first == second
     services = nimbus.wsgi.build_services(conf)
     try:
         client = falcon.testing.TestClient(nimbus.wsgi.build_app(services))
-        auth = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {
-                            "name": "admin",
-                            "domain": {"id": "default"},
-                            "password": before.strip(),
-                        }
-                    },
-                }
-            }
-        }
-        assert client.simulate_post("/identity/v3/auth/tokens", json=auth).status_code == 201
+        auth = client.simulate_post("/identity/v3/auth/tokens", json=_admin_auth(before))
+        assert auth.status_code == 201
+        headers = {"X-Auth-Token": auth.headers["X-Subject-Token"], "X-Subject-Token": token}
+        checked = client.simulate_get("/identity/v3/auth/tokens", headers=headers)
+        assert checked.status_code == 200, checked.text
     finally:
         services.database.dispose()
 
