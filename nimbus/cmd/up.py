@@ -94,9 +94,29 @@ def setup_services(
         cloud.close()
 
 
+def _private_state(conf: cfg.ConfigOpts) -> None:
+    """Make the state directory and everything in it readable by its owner only.
+
+    A state directory made before (say 0755 by hand) is tightened: it holds
+    the admin password, the Fernet keys and the database's password hashes.
+    The SQLite file is made 0600 before SQLite opens it, as SQLite gives its
+    ``-wal`` and ``-shm`` files the database file's mode.
+    """
+    root = state_path(conf)
+    os.makedirs(root, mode=0o700, exist_ok=True)
+    for path, _dirs, files in os.walk(root):
+        os.chmod(path, os.stat(path).st_mode & 0o700)
+        for name in files:
+            full = os.path.join(path, name)
+            if not os.path.islink(full):
+                os.chmod(full, os.stat(full).st_mode & 0o700)
+    if conf.database.connection is None:
+        os.close(os.open(state_path(conf, "nimbus.sqlite"), os.O_WRONLY | os.O_CREAT, 0o600))
+
+
 def prepare(conf: cfg.ConfigOpts, admin_password: str | None = None) -> str:
     """Create or upgrade everything the embedded cloud needs; return the openrc path."""
-    os.makedirs(state_path(conf), mode=0o700, exist_ok=True)
+    _private_state(conf)
     password = _admin_password(conf, admin_password)
     setup_services(conf, password, embedded=True, region_id=conf.region_name)
     openrc = state_path(conf, "openrc")
@@ -157,10 +177,15 @@ def run(args: argparse.Namespace) -> int:
     if conf.database.connection is None and conf.api.workers > 1:
         LOG.warning("The embedded SQLite cloud runs one worker; ignoring [api] workers")
         conf.set_override("workers", 1, group="api")
+    # Whatever the cloud writes from here on (keys, images, logs) is its owner's only.
+    os.umask(0o077)
     openrc = prepare(conf, args.admin_password)
-    with open(openrc, encoding="utf-8") as f:
-        print(f.read(), end="")
-    print(f"# written to {openrc}; run 'source {openrc}' and then 'openstack token issue'")
+    from nimbus import descriptor
+
+    print(f"nimbus is starting at {descriptor.public_url(conf)}")
+    print(f"  the admin's credentials: {openrc} (readable by you only)")
+    print(f"  use them with:           source {shlex.quote(openrc)}; openstack token issue")
+    print(f"  the admin's password:    cat {shlex.quote(state_path(conf, 'admin-password'))}")
     print(flush=True)
     _Server(conf).run()
     return 0
