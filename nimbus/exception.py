@@ -83,10 +83,12 @@ class AuthenticationFailed(Unauthorized):
     msg_fmt = "The request you have made requires authentication."
 
 
-class UserLockedOut(Unauthorized):
-    msg_fmt = (
-        "The account is locked for user: %(user_id)s after too many failed authentication attempts."
-    )
+class UserLockedOut(AuthenticationFailed):
+    """Too many failed logins in a row: refused with a wrong password's message.
+
+    The answer does not tell a locked account from a wrong password or an
+    unknown user; ``user_id`` is for the server's own log.
+    """
 
 
 class TokenNotFound(Unauthorized):

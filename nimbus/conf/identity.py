@@ -76,6 +76,20 @@ Related options:
 * lockout_duration
 """,
     ),
+    cfg.ListOpt(
+        "lockout_ignored_user_ids",
+        default=[],
+        help="""Ids of users who are never locked out, however many logins fail.
+
+Keystone's ``ignore_lockout_failure_attempts`` for the accounts that must
+stay reachable (the cloud admin, service users): anyone who can reach the
+API could otherwise lock them out with a few wrong passwords.  Their
+failures are not counted at all.
+
+Related options:
+* lockout_failure_attempts
+""",
+    ),
     cfg.IntOpt(
         "lockout_duration",
         default=1800,

@@ -505,6 +505,59 @@ class IdentityDriverContract:
         assert driver.authenticate(users["carol"].id, "carol-pw") == users["carol"]
 
     @needs(Capability.LOCKOUT)
+    def test_a_locked_account_looks_like_a_wrong_password(
+        self, driver: IdentityDriver, users: dict[str, User], lockout: int
+    ) -> None:
+        _fail_logins(driver, users["alice"].id, lockout)
+        with pytest.raises(exception.UserLockedOut) as locked:
+            driver.authenticate(users["alice"].id, "correct horse battery staple")
+        with pytest.raises(exception.AuthenticationFailed) as unknown:
+            driver.authenticate("no-such-user", "whatever")
+        assert isinstance(locked.value, exception.AuthenticationFailed)
+        assert str(locked.value) == str(unknown.value)
+        assert users["alice"].id not in str(locked.value)
+
+    @needs(Capability.LOCKOUT)
+    def test_ignored_users_are_never_locked(
+        self, driver: IdentityDriver, users: dict[str, User], lockout: int
+    ) -> None:
+        alice = users["alice"].id
+        driver.conf.set_override("lockout_ignored_user_ids", [alice], group="identity")
+        try:
+            _fail_logins(driver, alice, lockout * 3)
+            assert driver.authenticate(alice, "correct horse battery staple").id == alice
+            # Everyone else still is.
+            _fail_logins(driver, users["carol"].id, lockout)
+            with pytest.raises(exception.UserLockedOut):
+                driver.authenticate(users["carol"].id, "carol-pw")
+        finally:
+            driver.conf.clear_override("lockout_ignored_user_ids", group="identity")
+
+    @needs(Capability.LOCKOUT)
+    def test_concurrent_guesses_past_the_limit_are_not_checked(
+        self, driver: IdentityDriver, users: dict[str, User], lockout: int
+    ) -> None:
+        """Of many wrong guesses at once, exactly the limit's worth get a password check."""
+        carol = users["carol"].id
+        threads = self.concurrent_threads
+        barrier = threading.Barrier(threads)
+
+        def guess() -> list[bool]:
+            barrier.wait(timeout=30)
+            locked = []
+            for _ in range(lockout):
+                with pytest.raises(exception.AuthenticationFailed) as info:
+                    driver.authenticate(carol, "wrong")
+                locked.append(isinstance(info.value, exception.UserLockedOut))
+            return locked
+
+        with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+            futures = [pool.submit(guess) for _ in range(threads)]
+            outcomes = [x for future in futures for x in future.result(timeout=120)]
+        assert len(outcomes) == threads * lockout
+        assert outcomes.count(False) == lockout, "only the limit's worth may be checked"
+
+    @needs(Capability.LOCKOUT)
     def test_lockout_ends_after_duration(
         self, driver: IdentityDriver, users: dict[str, User], lockout: int, clock: FakeClock
     ) -> None:

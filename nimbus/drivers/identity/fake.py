@@ -136,14 +136,16 @@ class FakeIdentityDriver(IdentityDriver):
         """Check *password* for *user_id*; lock-out works as in the ``sql`` back-end."""
         identity = self.conf.identity
         limit = identity.lockout_failure_attempts
-        duration = datetime.timedelta(seconds=identity.lockout_duration)
-        now = self._now()
         with self._lock:
             record = self._users.get(user_id) if isinstance(user_id, str) else None
             hashed = record.password_hash if record is not None else None
-            if record is not None and limit > 0 and record.failed_auth_count >= limit:
-                if record.failed_auth_at is not None and record.failed_auth_at + duration > now:
-                    raise exception.UserLockedOut(user_id=record.user.id)
+            counting = (
+                record is not None
+                and limit > 0
+                and record.user.id not in identity.lockout_ignored_user_ids
+            )
+            if record is not None and counting:
+                self._claim_attempt(record, limit)
         # bcrypt runs outside the lock, and for unknown users too.
         candidate = password if isinstance(password, str) else ""
         too_long = len(candidate) > identity.max_password_length
@@ -155,15 +157,22 @@ class FakeIdentityDriver(IdentityDriver):
                 record.failed_auth_count = 0
                 record.failed_auth_at = None
                 return _copy(record.user)
-            if limit > 0:
-                expired = (
-                    record.failed_auth_count >= limit
-                    and record.failed_auth_at is not None
-                    and record.failed_auth_at + duration <= now
-                )
-                record.failed_auth_count = 1 if expired else record.failed_auth_count + 1
-                record.failed_auth_at = now
         raise exception.AuthenticationFailed()
+
+    def _claim_attempt(self, record: _UserRecord, limit: int) -> None:
+        """Count one more failure in advance (under the lock), as the ``sql`` back-end.
+
+        :raises UserLockedOut: *limit* failures in a row, the last one less
+            than ``lockout_duration`` ago.
+        """
+        now = self._now()
+        duration = datetime.timedelta(seconds=self.conf.identity.lockout_duration)
+        if record.failed_auth_count >= limit:
+            if record.failed_auth_at is not None and record.failed_auth_at + duration > now:
+                raise exception.UserLockedOut(user_id=record.user.id)
+            record.failed_auth_count = 0
+        record.failed_auth_count += 1
+        record.failed_auth_at = now
 
     # -- writing users --------------------------------------------------------
 

@@ -164,29 +164,28 @@ class SqlIdentityDriver(IdentityDriver):
     def authenticate(self, user_id: str, password: str) -> User:
         """Check *password* for *user_id* and return the user.
 
-        With ``[identity] lockout_failure_attempts`` above 0, a user is refused
-        with :class:`~nimbus.exception.UserLockedOut` once that many failures
-        in a row were recorded, until ``lockout_duration`` seconds after the
-        last one; a success or a new password clears the count.
+        With ``[identity] lockout_failure_attempts`` above 0, each check of a
+        user's password first claims an attempt in one ``UPDATE``: once that
+        many failures in a row were recorded, no claim succeeds and the user
+        is refused with :class:`~nimbus.exception.UserLockedOut` until
+        ``lockout_duration`` seconds after the last one, however many guesses
+        arrive at once.  A success or a new password clears the count; users
+        in ``lockout_ignored_user_ids`` are never locked.
         """
         identity = self.conf.identity
         limit = identity.lockout_failure_attempts
-        user = hashed = failed_at = None
+        user = hashed = None
         failures = 0
         with self._translated("user", "read failed"), self.database.reader() as session:
             row = session.get(models.User, user_id) if isinstance(user_id, str) else None
             if row is not None:
                 user = self._user(row)
-                hashed, failures, failed_at = (
-                    row.password_hash,
-                    row.failed_auth_count,
-                    row.failed_auth_at,
-                )
-        now = self._clock()
-        cutoff = now - datetime.timedelta(seconds=identity.lockout_duration)
-        if user is not None and limit > 0 and failures >= limit and failed_at is not None:
-            if failed_at > cutoff:
-                raise exception.UserLockedOut(user_id=user.id)
+                hashed, failures = row.password_hash, row.failed_auth_count
+        counting = (
+            user is not None and limit > 0 and user.id not in identity.lockout_ignored_user_ids
+        )
+        if user is not None and counting and not self._claim_attempt(user.id, limit):
+            raise exception.UserLockedOut(user_id=user.id)
         # The same work, and so about the same time, whether or not the user
         # exists and whether or not it has a password.
         candidate = password if isinstance(password, str) else ""
@@ -195,31 +194,35 @@ class SqlIdentityDriver(IdentityDriver):
         if user is None:
             raise exception.AuthenticationFailed()
         if matched and not too_long:
-            if failures:
+            if counting or failures:
                 self._reset_failures(user.id)
             return user
-        if limit > 0:
-            self._record_failure(user.id, now, cutoff, limit)
         raise exception.AuthenticationFailed()
 
-    def _record_failure(
-        self, user_id: str, now: datetime.datetime, cutoff: datetime.datetime, limit: int
-    ) -> None:
-        count = models.User.failed_auth_count
-        expired = sa.and_(count >= limit, models.User.failed_auth_at <= cutoff)
-        # One statement, so that concurrent failures from several processes
-        # all count.  MySQL evaluates SET assignments left to right, so the
-        # count must be computed before failed_auth_at is overwritten.
+    def _claim_attempt(self, user_id: str, limit: int) -> bool:
+        """Count one more failure in advance; False when the user is locked out.
+
+        One statement, so that concurrent attempts from several processes
+        never check more than *limit* passwords.  A lock-out older than
+        ``lockout_duration`` starts a new count.  MySQL evaluates SET
+        assignments left to right, so the count is computed before
+        failed_auth_at is overwritten.
+        """
+        now = self._clock()
+        cutoff = now - datetime.timedelta(seconds=self.conf.identity.lockout_duration)
+        user = models.User
+        count = user.failed_auth_count
+        expired = sa.or_(user.failed_auth_at.is_(None), user.failed_auth_at <= cutoff)
         stmt = (
-            sa.update(models.User)
-            .where(models.User.id == user_id)
+            sa.update(user)
+            .where(user.id == user_id, sa.or_(count < limit, expired))
             .ordered_values(
-                (count, sa.case((expired, 1), else_=count + 1)),
-                (models.User.failed_auth_at, now),
+                (count, sa.case((count >= limit, 1), else_=count + 1)),
+                (user.failed_auth_at, now),
             )
         )
-        with self._translated("user", "recording a failed login failed"):
-            self.database.write(lambda session: session.execute(stmt))
+        with self._translated("user", "recording a login attempt failed"):
+            return bool(self.database.write(lambda session: session.execute(stmt).rowcount == 1))
 
     def _reset_failures(self, user_id: str) -> None:
         stmt = (
