@@ -76,6 +76,7 @@ class TokenData:
             "user_id": self.user.id,
             "project_id": self.project["id"] if self.project else None,
             "domain_id": (self.domain or self.project_domain or {}).get("id"),
+            "user_domain_id": self.user.domain_id,
             "role_ids": self.role_ids,
             "audit_id": self.audit_ids[0],
             "audit_chain_id": self.audit_ids[-1],

@@ -82,8 +82,8 @@ class TokenValues:
     """The attributes of a validated token that revocation events are matched against.
 
     ``domain_id`` is the domain of a domain-scoped token, or the domain of
-    the project of a project-scoped one; ``role_ids`` are the roles the token
-    carries at validation.
+    the project of a project-scoped one; ``user_domain_id`` is the user's
+    own domain; ``role_ids`` are the roles the token carries at validation.
     """
 
     user_id: str
@@ -93,6 +93,7 @@ class TokenValues:
     audit_chain_id: str
     project_id: str | None = None
     domain_id: str | None = None
+    user_domain_id: str | None = None
     role_ids: frozenset[str] = frozenset()
 
     @classmethod
@@ -123,7 +124,7 @@ class TokenValues:
         """Return *values* as TokenValues, converting a mapping of the same keys.
 
         :param values: TokenValues, or a mapping with the keys ``user_id``,
-            ``project_id``, ``domain_id``, ``role_ids``, ``audit_id``,
+            ``project_id``, ``domain_id``, ``user_domain_id``, ``role_ids``, ``audit_id``,
             ``audit_chain_id``, ``issued_at`` and ``expires_at``.
         :returns: the values as TokenValues.
         :raises nimbus.exception.ValidationError: a key is missing.
@@ -139,6 +140,7 @@ class TokenValues:
                 audit_chain_id=values["audit_chain_id"],
                 project_id=values.get("project_id"),
                 domain_id=values.get("domain_id"),
+                user_domain_id=values.get("user_domain_id"),
                 role_ids=frozenset(values.get("role_ids") or ()),
             )
         except KeyError as ex:
@@ -151,7 +153,8 @@ def matches(event: RevocationEvent, token_values: TokenValues | Mapping[str, Any
     :param event: the revocation event.
     :param token_values: the token's attributes (see :meth:`TokenValues.coerce`).
     :returns: True when every attribute the event sets equals the token's
-        (``role_id`` being one of the token's roles) and the token was issued
+        (``role_id`` being one of the token's roles, ``domain_id`` the
+        token's scope domain or its user's domain) and the token was issued
         at or before ``issued_before``.
     """
     return _matches(event, TokenValues.coerce(token_values))
@@ -163,7 +166,8 @@ def _matches(event: RevocationEvent, token_values: TokenValues) -> bool:
     for attr in _EQUAL_ATTRS:
         wanted = getattr(event, attr)
         if wanted is not None and wanted != getattr(token_values, attr):
-            return False
+            if attr != "domain_id" or wanted != token_values.user_domain_id:
+                return False
     return event.role_id is None or event.role_id in token_values.role_ids
 
 
@@ -211,6 +215,9 @@ class _Index:
             key = getattr(values, attr)
             if key is not None:
                 yield from buckets[attr].get(key, ())
+        # A domain's event also revokes the tokens of the domain's users.
+        if values.user_domain_id is not None and values.user_domain_id != values.domain_id:
+            yield from buckets["domain_id"].get(values.user_domain_id, ())
         by_role = buckets["role_id"]
         if by_role:
             for role_id in values.role_ids:
@@ -286,7 +293,8 @@ class RevocationList:
 
         :param user_id: revoke the tokens of this user.
         :param project_id: revoke the tokens scoped to this project.
-        :param domain_id: revoke the tokens scoped to this domain or its projects.
+        :param domain_id: revoke the tokens scoped to this domain or its
+            projects, and the tokens of its users.
         :param role_id: revoke the tokens carrying this role.
         :param audit_id: revoke the token with this audit id.
         :param audit_chain_id: revoke every token of this chain.

@@ -96,6 +96,15 @@ def test_every_set_attribute_must_equal_the_tokens(attrs: dict, expected: bool) 
     assert matches(_event(**attrs), _values()) is expected
 
 
+def test_a_domain_event_revokes_the_tokens_of_the_domains_users_too() -> None:
+    event = _event(domain_id="home")
+
+    assert matches(event, _values(domain_id="d1", user_domain_id="home"))
+    assert matches(event, _values(domain_id="home", user_domain_id="other"))
+    assert not matches(event, _values(domain_id="d1", user_domain_id="other"))
+    assert not matches(_event(domain_id="home", project_id="p9"), _values(user_domain_id="home"))
+
+
 def test_unset_attributes_match_anything() -> None:
     event = _event(user_id="u1")
 
@@ -179,6 +188,15 @@ def now() -> FakeNow:
 def _list(database: Database, clock: FakeClock, now: FakeNow, **kwargs) -> RevocationList:
     kwargs.setdefault("refresh_interval", 10.0)
     return RevocationList(database, clock=clock, now=now, **kwargs)
+
+
+def test_the_list_finds_a_domain_event_by_the_users_domain(database, clock, now) -> None:
+    revocations = _list(database, clock, now)
+
+    revocations.revoke(domain_id="home")
+
+    assert revocations.is_revoked(_values(domain_id="d1", user_domain_id="home"))
+    assert not revocations.is_revoked(_values(domain_id="d1", user_domain_id="other"))
 
 
 def test_revoke_applies_at_once_in_this_process(database, clock, now) -> None:
