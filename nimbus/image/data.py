@@ -50,6 +50,9 @@ LOG = logging.getLogger(__name__)
 #: Transfers of this many chunks or more get a thread that reads ahead
 #: (and, for uploads, hashing threads); smaller ones are not worth the threads.
 _THREADED_CHUNKS = 8
+#: A chunked upload under a storage quota reserves this many chunks ahead
+#: of what it received: one database write per step.
+_RESERVE_CHUNKS = 4
 
 #: Digits of the largest position a range may name (a 64-bit size has 20).
 _RANGE_DIGITS = 20
@@ -387,6 +390,7 @@ class ImageData:
                 "os_hash_value": digests.hexdigest("multihash"),
                 "location": stored.location,
                 "upload_id": None,
+                "reserved_size": None,
                 "updated_at": utcnow(),
             }
             location = stored.location
@@ -412,6 +416,8 @@ class ImageData:
     ) -> Generator[bytes]:
         chunk_size = self.conf.image.chunk_size
         cap = self.conf.image.image_size_cap
+        # A body of unknown length holds its quota as it grows, in steps.
+        reserved = None if claim.remaining is None or content_length is not None else 0
         while True:
             want = chunk_size
             if content_length is not None:
@@ -424,7 +430,14 @@ class ImageData:
             digests.update(data)
             if digests.size > cap:
                 raise exception.OverLimit(reason=f"The image is over the limit of {cap} bytes.")
-            if claim.remaining is not None and digests.size > claim.remaining:
+            if reserved is not None and digests.size > reserved:
+                reserved = self.service.reserve_upload(
+                    claim.image_id,
+                    claim.upload_id,
+                    digests.size,
+                    digests.size + _RESERVE_CHUNKS * chunk_size,
+                )
+            elif claim.remaining is not None and digests.size > claim.remaining:
                 raise exception.QuotaExceeded(
                     resource="image storage",
                     requested=digests.size,

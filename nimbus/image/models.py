@@ -23,7 +23,8 @@ class Image(Base):
 
     ``location`` is where the store keeps the data (never shown to users);
     ``upload_id`` names the upload that holds the image in ``saving``, so
-    only that upload may finish it.
+    only that upload may finish it; ``reserved_size`` is what that upload
+    holds against the owner's storage quota until it ends.
     """
 
     __tablename__ = "images"
@@ -50,6 +51,7 @@ class Image(Base):
     os_hidden: orm.Mapped[bool] = orm.mapped_column(default=False)
     location: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     upload_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36))
+    reserved_size: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
     updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow, index=True)
 

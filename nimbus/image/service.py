@@ -67,6 +67,7 @@ def _iso(value: datetime.datetime | None) -> str | None:
 class UploadClaim:
     """What an upload holds while its image is ``saving``.
 
+    :param image_id: the image being uploaded to.
     :param upload_id: names the upload; only it may finish or release the image.
     :param disk_format: the image's declared disk format.
     :param declared: the hashes the client declared, by algorithm (``md5``, ``sha256``).
@@ -74,6 +75,7 @@ class UploadClaim:
     :param used: the bytes the owner stored before this upload.
     """
 
+    image_id: str
     upload_id: str
     disk_format: str | None
     declared: dict[str, str]
@@ -783,12 +785,56 @@ class ImageService:
     # "saving"), so once recover_stale_uploads has put a silent upload's
     # image back to "queued", that upload can no longer touch the image.
 
-    def storage_used(self, session: orm.Session, owner: str) -> int:
-        """Return the bytes of image data *owner* stores."""
-        used = session.execute(
-            sa.select(sa.func.coalesce(sa.func.sum(Image.size), 0)).where(Image.owner == owner)
-        ).scalar_one()
-        return used or 0
+    def storage_used(
+        self, session: orm.Session, owner: str, *, lock: bool = False, but: str | None = None
+    ) -> int:
+        """Return the bytes of image data *owner* stores or has uploads reserve.
+
+        :param lock: lock the owner's image rows until the transaction ends,
+            so that concurrent quota checks of one owner take turns.
+        :param but: leave this image out (the upload asking for more).
+        """
+        held = sa.func.coalesce(Image.size, Image.reserved_size, 0)
+        if not lock:
+            stmt = sa.select(sa.func.coalesce(sa.func.sum(held), 0)).where(Image.owner == owner)
+            return int(session.execute(stmt).scalar_one() or 0)
+        # Aggregates cannot be locked FOR UPDATE: lock the rows, sum here.
+        rows = session.execute(
+            sa.select(Image.id, held).where(Image.owner == owner).with_for_update()
+        ).all()
+        return sum(int(size) for image_id, size in rows if image_id != but)
+
+    def reserve_upload(self, image_id: str, upload_id: str, need: int, want: int) -> int:
+        """Grow the quota reservation of an upload in progress; return its new size.
+
+        The upload gets *want* bytes if the owner's quota has room, else
+        what is left, but never less than *need* (what it has received).
+
+        :raises QuotaExceeded: the owner's other images and reservations
+            leave less than *need*.
+        :raises NotFound: the image was deleted meanwhile.
+        :raises InvalidState: the upload lost the image (recovered as stale).
+        """
+        quota = self.conf.image.image_storage_quota
+
+        def write(session: orm.Session) -> int:
+            row = session.execute(
+                sa.select(Image).where(Image.id == image_id).with_for_update()
+            ).scalar_one_or_none()
+            if row is None or row.upload_id != upload_id or row.status != "saving":
+                raise self._lost(session, image_id)
+            granted = want
+            if row.owner is not None and quota >= 0:
+                used = self.storage_used(session, row.owner, lock=True, but=image_id)
+                if used + need > quota:
+                    raise exception.QuotaExceeded(
+                        resource="image storage", requested=need, used=used, limit=quota
+                    )
+                granted = max(need, min(want, quota - used))
+            row.reserved_size = granted
+            return granted
+
+        return self.db.write(write)
 
     def claim_upload(
         self, ctx: RequestContext, image_id: str, content_length: int | None
@@ -827,12 +873,15 @@ class ImageService:
         remaining = None
         used = 0
         if quota >= 0 and row.owner is not None:
-            used = self.storage_used(session, row.owner)
+            # The owner's rows stay locked until this claim commits: a
+            # concurrent claim sees its reservation.
+            used = self.storage_used(session, row.owner, lock=True, but=row.id)
             remaining = max(quota - used, 0)
             if content_length is not None and content_length > remaining:
                 raise exception.QuotaExceeded(
                     resource="image storage", requested=content_length, used=used, limit=quota
                 )
+            row.reserved_size = content_length or 0
         declared = {
             _DECLARED[p.name]: p.value
             for p in session.execute(
@@ -847,7 +896,7 @@ class ImageService:
         row.status = "saving"
         row.upload_id = upload_id
         row.updated_at = utcnow()
-        return UploadClaim(upload_id, row.disk_format, declared, remaining, used)
+        return UploadClaim(row.id, upload_id, row.disk_format, declared, remaining, used)
 
     def _lost(self, session: orm.Session, image_id: str) -> exception.NimbusException:
         """Return the error for an upload that no longer holds *image_id*."""
@@ -902,6 +951,7 @@ class ImageService:
                     upload_id=None,
                     size=None,
                     virtual_size=None,
+                    reserved_size=None,
                     updated_at=utcnow(),
                 )
             )
@@ -954,7 +1004,7 @@ class ImageService:
             result = session.execute(
                 sa.update(Image)
                 .where(Image.status == "saving", Image.updated_at <= cutoff)
-                .values(status="queued", upload_id=None, updated_at=utcnow())
+                .values(status="queued", upload_id=None, reserved_size=None, updated_at=utcnow())
             )
             return typing.cast(CursorResult[Any], result).rowcount or 0
 

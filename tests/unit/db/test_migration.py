@@ -53,7 +53,7 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-HEADS = "identity_0001,identity_sql_0001,image_0001"
+HEADS = "identity_0001,identity_sql_0001,image_0002"
 
 
 def test_head_and_current(db: Database) -> None:
@@ -85,7 +85,7 @@ def test_a_database_of_the_single_history_moves_onto_the_branches(
     # What the pre-branch revision 0001 (identity) or 0002 (identity + image) left.
     migration.upgrade(db, "identity@head,identity_sql@head")
     if legacy == "0002":
-        migration.upgrade(db, "image@head")
+        migration.upgrade(db, "image_0001")
     with db.engine.begin() as conn:
         conn.execute(sa.text("DELETE FROM alembic_version"))
         conn.execute(sa.text("INSERT INTO alembic_version VALUES (:v)"), {"v": legacy})
@@ -146,7 +146,7 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
 
     migration.upgrade(db, extra=extra)
 
-    assert migration.current(db) == "identity_sql_0001,image_0001,test"
+    assert migration.current(db) == "identity_sql_0001,image_0002,test"
     assert _count(db, "assignments") == 1
     assert _count(db, "implied_roles") == 1
 

@@ -448,6 +448,63 @@ class _ClientWentAway(OSError):
     pass
 
 
+def _body(size: int, chunk: int) -> Callable[[int], bytes]:
+    """Return a request body's read: *size* bytes, at most *chunk* per call, slowly."""
+    left = [size]
+
+    def read(want: int) -> bytes:
+        n = min(want, chunk, left[0])
+        left[0] -= n
+        if n:
+            threading.Event().wait(0.002)  # let the other uploads interleave
+        return b"q" * n
+
+    return read
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_concurrent_uploads_never_pass_the_storage_quota(
+    services: nimbus.wsgi.Services, admin_ctx: RequestContext, admin: Images, declared: bool
+) -> None:
+    """Eight 6 MiB uploads at once under a 10 MiB quota: one is stored, seven refused."""
+    mib = 1024**2
+    services.conf.set_override("image_storage_quota", 10 * mib, group="image")
+    services.conf.set_override("chunk_size", 256 * 1024, group="image")
+    images = [admin.create(name=f"q{i}")["id"] for i in range(8)]
+    barrier = threading.Barrier(len(images))
+    outcomes: dict[str, str] = {}
+
+    def upload(image_id: str) -> None:
+        barrier.wait(10)
+        try:
+            services.image_data.upload(
+                admin_ctx,
+                image_id,
+                _body(6 * mib, 64 * 1024),
+                content_length=6 * mib if declared else None,
+            )
+            outcomes[image_id] = "stored"
+        except exception.QuotaExceeded:
+            outcomes[image_id] = "over quota"
+
+    threads = [threading.Thread(target=upload, args=(i,)) for i in images]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert sorted(outcomes.values()) == ["over quota"] * 7 + ["stored"]
+    shown = [admin.get(i) for i in images]
+    assert sum(s["size"] or 0 for s in shown) == 6 * mib
+    assert sorted(s["status"] for s in shown) == ["active"] + ["queued"] * 7
+    # The refused uploads released what they held: 4 MiB more still fits.
+    refused = next(i for i, outcome in outcomes.items() if outcome == "over quota")
+    services.image_data.upload(
+        admin_ctx, refused, _body(4 * mib, mib), content_length=4 * mib if declared else None
+    )
+    assert admin.get(refused)["status"] == "active"
+
+
 def test_an_interrupted_upload_leaves_nothing(
     services: nimbus.wsgi.Services, admin_ctx: RequestContext, admin: Images
 ) -> None:
