@@ -63,6 +63,7 @@ from typing import Any
 
 from gunicorn.config import Config
 from gunicorn.http import RequestParser
+from gunicorn.http.parser import Parser
 from gunicorn.http2 import negotiation
 from gunicorn.workers import gthread
 from oslo_config import cfg
@@ -381,6 +382,17 @@ class Worker(gthread.ThreadWorker):
         conn.drained += len(data)
         if not data or conn.drained > CLOSE_DRAIN:
             self._close(conn)
+
+    def _keepalive_after(self, conn: gthread.TConn, keepalive: bool) -> bool:
+        """Whether *conn* can serve another request, once the unread body is drained.
+
+        As gthread's, but the drain waits ``body_timeout`` at most, not 5 s:
+        a body that stalled (answered 408) is not waited for again for longer.
+        """
+        if not keepalive or not isinstance(conn.parser, Parser):
+            return False
+        wait = min(gthread.DEFAULT_WORKER_DATA_TIMEOUT, self.body_timeout)
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + wait))
 
     def _keep(self, conn: Conn, parser: RequestParser) -> None:
         """Wait for the next request of a kept-alive connection, or read its head."""
