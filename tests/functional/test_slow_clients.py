@@ -258,3 +258,27 @@ def test_stalled_bodies_free_their_threads(strict: Server) -> None:
         for sock in socks:
             sock.close()
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers
+
+
+def test_heads_being_read_count_towards_worker_connections(base: Path) -> None:
+    limit = 4
+    with gunicorn(
+        "nimbus.wsgi:all_services()",
+        config_file=_config(base, "limited", header_timeout=TIMEOUT),
+        log_path=base / "limited.log",
+        worker_class=WORKER_CLASS,
+        threads=THREADS,
+        extra_args=["--worker-connections", str(limit)],
+    ) as limited:
+        socks = [socket.create_connection((limited.host, limited.port)) for _ in range(limit)]
+        try:
+            time.sleep(0.2)  # accepted: the worker is at its limit and stops accepting
+            start = time.monotonic()
+            # Not accepted until the silent connections time out and free their places.
+            status, _ = _get(limited, timeout=TIMEOUT + 5)
+            waited = time.monotonic() - start
+        finally:
+            for sock in socks:
+                sock.close()
+    assert status == 200
+    assert waited >= TIMEOUT * 0.5
