@@ -89,8 +89,12 @@ class SlowClients:
         for index, sock in enumerate(self.socks):
             if self._closed(sock):
                 sock.close()
+                try:
+                    sock = self._open()
+                except OSError:
+                    continue  # the server is not taking connections: try at the next tick
+                self.socks[index] = sock
                 self.reopened += 1
-                sock = self.socks[index] = self._open()
                 self.sent[index] = 0
             position = self.sent[index] % len(SLOW_HEAD)
             try:
