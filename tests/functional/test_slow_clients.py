@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import http.client
+import json
 import socket
 import threading
 import time
@@ -21,7 +22,14 @@ from pathlib import Path
 
 import pytest
 
-from nimbus.testing.server import HOST, Server, gunicorn, prepare_state, write_config
+from nimbus.testing.server import (
+    HOST,
+    Server,
+    gunicorn,
+    password_auth,
+    prepare_state,
+    write_config,
+)
 
 WORKER_CLASS = "nimbus.server.Worker"
 THREADS = 8
@@ -33,6 +41,7 @@ PATH = "/identity/v3"
 #: How long an ordinary request may take while the slow clients are held
 #: (generous for a loaded test machine; the requests take milliseconds).
 BOUND = 2.0
+ADMIN_PASSWORD = "secret"
 #: The timeouts of the strict server.
 TIMEOUT = 1.0
 #: A head that never ends: the slow clients send it a byte at a time.
@@ -52,7 +61,7 @@ def _config(base: Path, name: str, **api: object) -> Path:
 def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A directory with a prepared state, shared by the module's servers."""
     path = tmp_path_factory.mktemp("slow-clients")
-    prepare_state(_config(path, "prepare"), "secret")
+    prepare_state(_config(path, "prepare"), ADMIN_PASSWORD)
     return path
 
 
@@ -258,6 +267,48 @@ def test_stalled_bodies_free_their_threads(strict: Server) -> None:
         for sock in socks:
             sock.close()
     assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in answers), answers
+
+
+def _call(
+    server: Server, method: str, path: str, body: object = None, token: str | None = None
+) -> tuple[int, http.client.HTTPMessage, bytes]:
+    """Send one JSON request on a new connection; return status, headers and body."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["X-Auth-Token"] = token
+    conn = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    try:
+        data = None if body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.headers, resp.read()
+    finally:
+        conn.close()
+
+
+def test_a_stalled_image_upload_is_answered_408_and_the_image_stays_queued(
+    strict: Server,
+) -> None:
+    status, headers, _ = _call(
+        strict, "POST", "/identity/v3/auth/tokens", password_auth(ADMIN_PASSWORD)
+    )
+    assert status == 201
+    token = headers["X-Subject-Token"]
+    image = {"name": "stalled", "disk_format": "raw", "container_format": "bare"}
+    status, _, body = _call(strict, "POST", "/image/v2/images", image, token)
+    assert status == 201, body
+    image_id = json.loads(body)["id"]
+    with socket.create_connection((strict.host, strict.port)) as sock:
+        sock.sendall(
+            f"PUT /image/v2/images/{image_id}/file HTTP/1.1\r\nHost: {HOST}\r\n"
+            f"X-Auth-Token: {token}\r\nContent-Type: application/octet-stream\r\n"
+            "Content-Length: 100000\r\n\r\n".encode()
+            + b"x" * 1000
+        )
+        answer = _read_until_closed(sock, TIMEOUT + 5)
+    assert answer.startswith(b"HTTP/1.1 408 "), answer
+    status, _, body = _call(strict, "GET", f"/image/v2/images/{image_id}", token=token)
+    assert json.loads(body)["status"] == "queued"
 
 
 def test_heads_being_read_count_towards_worker_connections(base: Path) -> None:
