@@ -31,6 +31,8 @@ from nimbus.testing.server import (
     write_config,
 )
 
+pytestmark = pytest.mark.slow
+
 WORKER_CLASS = "nimbus.server.Worker"
 THREADS = 8
 SLOW_CLIENTS = 64
