@@ -30,6 +30,7 @@ __all__ = [
     "PolicyNotAuthorized",
     "QuotaExceeded",
     "RangeNotSatisfiable",
+    "RequestTimeout",
     "StorageFull",
     "TokenNotFound",
     "Unauthorized",
@@ -73,6 +74,10 @@ class ValidationError(Invalid):
 
 class PayloadTooLarge(Invalid):
     msg_fmt = "Request body is larger than the limit of %(limit)d bytes."
+
+
+class RequestTimeout(NimbusException):
+    msg_fmt = "The request body did not arrive in time."
 
 
 class Unauthorized(NimbusException):

@@ -34,6 +34,7 @@ _STATUS: list[tuple[type[exception.NimbusException], int]] = [
     (exception.PayloadTooLarge, 413),
     (exception.OverLimit, 413),
     (exception.RangeNotSatisfiable, 416),
+    (exception.RequestTimeout, 408),
     (exception.Invalid, 400),
     (exception.Unauthorized, 401),
     (exception.Forbidden, 403),

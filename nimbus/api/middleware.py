@@ -67,7 +67,11 @@ def _read_bounded(req: falcon.Request, limit: int) -> bytes:
     length = req.content_length
     if length is not None and length > limit:
         raise exception.PayloadTooLarge(limit=limit)
-    data = req.bounded_stream.read(limit + 1)
+    try:
+        data = req.bounded_stream.read(limit + 1)
+    except TimeoutError as ex:
+        # The server's read timeout ([api] body_timeout): the client stalled.
+        raise exception.RequestTimeout() from ex
     if len(data) > limit:
         raise exception.PayloadTooLarge(limit=limit)
     return data

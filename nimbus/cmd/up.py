@@ -140,7 +140,9 @@ class _Server(BaseApplication):
         settings = {
             "bind": [f"{host}:{api.bind_port}"],
             "workers": api.workers,
-            "worker_class": "gthread",
+            # gthread that reads request heads in its event loop; it reads
+            # [api] header_timeout and body_timeout from self.conf.
+            "worker_class": "nimbus.server.Worker",
             "threads": api.threads,
             "graceful_timeout": 10,
             "timeout": 120,

@@ -70,7 +70,47 @@ one worker; use the split deployment for more.
         "threads",
         default=8,
         min=1,
-        help="Threads per gunicorn worker.",
+        help="""Threads per gunicorn worker.
+
+Each thread serves one request at a time.  With the ``nimbus.server.Worker``
+worker class a thread is only given a request once its head (request line and
+headers) has arrived, so clients that send slowly do not hold threads.
+
+Related options:
+* header_timeout
+* body_timeout
+""",
+    ),
+    cfg.FloatOpt(
+        "header_timeout",
+        default=10.0,
+        min=0.1,
+        help="""Seconds a client has to send a request's line and headers.
+
+The ``nimbus.server.Worker`` gunicorn worker class (that of ``nimbus up``)
+reads request heads in its event loop, without holding a thread; a head that
+has not arrived this long after the connection was accepted (or after a
+kept-alive connection's next request began) is answered 408 and closed.
+
+Related options:
+* body_timeout
+* threads
+""",
+    ),
+    cfg.FloatOpt(
+        "body_timeout",
+        default=30.0,
+        min=0.1,
+        help="""Seconds a read of a request body may wait for data.
+
+With the ``nimbus.server.Worker`` gunicorn worker class, each read of the body
+(and each write of the response) that has nothing to do for this long fails
+and frees the thread: the connection is closed.  A slow client that keeps
+sending within this time is served to the end.
+
+Related options:
+* header_timeout
+""",
     ),
 ]
 

@@ -167,8 +167,8 @@ def gunicorn_command(
     """Return a ``gunicorn <target>`` command line.
 
     :param target: a gunicorn app, e.g. ``nimbus.wsgi:all_services()``.
-    :param threads: threads per worker, passed for ``gthread`` only (more
-        than one thread turns gunicorn's ``sync`` class into ``gthread``).
+    :param threads: threads per worker, passed for every class but ``sync``
+        (more than one thread turns gunicorn's ``sync`` class into ``gthread``).
     :param timeout: seconds a silent worker may take before it is restarted.
     :param extra_args: more gunicorn options, placed before *target*.
     """
@@ -189,7 +189,7 @@ def gunicorn_command(
         # The default control socket path is shared by every gunicorn of this user.
         "--no-control-socket",
     ]
-    if worker_class == "gthread":
+    if worker_class != "sync":
         cmd += ["--threads", str(threads)]
     if os.path.isdir("/dev/shm"):
         # The workers' heartbeat files live in memory, not on a disk.

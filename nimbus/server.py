@@ -1,0 +1,435 @@
+"""The gunicorn worker class of nimbus: gthread that reads request heads in its event loop.
+
+``gunicorn -k nimbus.server.Worker`` (and ``nimbus up``) serve with
+:class:`Worker`, a :class:`gunicorn.workers.gthread.ThreadWorker` that does
+not give a connection to a pool thread until its request head has arrived.
+
+Why
+    Plain gthread hands a connection to one of its ``threads`` as soon as the
+    socket is readable, and the thread then blocks reading the request line
+    and headers.  A client that sends its head one byte a second holds that
+    thread for as long as it likes: as many such clients as there are threads
+    stop every API on the port, without ever authenticating.
+
+How
+    The worker's event loop (one :mod:`selectors` selector, gthread's own)
+    watches every connection whose head is still coming.  Each readable event
+    makes one non-blocking ``recv``, whose bytes are kept in the connection's
+    buffer (:attr:`Conn.head`).  Once the buffer holds the blank line that ends
+    the head, the connection goes to the thread pool; there the parser is
+    given the buffered bytes first (its unreader's ``unread``, the seam
+    gunicorn itself uses for a sniffed HTTP/2 preface) and reads the rest, the
+    body, from the socket.  A thread therefore only ever waits for a body, and
+    each of those reads has a timeout of ``[api] body_timeout`` seconds.
+
+    A kept-alive connection goes back to the loop as in gthread: idle until
+    its next request starts (for gunicorn's ``keepalive`` seconds), then its
+    head is read in the loop the same way.  Bytes a thread had read ahead
+    behind a request are carried over into the next head's buffer.
+
+    A head not complete ``[api] header_timeout`` seconds after it started (the
+    connection was accepted, or the first byte of a kept-alive connection's
+    next request came) is answered ``408`` and closed.  A head larger than
+    gunicorn's limits (``limit_request_line``, ``limit_request_fields`` times
+    ``limit_request_field_size``), or than :data:`HEAD_CAP`, whichever is less,
+    is answered ``431`` and closed.  A line ended by a bare LF goes to the
+    thread at once, where gunicorn refuses it with a 400.
+
+    Every connection, reading or not, counts towards ``worker_connections``:
+    at that many the worker stops accepting, as gthread does.
+
+Not covered
+    TLS, the PROXY protocol, uWSGI and HTTP/2 with prior knowledge still take
+    gthread's path (the thread reads the head), with ``body_timeout`` on each
+    read; ``nimbus up`` uses none of them.
+
+The timeouts are nimbus options of the ``[api]`` group: from ``nimbus up``'s
+configuration when it is the gunicorn application, else from the
+configuration the ``nimbus.wsgi`` targets read (``NIMBUS_CONFIG_FILE`` or the
+usual places).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import time
+from collections import deque
+from concurrent.futures import Future
+from functools import partial
+from typing import Any
+
+from gunicorn.config import Config
+from gunicorn.http import RequestParser
+from gunicorn.http.parser import Parser
+from gunicorn.http2 import negotiation
+from gunicorn.workers import gthread
+from oslo_config import cfg
+
+__all__ = ["HEAD_CAP", "Conn", "Worker", "head_limit"]
+
+#: The largest request head accepted, in bytes, whatever gunicorn's limits allow.
+HEAD_CAP = 64 * 1024
+
+#: How long a stopping worker still waits for heads that are coming, and keeps
+#: its kept-alive connections (gthread's ``STOP_KEEPALIVE_LINGER``).
+STOP_LINGER = 2.0
+
+#: Seconds and bytes a closing connection is drained for at most (as
+#: gunicorn's ``util.close_graceful``).
+CLOSE_LINGER = 2.0
+CLOSE_DRAIN = 64 * 1024
+
+_END = b"\r\n\r\n"
+_RECV_SIZE = 16 * 1024
+
+_TIMEOUT_ANSWER = b"HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n"
+_TOO_LARGE_ANSWER = (
+    b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+    b"Connection: close\r\nContent-Length: 0\r\n\r\n"
+)
+
+# Where a connection is; see Conn.state.
+_IDLE = "idle"
+_READING = "reading"
+_IN_THREAD = "in-thread"
+_DRAINING = "draining"
+_CLOSED = "closed"
+
+
+def head_limit(config: Config) -> int:
+    """Return the largest request head, in bytes, that *config*'s limits allow.
+
+    That is a request line of ``limit_request_line``, ``limit_request_fields``
+    header lines of ``limit_request_field_size`` each and their line ends,
+    read as gunicorn reads them (0 or less is gunicorn's own maximum), and at
+    most :data:`HEAD_CAP`.
+    """
+    line = config.limit_request_line
+    line = 8190 if line <= 0 or line > 8190 else line
+    fields = config.limit_request_fields
+    fields = 32768 if fields <= 0 or fields > 32768 else fields
+    size = config.limit_request_field_size
+    size = 8190 if size <= 0 else size
+    return min(HEAD_CAP, line + 2 + fields * (size + 2) + 2)
+
+
+def _reads_heads_in_loop(config: Config, client: Any) -> bool:
+    """Whether a connection from *client* can have its head read in the loop."""
+    return (
+        not config.is_ssl
+        and config.proxy_protocol == "off"
+        and getattr(config, "protocol", "http") == "http"
+        and not negotiation.prior_knowledge_allowed(config, client)
+    )
+
+
+class Conn(gthread.TConn):
+    """A gthread connection with the buffer of the request head being read.
+
+    :param in_loop: its heads are read in the event loop (else gthread's way).
+    :param body_timeout: seconds each read of the socket may wait in a thread.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        sock: socket.socket,
+        client: Any,
+        server: Any,
+        *,
+        in_loop: bool,
+        body_timeout: float,
+    ) -> None:
+        super().__init__(config, sock, client, server)
+        self.in_loop = in_loop
+        self.body_timeout = body_timeout
+        #: The bytes of the next request read so far (its head, perhaps more).
+        self.head = bytearray()
+        #: When the head being read must be complete (``time.monotonic()``).
+        self.head_deadline = 0.0
+        #: ``idle`` (kept alive, nothing of a next request yet), ``reading``
+        #: (its head in the loop), ``in-thread``, ``draining`` (being closed)
+        #: or ``closed``.
+        self.state = _READING
+        #: Bytes dropped while closing.
+        self.drained = 0
+        # The loop only hands over a connection that has its head: the
+        # thread must not wait for data as gthread does for a new one.
+        self.data_ready = in_loop
+
+    def init(self) -> None:
+        """Set up the parser (once), give it the buffered head, and bound the reads."""
+        super().init()
+        if self.head and isinstance(self.parser, RequestParser):
+            self.parser.unreader.unread(bytes(self.head))
+            self.head = bytearray()
+        self.sock.settimeout(self.body_timeout)
+
+    def head_state(self, limit: int, searched: int) -> str:
+        """Tell whether the buffered head is ``complete``, ``too-large`` or ``partial``.
+
+        :param limit: the largest head accepted.
+        :param searched: how many bytes of the buffer were searched before.
+        """
+        start = max(0, searched - len(_END) + 1)
+        end = self.head.find(_END, start)
+        if end >= 0:
+            return "complete" if end + len(_END) <= limit else "too-large"
+        # A line ended by a bare LF never ends the head as gunicorn reads it:
+        # the thread refuses it at once instead of the loop timing it out.
+        bare = self.head.find(b"\n", searched)
+        while bare >= 0:
+            if bare == 0 or self.head[bare - 1] != 0x0D:
+                return "complete"
+            bare = self.head.find(b"\n", bare + 1)
+        return "too-large" if len(self.head) > limit else "partial"
+
+
+class Worker(gthread.ThreadWorker):
+    """gthread whose event loop reads each request head before a thread serves it.
+
+    See the module's documentation for the mechanism.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = 10.0
+        self.body_timeout = 30.0
+        self.head_limit = head_limit(self.cfg)
+        # (deadline, connection) in deadline order; a connection that is no
+        # longer reading that head is skipped when its entry comes up.
+        self.reading_conns: deque[tuple[float, Conn]] = deque()
+        # (deadline, connection) of those being closed, in deadline order.
+        self.closing_conns: deque[tuple[float, Conn]] = deque()
+        self._lingering = False
+
+    def init_process(self) -> None:
+        """Read the timeouts from the nimbus configuration, then start as gthread."""
+        api = _nimbus_config(self.app).api
+        self.header_timeout = float(api.header_timeout)
+        self.body_timeout = float(api.body_timeout)
+        super().init_process()
+
+    # -- the event loop ---------------------------------------------------
+
+    def accept(self, listener: socket.socket) -> None:
+        """Accept a connection and start reading its head in the loop."""
+        try:
+            sock, client = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = Conn(
+            self.cfg,
+            sock,
+            client,
+            listener.getsockname(),
+            in_loop=_reads_heads_in_loop(self.cfg, client),
+            body_timeout=self.body_timeout,
+        )
+        if not conn.in_loop:
+            sock.setblocking(True)
+            conn.state = _IN_THREAD
+            self.enqueue_req(conn)
+            return
+        self._start_head(conn)
+
+    def _start_head(self, conn: Conn) -> None:
+        """Watch *conn* until its head is in, for at most ``header_timeout`` s."""
+        conn.state = _READING
+        conn.head_deadline = time.monotonic() + self.header_timeout
+        if self._lingering:
+            conn.head_deadline = min(conn.head_deadline, time.monotonic() + STOP_LINGER)
+        self.reading_conns.append((conn.head_deadline, conn))
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_data, conn))
+
+    def _on_head_data(self, conn: Conn, _sock: object) -> None:
+        """Read what has come of *conn*'s head; hand it over once it is complete."""
+        try:
+            data = conn.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._close(conn)
+            return
+        if not data:
+            self._close(conn)
+            return
+        searched = len(conn.head)
+        conn.head += data
+        state = conn.head_state(self.head_limit, searched)
+        if state == "partial":
+            return
+        self.poller.unregister(conn.sock)
+        if state == "too-large":
+            self._refuse(conn, _TOO_LARGE_ANSWER)
+            return
+        self._to_thread(conn)
+
+    def _on_idle_data(self, conn: Conn, _sock: object) -> None:
+        """A kept-alive connection's next request starts: read its head in the loop."""
+        self.poller.unregister(conn.sock)
+        self.keepalived_conns.remove(conn)
+        self._start_head(conn)
+        self._on_head_data(conn, conn.sock)
+
+    def _to_thread(self, conn: Conn) -> None:
+        conn.state = _IN_THREAD
+        conn.sock.setblocking(True)
+        self.enqueue_req(conn)
+
+    def _refuse(self, conn: Conn, answer: bytes) -> None:
+        """Send *answer* if the socket takes it at once, and close *conn*."""
+        try:
+            conn.sock.send(answer)
+        except OSError:
+            pass  # the client is gone or not reading: nothing more to tell it
+        self._close(conn)
+
+    def _close(self, conn: Conn) -> None:
+        """Forget and close a connection the loop holds."""
+        if conn.state == _CLOSED:
+            return
+        if conn.state in (_READING, _IDLE, _DRAINING):
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass  # not registered any more
+        conn.state = _CLOSED
+        self.nr_conns -= 1
+        conn.close()
+
+    def murder_pending(self) -> None:
+        """Close the connections whose head is late, as well as gthread's pending ones."""
+        super().murder_pending()
+        if not self.alive and not self._lingering:
+            # A stopping worker waits a little for heads already coming.
+            self._lingering = True
+            cap = time.monotonic() + STOP_LINGER
+            self.reading_conns = deque(
+                (min(deadline, cap), conn) for deadline, conn in self.reading_conns
+            )
+            for _, conn in self.reading_conns:
+                conn.head_deadline = min(conn.head_deadline, cap)
+        now = time.monotonic()
+        while self.reading_conns and self.reading_conns[0][0] <= now:
+            deadline, conn = self.reading_conns.popleft()
+            if conn.state == _READING and conn.head_deadline == deadline:
+                self._refuse(conn, _TIMEOUT_ANSWER)
+        while self.closing_conns and self.closing_conns[0][0] <= now:
+            self._close(self.closing_conns.popleft()[1])
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        """Close expired kept-alive connections; with *force*, every connection the loop holds."""
+        gthread.ThreadWorker.murder_keepalived(self, force)  # type: ignore[call-arg]
+        if force:
+            for queue, state in ((self.reading_conns, _READING), (self.closing_conns, _DRAINING)):
+                while queue:
+                    conn = queue.popleft()[1]
+                    if conn.state == state:
+                        self._close(conn)
+
+    def finish_request(self, conn: gthread.TConn, fs: Future[bool]) -> None:
+        """Put a served connection back in the loop: its next head is read there too."""
+        if not isinstance(conn, Conn) or not conn.in_loop:
+            super().finish_request(conn, fs)
+            return
+        try:
+            keep = fs.result() if not fs.cancelled() else False
+        except Exception:  # noqa: BLE001 - gthread closes the connection on any error
+            keep = False
+        try:
+            if keep is True and isinstance(conn.parser, RequestParser):
+                self._keep(conn, conn.parser)
+                return
+        except OSError:
+            pass  # the socket went bad between requests: close it below
+        self._close_gracefully(conn)
+
+    def _close_gracefully(self, conn: Conn) -> None:
+        """Close *conn* as gunicorn's ``close_graceful`` does, without blocking the loop.
+
+        The write side is shut down at once; what the client still sends is
+        read and dropped (so that the kernel does not answer it with a reset,
+        which could cut the response short) until it closes its side, for
+        :data:`CLOSE_LINGER` seconds or :data:`CLOSE_DRAIN` bytes at most.
+        """
+        conn.state = _DRAINING
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+            conn.head = bytearray()
+            conn.head_deadline = time.monotonic() + CLOSE_LINGER
+            self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_drain, conn))
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        self.closing_conns.append((conn.head_deadline, conn))
+
+    def _on_drain(self, conn: Conn, _sock: object) -> None:
+        """Drop what a closing connection still sends; close it at its end or past the cap."""
+        try:
+            data = conn.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            data = b""
+        conn.drained += len(data)
+        if not data or conn.drained > CLOSE_DRAIN:
+            self._close(conn)
+
+    def _keepalive_after(self, conn: gthread.TConn, keepalive: bool) -> bool:
+        """Whether *conn* can serve another request, once the unread body is drained.
+
+        As gthread's, but the drain waits ``body_timeout`` at most, not 5 s:
+        a body that stalled (answered 408) is not waited for again for longer.
+        """
+        if not keepalive or not isinstance(conn.parser, Parser):
+            return False
+        wait = min(gthread.DEFAULT_WORKER_DATA_TIMEOUT, self.body_timeout)
+        return bool(conn.parser.finish_body(deadline=time.monotonic() + wait))
+
+    def _keep(self, conn: Conn, parser: RequestParser) -> None:
+        """Wait for the next request of a kept-alive connection, or read its head."""
+        conn.sock.setblocking(False)
+        # Bytes the thread read ahead start the next head; the socket does
+        # not look readable for them any more.
+        ahead = parser.unreader.take_buffered()
+        if ahead:
+            conn.head = bytearray(ahead)
+            state = conn.head_state(self.head_limit, 0)
+            if state == "complete":
+                self._to_thread(conn)
+            elif state == "too-large":
+                conn.state = _IDLE
+                self._refuse(conn, _TOO_LARGE_ANSWER)
+            else:
+                self._start_head(conn)
+            return
+        conn.state = _IDLE
+        conn.set_timeout()
+        if not self.alive:
+            assert conn.timeout is not None
+            conn.timeout = min(conn.timeout, time.monotonic() + STOP_LINGER)
+        self.keepalived_conns.append(conn)
+        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_idle_data, conn))
+
+
+def _nimbus_config(app: Any) -> cfg.ConfigOpts:
+    """Return the nimbus configuration of the gunicorn application *app*.
+
+    ``nimbus up``'s application carries it as ``conf``; for a
+    ``nimbus.wsgi`` target it is read as the target reads it.
+    """
+    conf = getattr(app, "conf", None)
+    if isinstance(conf, cfg.ConfigOpts):
+        return conf
+    from nimbus.conf import load_config
+
+    files = os.environ.get("NIMBUS_CONFIG_FILE")
+    return load_config([], default_config_files=files.split(",") if files else None)
