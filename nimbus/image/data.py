@@ -97,14 +97,18 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
 def _read_body(read: Callable[[int], bytes], size: int) -> bytes:
     """Read up to *size* bytes of a request body.
 
-    What the web server's input stream raises (gunicorn's InvalidChunkSize
-    or NoMoreData, a socket timeout) means a malformed or cut-off body: the
-    client's fault, a 400, not the server's.
+    What the web server's input stream raises means a stalled, malformed or
+    cut-off body: the client's fault, not the server's.
 
-    :raises BadRequest: the body cannot be read.
+    :raises RequestTimeout: the server's read timeout passed (``[api]
+        body_timeout`` under nimbus.server.Worker): 408.
+    :raises BadRequest: anything else the stream raised (gunicorn's
+        InvalidChunkSize or NoMoreData, a reset connection).
     """
     try:
         return read(size)
+    except TimeoutError as ex:
+        raise exception.RequestTimeout() from ex
     except Exception as ex:  # noqa: BLE001 - any server's input errors are the client's
         raise exception.BadRequest(
             reason="The request body is malformed or ended early; the image was not stored."

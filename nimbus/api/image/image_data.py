@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING, cast
 
 import falcon
 
-from nimbus import exception
 from nimbus.api import hooks
 from nimbus.api.app import Links
 from nimbus.api.image.base import Resource
@@ -25,25 +24,13 @@ def _no_body(size: int) -> bytes:
     return b""
 
 
-def _timed(read: Callable[[int], bytes]) -> Callable[[int], bytes]:
-    """Return *read*, with the server's read timeout as a 408 (the client stalled)."""
-
-    def read_or_408(size: int) -> bytes:
-        try:
-            return read(size)
-        except TimeoutError as ex:
-            raise exception.RequestTimeout() from ex
-
-    return read_or_408
-
-
 def _body_reader(req: falcon.Request) -> Callable[[int], bytes]:
     """Return how to read an upload's body: bounded by its length, or de-chunked."""
     if req.content_length is not None:
-        return _timed(req.bounded_stream.read)
+        return req.bounded_stream.read
     if "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
         # The WSGI server de-chunks the body and ends the stream at its end.
-        return _timed(req.stream.read)
+        return req.stream.read
     return _no_body
 
 
