@@ -50,6 +50,7 @@ __all__ = [
     "TokenValidator",
     "descriptors",
     "public_url",
+    "service_url",
 ]
 
 LOG = logging.getLogger(__name__)
@@ -103,6 +104,18 @@ def public_url(conf: cfg.ConfigOpts) -> str:
     if ":" in host:
         host = f"[{host}]"
     return f"http://{host}:{conf.api.bind_port}"
+
+
+def service_url(conf: cfg.ConfigOpts, name: str) -> str:
+    """Return the public root URL of the service *name*.
+
+    ``[api] service_endpoints`` names it for a service served apart; else it
+    is mounted under the cloud's URL (``<public_url>/<name>``).
+    """
+    configured = conf.api.service_endpoints.get(name)
+    if configured:
+        return str(configured).rstrip("/")
+    return f"{public_url(conf)}/{name}"
 
 
 class ServiceDescriptor:
@@ -365,8 +378,7 @@ class Cloud:
 
 def catalog_entries(conf: cfg.ConfigOpts) -> list[CatalogEntry]:
     """Return the catalog entries of every installed service (all-in-one layout)."""
-    base = public_url(conf)
     entries: list[CatalogEntry] = []
     for descriptor in descriptors():
-        entries.extend(descriptor.catalog(conf, f"{base}/{descriptor.name}"))
+        entries.extend(descriptor.catalog(conf, service_url(conf, descriptor.name)))
     return entries

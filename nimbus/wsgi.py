@@ -27,7 +27,7 @@ from oslo_config import cfg
 from nimbus import descriptor
 from nimbus.api import app as app_module
 from nimbus.conf import load_config
-from nimbus.descriptor import CatalogEntry, Cloud, catalog_entries, public_url
+from nimbus.descriptor import CatalogEntry, Cloud, catalog_entries, public_url, service_url
 
 __all__ = [
     "CatalogEntry",
@@ -54,7 +54,10 @@ def _auth_uri(cloud: Cloud, base: str, served: set[str], mounted: bool) -> str:
     if configured:
         return str(configured).rstrip("/")
     for item in cloud.descriptors:
-        root = f"{base}/{item.name}" if mounted else base
+        if item.name in cloud.conf.api.service_endpoints:
+            root = service_url(cloud.conf, item.name)
+        else:
+            root = f"{base}/{item.name}" if mounted else base
         uri = item.auth_uri(cloud, root, served=item.name in served)
         if uri:
             return uri
@@ -76,6 +79,7 @@ def build_app(cloud: Cloud, *, mounted: bool = True, only: str | None = None) ->
         auth_uri=_auth_uri(cloud, base, {d.name for d in served}, mounted),
         max_body_size=cloud.conf.api.max_request_body_size,
         public_endpoint=cloud.conf.api.public_endpoint,
+        service_endpoints=cloud.conf.api.service_endpoints,
         mounted=mounted,
     )
 

@@ -9,7 +9,7 @@ every service answers under its own path prefix on one port
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import falcon
@@ -65,15 +65,11 @@ class ServiceAPI:
 class _Index:
     """Lists the services this app serves."""
 
-    def __init__(self, mounts: list[tuple[str, str]], public_endpoint: str | None) -> None:
-        self.mounts = mounts
-        self.public_endpoint = public_endpoint
+    def __init__(self, links: list[tuple[str, Links]]) -> None:
+        self.links = links
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        base = (self.public_endpoint or req.prefix).rstrip("/")
-        resp.media = {
-            "services": [{"name": name, "url": base + mount} for name, mount in self.mounts]
-        }
+        resp.media = {"services": [{"name": n, "url": ln.base(req)} for n, ln in self.links]}
 
 
 def create_app(
@@ -83,6 +79,7 @@ def create_app(
     auth_uri: str,
     max_body_size: int,
     public_endpoint: str | None = None,
+    service_endpoints: Mapping[str, str] | None = None,
     mounted: bool = True,
 ) -> falcon.App:
     """Return a WSGI app serving *apis*.
@@ -91,6 +88,8 @@ def create_app(
     :param auth_uri: the identity endpoint named in 401 challenges.
     :param max_body_size: the largest JSON body accepted.
     :param public_endpoint: base URL for links; the request's by default.
+    :param service_endpoints: the public root URL of a service, by name,
+        for links to a service that clients reach elsewhere than here.
     :param mounted: serve each API under ``/<name>`` (the all-in-one
         layout); with one API and ``mounted=False`` it is served at ``/``.
     """
@@ -128,11 +127,14 @@ def create_app(
     app.req_options.keep_blank_qs_values = True
     app.resp_options.secure_cookies_by_default = True
     errors.install(app, error_format)
+    index = []
     for api, mount in mounts:
-        links = Links(public_endpoint, mount)
+        configured = (service_endpoints or {}).get(api.name)
+        links = Links(configured, "") if configured else Links(public_endpoint, mount)
+        index.append((api.name, links))
         for template, resource in api.routes(links):
             route = (mount + template) if template != "/" or not mount else mount
             app.add_route(route or "/", resource)
     if mounted:
-        app.add_route("/", _Index([(api.name, mount) for api, mount in mounts], public_endpoint))
+        app.add_route("/", _Index(index))
     return app

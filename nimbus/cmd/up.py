@@ -64,10 +64,10 @@ def openrc_lines(conf: cfg.ConfigOpts, password: str) -> list[str]:
     """Return the ``export OS_...`` lines for the admin."""
     from nimbus import descriptor
 
-    base = descriptor.public_url(conf)
     values: dict[str, str] = {}
     for service in descriptor.descriptors():
-        values.update(service.client_environment(conf, f"{base}/{service.name}", password))
+        url = descriptor.service_url(conf, service.name)
+        values.update(service.client_environment(conf, url, password))
     values.update(OS_REGION_NAME=conf.region_name, OS_INTERFACE="public")
     return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
 

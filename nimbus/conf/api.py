@@ -33,6 +33,22 @@ The catalog advertises each service under this URL (``<url>/identity/v3``,
 ...).  When unset, ``http://<bind_host>:<bind_port>`` is used.
 """,
     ),
+    cfg.DictOpt(
+        "service_endpoints",
+        default={},
+        help="""Public URL of each service served apart, by service name.
+
+For a split deployment (``nimbus.wsgi:identity()`` on one port,
+``nimbus.wsgi:image()`` on another): ``identity:http://cloud:5000,
+image:http://cloud:9292``.  The catalog written by ``nimbus bootstrap``,
+the version documents and links, the openrc and 401 challenges name a
+service by its URL here (its API root, without ``/v3`` or ``/v2``); a
+service not listed lives at ``<public_endpoint>/<name>``.
+
+Related options:
+* public_endpoint
+""",
+    ),
     cfg.URIOpt(
         "auth_uri",
         schemes=["http", "https"],

@@ -12,6 +12,7 @@ from oslo_config import cfg
 import nimbus.wsgi
 from nimbus import exception
 from nimbus.cmd import up
+from nimbus.descriptor import Cloud
 
 
 @pytest.fixture
@@ -78,3 +79,56 @@ def test_every_installed_service_has_a_target_of_its_name() -> None:
 def test_an_unknown_service_is_refused_with_the_installed_names(conf: cfg.ConfigOpts) -> None:
     with pytest.raises(exception.PluginNotFound, match="installed: identity, image"):
         nimbus.wsgi.build_services(conf, ["compute"])
+
+
+SPLIT = {"identity": "http://keystone.test:5000", "image": "http://glance.test:9292/"}
+
+
+def _split_app(conf: cfg.ConfigOpts, name: str) -> tuple[falcon.testing.TestClient, Cloud]:
+    cloud = nimbus.wsgi.build_services(conf, [name])
+    return falcon.testing.TestClient(nimbus.wsgi.build_app(cloud, mounted=False, only=name)), cloud
+
+
+def test_a_split_deployment_advertises_each_services_own_url(conf: cfg.ConfigOpts) -> None:
+    conf.set_override("service_endpoints", SPLIT, group="api")
+    openrc = up.prepare(conf, "secret")
+
+    identity, identity_cloud = _split_app(conf, "identity")
+    image, image_cloud = _split_app(conf, "image")
+    try:
+        # The catalog bootstrap wrote names each service where it is served.
+        auth = {
+            "auth": {
+                "identity": {
+                    "methods": ["password"],
+                    "password": {
+                        "user": {"name": "admin", "domain": {"id": "default"}, "password": "secret"}
+                    },
+                },
+                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
+            }
+        }
+        issued = identity.simulate_post("/v3/auth/tokens", json=auth)
+        assert issued.status_code == 201, issued.text
+        urls = {
+            entry["type"]: {ep["url"] for ep in entry["endpoints"]}
+            for entry in issued.json["token"]["catalog"]
+        }
+        assert urls == {
+            "identity": {"http://keystone.test:5000/v3"},
+            "image": {"http://glance.test:9292"},
+        }
+        # Version documents and links point at the service's own URL.
+        version = identity.simulate_get("/v3").json["version"]
+        assert {link["href"] for link in version["links"]} >= {"http://keystone.test:5000/v3/"}
+        versions = image.simulate_get("/").json["versions"]
+        hrefs = {link["href"] for v in versions for link in v["links"]}
+        assert hrefs and all(h.startswith("http://glance.test:9292/v2") for h in hrefs), hrefs
+        # A client without a token is sent to the identity service's port.
+        challenge = image.simulate_get("/v2/images").headers["WWW-Authenticate"]
+        assert challenge == 'Keystone uri="http://keystone.test:5000/v3"'
+        with open(openrc, encoding="utf-8") as f:
+            assert "export OS_AUTH_URL=http://keystone.test:5000/v3\n" in f.read()
+    finally:
+        identity_cloud.close()
+        image_cloud.close()
