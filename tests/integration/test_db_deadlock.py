@@ -75,10 +75,17 @@ def test_opposite_order_updates_deadlock_and_both_commit(
     both_hold_first_row = threading.Barrier(2, timeout=LOCK_WAIT_SECONDS)
     errors: list[BaseException] = []
     attempts = {"forward": 0, "backward": 0}
+    committed = {"forward": threading.Event(), "backward": threading.Event()}
 
-    def transfer(name: str, first: int, second: int) -> None:
+    def transfer(name: str, other: str, first: int, second: int) -> None:
         def fn(session: orm.Session) -> None:
             attempts[name] += 1
+            if attempts[name] > 1:
+                # The victim's retry waits for the winner to commit. Run at
+                # once, it could take its first row before the winner, woken
+                # from its lock wait, takes it (PostgreSQL does not queue row
+                # locks in order): a second deadlock, about once in 27 runs.
+                assert committed[other].wait(LOCK_WAIT_SECONDS)
             _bound_lock_waits(session)
             session.execute(sa.text(f"UPDATE {table} SET n = n + 1 WHERE id = {first}"))
             if attempts[name] == 1:
@@ -89,12 +96,13 @@ def test_opposite_order_updates_deadlock_and_both_commit(
 
         try:
             database.write(fn)
+            committed[name].set()
         except Exception as ex:
             errors.append(ex)
 
     threads = [
-        threading.Thread(target=transfer, args=("forward", 1, 2)),
-        threading.Thread(target=transfer, args=("backward", 2, 1)),
+        threading.Thread(target=transfer, args=("forward", "backward", 1, 2)),
+        threading.Thread(target=transfer, args=("backward", "forward", 2, 1)),
     ]
     for thread in threads:
         thread.start()
