@@ -13,6 +13,9 @@ import logging
 import os
 import secrets
 import shlex
+import socket
+import sys
+import sysconfig
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -72,6 +75,45 @@ def openrc_lines(conf: cfg.ConfigOpts, password: str) -> list[str]:
     return [f"export {key}={shlex.quote(value)}" for key, value in values.items()]
 
 
+def path_lines() -> list[str]:
+    """Return the openrc lines that put this installation's ``openstack`` on ``PATH``.
+
+    The client installed beside nimbus (the ``client`` extra, in the same
+    virtualenv) is in this interpreter's scripts directory, which is not on
+    ``PATH`` unless the virtualenv is activated.  The directory goes first,
+    once however often the openrc is sourced; none when it has no client.
+    """
+    scripts = sysconfig.get_path("scripts")
+    if not os.access(os.path.join(scripts, "openstack"), os.X_OK):
+        return []
+    where = shlex.quote(scripts)
+    return [
+        "# the openstack client installed with nimbus",
+        f'case ":$PATH:" in *:{where}:*) ;; *) export PATH={where}:"$PATH" ;; esac',
+    ]
+
+
+def port_problem(host: str, port: int) -> str | None:
+    """Return why gunicorn could not listen on *host*:*port*, or ``None`` if it can.
+
+    Binds (and closes) a socket the way gunicorn does, with ``SO_REUSEADDR``:
+    a port another server listens on, or one this user may not take, fails.
+    """
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as ex:
+        return ex.strerror or str(ex)
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(address)
+        except OSError as ex:
+            return ex.strerror or str(ex)
+    return None
+
+
 def setup_services(
     conf: cfg.ConfigOpts, admin_password: str | None, *, embedded: bool, region_id: str
 ) -> list[Any]:
@@ -123,7 +165,7 @@ def prepare(conf: cfg.ConfigOpts, admin_password: str | None = None) -> str:
     fd = os.open(openrc, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         f.write("# nimbus admin credentials; source this file to use the openstack client\n")
-        f.write("\n".join(openrc_lines(conf, password)) + "\n")
+        f.write("\n".join([*openrc_lines(conf, password), *path_lines()]) + "\n")
     return openrc
 
 
@@ -175,6 +217,15 @@ def run(args: argparse.Namespace) -> int:
         conf.set_override("bind_host", args.host, group="api")
     if args.port:
         conf.set_override("bind_port", args.port, group="api")
+    # Before anything is made: a busy port found by gunicorn comes after the set-up.
+    problem = port_problem(conf.api.bind_host, conf.api.bind_port)
+    if problem is not None:
+        where = f"{conf.api.bind_host}:{conf.api.bind_port}"
+        print(
+            f"nimbus up: cannot listen on {where} ({problem}); choose another port with --port",
+            file=sys.stderr,
+        )
+        return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     if conf.database.connection is None and conf.api.workers > 1:
         LOG.warning("The embedded SQLite cloud runs one worker; ignoring [api] workers")

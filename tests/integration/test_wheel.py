@@ -17,7 +17,9 @@ install fast after the first run.  Installing needs the package index.
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
+import shlex
 import shutil
 import subprocess
 import sys
@@ -58,6 +60,10 @@ _SDIST_TOP_FILES = ("setup.cfg", "pyproject.toml", "README.md")
 # Data files the package ships; the tree must hold them for the file-list
 # checks below to mean anything.
 _KNOWN_DATA = ("nimbus/py.typed", "nimbus/db/migrations/script.py.mako")
+# The distribution's name (``nimbus`` on PyPI is an unrelated project), and
+# the prefix of its file names (PEP 427, 625: normalized, ``_`` for ``-``).
+DISTRIBUTION = "nimbus-cloud"
+_FILE_PREFIX = "nimbus_cloud-"
 # Files under nimbus/ that configure development tools (per-directory lint
 # rules), not the package: neither distribution needs them.
 _TOOL_CONFIG_NAMES = frozenset({"ruff.toml"})
@@ -69,6 +75,8 @@ class Dists:
 
     sdist: Path
     wheel: Path
+    #: What ``python -m build`` printed, standard output and error.
+    output: str
 
 
 def _foreign(variable: str) -> bool:
@@ -219,10 +227,10 @@ def dists(workdir: Path, source_files: list[str]) -> Dists:
     )
     if result.returncode != 0:
         pytest.fail(f"python -m build failed ({result.returncode}):\n{result.stderr[-4000:]}")
-    sdists = sorted(out.glob("nimbus-*.tar.gz"))
-    wheels = sorted(out.glob("nimbus-*.whl"))
+    sdists = sorted(out.glob(f"{_FILE_PREFIX}*.tar.gz"))
+    wheels = sorted(out.glob(f"{_FILE_PREFIX}*.whl"))
     assert len(sdists) == 1 and len(wheels) == 1, f"unexpected build output: {os.listdir(out)}"
-    return Dists(sdist=sdists[0], wheel=wheels[0])
+    return Dists(sdist=sdists[0], wheel=wheels[0], output=result.stdout + result.stderr)
 
 
 @pytest.fixture(scope="module")
@@ -261,9 +269,14 @@ def _wheel_names(wheel: Path) -> set[str]:
 
 
 def _sdist_names(sdist: Path) -> set[str]:
-    """Return the sdist's file names without their ``nimbus-<version>/`` prefix."""
+    """Return the sdist's file names without their ``nimbus_cloud-<version>/`` prefix."""
     with tarfile.open(sdist) as tf:
         return {m.name.partition("/")[2] for m in tf.getmembers() if m.isfile()}
+
+
+def test_build_warns_of_no_package_left_out(dists: Dists) -> None:
+    # setuptools warns of a directory with package data that is not a package.
+    assert "would be ignored" not in dists.output, dists.output[-6000:]
 
 
 def test_wheel_holds_every_file_of_the_package(dists: Dists, package_files: list[str]) -> None:
@@ -302,6 +315,28 @@ def test_installed_package_imports_from_the_venv(venv: Venv) -> None:
     where, head = result.stdout.split()
     assert Path(where).resolve().is_relative_to(venv.path), f"nimbus imported from {where}"
     assert head != "None", "the installed package holds no alembic revision"
+
+
+def test_installed_distribution_is_named_ours(venv: Venv) -> None:
+    result = venv.run(
+        [
+            "python",
+            "-c",
+            "import json; from importlib import metadata; "
+            f"dist = metadata.distribution({DISTRIBUTION!r}); "
+            "print(json.dumps([dist.metadata['Name'], "
+            "sorted({ep.dist.name for ep in metadata.entry_points(group='nimbus.services')}), "
+            "metadata.packages_distributions()['nimbus']]))",
+        ]
+    )
+    name, service_dists, package_dists = json.loads(result.stdout)
+    assert name == DISTRIBUTION
+    assert service_dists == [DISTRIBUTION]
+    assert package_dists == [DISTRIBUTION]
+    plugins = json.loads(venv.run(["nimbus", "plugins", "--format", "json"]).stdout)
+    assert {entry["distribution"] for entry in plugins["nimbus.identity.backends"]} == {
+        DISTRIBUTION
+    }
 
 
 def _leave_the_checkout(venv: Venv, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -352,6 +387,20 @@ def test_installed_cloud_stores_and_returns_an_image(
     with launcher.serve(server, "/identity/v3", ready_timeout=90) as running:
         openrc = running.openrc()
         venv.run(["openstack", "token", "issue"], env=openrc)
+        # As the README says: source the openrc in a shell that has not
+        # activated the virtualenv, and the openstack client is found.
+        shell = {k: v for k, v in venv.env().items() if k != "VIRTUAL_ENV"}
+        shell["PATH"] = "/usr/local/bin:/usr/bin:/bin"
+        sourced = subprocess.run(
+            ["bash", "-c", f"source {shlex.quote(str(state / 'openrc'))} && command -v openstack"],
+            cwd=venv.outside,
+            env=shell,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert sourced.stdout.strip() == str(venv.bin / "openstack"), sourced
         venv.run(
             [
                 "openstack",
