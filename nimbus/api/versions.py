@@ -51,16 +51,26 @@ class Versions:
     """``GET`` an API root: the versions it speaks (300 Multiple Choices).
 
     :param wrapped: Keystone's shape, the list under ``values``.
+    :param status: the answer's status: Glance's ``/versions`` says 200,
+        which glanceclient requires.
     """
 
-    def __init__(self, links: Links, versions: Sequence[Version], *, wrapped: bool = False) -> None:
+    def __init__(
+        self,
+        links: Links,
+        versions: Sequence[Version],
+        *,
+        wrapped: bool = False,
+        status: str = falcon.HTTP_300,
+    ) -> None:
         self.links = links
         self.versions = tuple(versions)
         self.wrapped = wrapped
+        self.status = status
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         listed = [version.render(self.links.base(req)) for version in self.versions]
-        resp.status = falcon.HTTP_300
+        resp.status = self.status
         resp.media = {"versions": {"values": listed} if self.wrapped else listed}
 
 

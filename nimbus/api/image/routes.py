@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import falcon
+
 from nimbus.api.app import Links
 from nimbus.api.image import image_data, images, members, schemas, versions
 from nimbus.api.versions import Versions
@@ -17,7 +19,9 @@ def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[s
     deps = (service, links)
     return [
         ("/", Versions(links, versions.VERSIONS)),
-        ("/versions", Versions(links, versions.VERSIONS)),
+        # Glance answers its root 300 and /versions 200; glanceclient reads
+        # /versions and refuses a 300 ("Requested version ... is not available").
+        ("/versions", Versions(links, versions.VERSIONS, status=falcon.HTTP_200)),
         ("/v2/images", images.ImageCollection(*deps)),
         (_I, images.ImageItem(*deps)),
         (_I + "/file", image_data.ImageFile(service, data, links)),
