@@ -142,12 +142,19 @@ class UserManager(Manager):
         return self.driver.create_user(name=name, domain_id=domain_id, **self._split(attrs))
 
     def update_user(self, ctx: RequestContext, user_id: str, changes: Mapping[str, Any]) -> User:
-        """Update a user; a new password or disabling revokes its tokens."""
+        """Update a user; a new password or disabling revokes its tokens.
+
+        :raises ValidationError: *changes* has a ``domain_id`` other than the user's.
+        """
         self.authorize(ctx, "identity:update_user", {"target.user.id": user_id})
         self._require(Capability.WRITE_USERS, "update_user")
         if changes.get("default_project_id"):
             self.check_project(changes["default_project_id"])
         before = self.driver.get_user(user_id)
+        if "domain_id" in changes:
+            changes = dict(changes)
+            if changes.pop("domain_id") != before.domain_id:
+                raise exception.ValidationError(field="user/domain_id", reason="cannot be changed")
         values = self._split(changes)
         if "extra" in values:
             values["extra"] = {**before.extra, **values["extra"]}

@@ -8,6 +8,7 @@ from typing import Any
 
 import falcon
 
+from nimbus import exception
 from nimbus.api import resource as kit
 from nimbus.api import validation
 from nimbus.api.app import Links
@@ -221,10 +222,22 @@ class Collection(_Crud, kit.Collection):
 
 
 class Item(_Crud, kit.Item):
-    """A Keystone item; the update body is validated after the policy check."""
+    """A Keystone item; the update body is validated after the policy check.
+
+    An ``id`` in an update body (clients send the object back as they got
+    it) may only repeat the id in the URL, where the kind's schema allows it.
+    """
 
     def schema(self) -> dict[str, Any]:
         return self.kind.update_schema
+
+    def parse(self, req: falcon.Request, item_id: str | None = None) -> Ref:
+        changes = validation.body(req, self.member_key, self.schema())
+        if item_id is not None and changes.pop("id", item_id) != item_id:
+            raise exception.ValidationError(
+                field=f"{self.member_key}/id", reason="cannot be changed"
+            )
+        return self.kind.clean(changes)
 
     def update_values(self, req: falcon.Request, item_id: str) -> Any:
         return Deferred(lambda: self.parse(req, item_id))

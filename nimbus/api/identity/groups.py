@@ -7,9 +7,8 @@ from typing import Any
 
 import falcon
 
-from nimbus import exception
 from nimbus.api import validation
-from nimbus.api.identity.base import USER_FILTERS, Item, Kind, Resource, list_query, may_create
+from nimbus.api.identity.base import USER_FILTERS, Kind, Resource, list_query, may_create
 from nimbus.api.resource import Crud, Link, LinkCalls
 from nimbus.context import RequestContext
 from nimbus.identity.service import IdentityService
@@ -31,16 +30,6 @@ GROUP_UPDATE = validation.update_schema(
 def _values(body: dict[str, Any]) -> dict[str, Any]:
     """Drop what is never stored: links and a null ``domain_id`` ("not given")."""
     return {k: v for k, v in body.items() if k != "links" and not (k == "domain_id" and v is None)}
-
-
-def _same_id(changes: dict[str, Any], group_id: str) -> dict[str, Any]:
-    """Pop ``id`` from *changes*; it may only repeat the id in the URL.
-
-    :raises ValidationError: the body names another group.
-    """
-    if changes.pop("id", group_id) != group_id:
-        raise exception.ValidationError(field="group/id", reason="cannot be changed")
-    return changes
 
 
 def crud(service: IdentityService) -> Crud:
@@ -73,11 +62,6 @@ GROUPS = Kind(
     {"domain_id": str, "name": str},
     _values,
 )
-
-
-class GroupItem(Item):
-    def parse(self, req: falcon.Request, item_id: str | None = None) -> dict[str, Any]:
-        return _same_id(super().parse(req), item_id or "")
 
 
 class GroupUsers(Resource):

@@ -61,7 +61,7 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/users/{user_id}/projects", users.UserProjects(*deps)),
         ("/v3/users/{user_id}/groups", users.UserGroups(*deps)),
         ("/v3/groups", Collection(groups.GROUPS, *deps)),
-        ("/v3/groups/{group_id}", groups.GroupItem(groups.GROUPS, *deps)),
+        ("/v3/groups/{group_id}", Item(groups.GROUPS, *deps)),
         ("/v3/groups/{group_id}/users", groups.GroupUsers(*deps)),
         ("/v3/groups/{group_id}/users/{user_id}", groups.GroupUser(*deps)),
         ("/v3/roles", Collection(roles.ROLES, *deps)),

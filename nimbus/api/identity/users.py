@@ -33,7 +33,8 @@ _COMMON = {
 USER_CREATE = validation.create_schema(
     {**_COMMON, "domain_id": validation.nullable(validation.ID)}, "name"
 )
-USER_UPDATE = validation.update_schema(_COMMON, "id", "domain_id")
+# ``id`` and ``domain_id`` may be sent back unchanged, as Keystone allows.
+USER_UPDATE = validation.update_schema({**_COMMON, "id": validation.ID, "domain_id": validation.ID})
 PASSWORD_CHANGE = {
     "type": "object",
     "properties": {

@@ -1076,6 +1076,23 @@ def test_user_crud(identity: Identity) -> None:
     identity.assert_error(identity.request("DELETE", f"/users/{user['id']}"), 404)
 
 
+def test_a_user_update_may_repeat_its_id_and_domain(identity: Identity) -> None:
+    """Clients (tempest's among them) send the user back with its id: as Keystone, fine."""
+    user = identity.created("/users", "user", {"name": "repeat", "password": "pw"})
+    path = f"/users/{user['id']}"
+    same = {"id": user["id"], "domain_id": user["domain_id"], "description": "again"}
+
+    patched = identity.request("PATCH", path, {"user": same})
+
+    assert patched.status_code == 200, patched.text
+    assert patched.json["user"]["description"] == "again"
+    other = identity.created("/domains", "domain", {"name": "elsewhere-domain"})
+    for field, value in (("id", "f" * 32), ("domain_id", other["id"])):
+        result = identity.request("PATCH", path, {"user": {field: value, "description": "x"}})
+        assert field in identity.assert_error(result, 400)
+    assert identity.request("GET", path).json["user"]["description"] == "again"
+
+
 def test_a_user_changes_its_own_password(identity: Identity, member: Member) -> None:
     path = f"/users/{member.user['id']}/password"
     name = member.user["name"]
