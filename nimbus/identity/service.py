@@ -114,7 +114,8 @@ class IdentityService:
             ) from ex
 
     def _check_domain(self, domain_id: str) -> None:
-        self._check_reference("domain_id", "domain", self.resources.get_domain, domain_id)
+        # Keystone answers a user or group in an unknown domain with 404.
+        self.resources.get_domain(INTERNAL, domain_id)
 
     def _check_project(self, project_id: str) -> None:
         self._check_reference(

@@ -64,7 +64,7 @@ class UserManager(Manager):
     :param driver: the identity back-end.
     :param enforcer: checks the ``identity:*`` rules.
     :param revoke: records a revocation event.
-    :param check_domain: raises ValidationError for an unknown domain id.
+    :param check_domain: raises NotFound for an unknown domain id.
     :param check_project: raises ValidationError for an unknown project id.
     :param delete_actor: removes the role assignments of a deleted user or group.
     :param forget_tokens: drops the cached token validations, called after

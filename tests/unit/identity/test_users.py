@@ -39,8 +39,11 @@ def test_users_and_groups_default_to_the_callers_domain(
     assert service.users.create_group(INTERNAL, name="g2").domain_id == "default"
     given = service.users.create_user(elsewhere, name="u3", domain_id="default")
     assert given.domain_id == "default"
-    with pytest.raises(exception.ValidationError, match="domain nope does not exist"):
+    # As Keystone: an unknown domain is a 404, not a 400.
+    with pytest.raises(exception.NotFound, match="nope"):
         service.users.create_user(callers.admin, name="u4", domain_id="nope")
+    with pytest.raises(exception.NotFound, match="nope"):
+        service.users.create_group(callers.admin, name="g4", domain_id="nope")
 
 
 def test_a_groups_domain_cannot_change(service: IdentityService, callers: Callers) -> None:

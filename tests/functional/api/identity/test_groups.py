@@ -237,12 +237,21 @@ def test_group_roles_reach_members(
         {"group": {"name": "ops", "description": 5}},
         {"group": {"name": "ops", "domain_id": 5}},
         {"group": {"name": "ops", "domain_id": ""}},
-        {"group": {"name": "ops", "domain_id": "no-such-domain"}},
         {"groups": {"name": "ops"}},
     ],
 )
 def test_create_group_bad_body(identity: Identity, body: Any) -> None:
     assert_error(identity.request("POST", "/groups", body), 400)
+
+
+@pytest.mark.parametrize("kind", ["user", "group"])
+def test_a_user_or_group_in_an_unknown_domain_is_not_found(identity: Identity, kind: str) -> None:
+    body = {kind: {"name": "lost", "domain_id": "no-such-domain"}}
+
+    result = identity.request("POST", f"/{kind}s", body)
+
+    assert "no-such-domain" in assert_error(result, 404)
+    assert identity.request("GET", f"/{kind}s", params={"name": "lost"}).json[f"{kind}s"] == []
 
 
 @pytest.mark.parametrize(
