@@ -137,6 +137,9 @@ class AuthManager(Manager):
         user: User | None = None
         expires_at: datetime.datetime | None = None
         parent_audit: str | None = None
+        # A token method keeps the methods its token was got with, as Keystone:
+        # a rescoped password token says ["password", "token"].
+        inherited: tuple[str, ...] = ()
         for method in methods:
             if method == "password":
                 found = self._password_user(identity.get("password"))
@@ -145,6 +148,7 @@ class AuthManager(Manager):
                 found = parent.user
                 expires_at = parent.expires_at
                 parent_audit = parent.audit_ids[-1]
+                inherited = parent.methods
             else:
                 raise exception.Unauthorized(f"Authentication method {method!r} is not supported.")
             if user is not None and found.id != user.id:
@@ -161,7 +165,7 @@ class AuthManager(Manager):
         scope = self._scope(user, auth.get("scope"))
         payload = token_formatter.TokenPayload(
             user_id=user.id,
-            methods=tuple(methods),
+            methods=tuple(dict.fromkeys([*inherited, *methods])),
             issued_at=now,
             expires_at=expires_at,
             audit_ids=audit_ids,
