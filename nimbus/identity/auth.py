@@ -144,7 +144,7 @@ class AuthManager(Manager):
             if method == "password":
                 found = self._password_user(identity.get("password"))
             elif method == "token":
-                parent = self.validate(self._token_id(identity.get("token")))
+                parent = self._parent_token(self._token_id(identity.get("token")))
                 found = parent.user
                 expires_at = parent.expires_at
                 parent_audit = parent.audit_ids[-1]
@@ -176,6 +176,20 @@ class AuthManager(Manager):
         data = self._build(token_id, payload, user=user, user_domain=user_domain)
         self._remember(token_id, data)
         return data
+
+    def _parent_token(self, token_id: str) -> TokenData:
+        """Validate the token a ``token`` method presents.
+
+        :raises NotFound: it is malformed, expired or revoked: a 404, as
+            Keystone answers (the caller's own bad token stays a 401).
+        """
+        try:
+            return self.validate(token_id)
+        except exception.TokenNotFound as ex:
+            raise exception.NotFound(
+                message="The token to authenticate with could not be found: it is malformed,"
+                " expired or revoked."
+            ) from ex
 
     def _token_id(self, token: Any) -> str:
         if not isinstance(token, dict) or not isinstance(token.get("id"), str):
