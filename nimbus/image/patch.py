@@ -26,6 +26,8 @@ MEDIA_TYPES = (
     "application/openstack-images-v2.1-json-patch",
     "application/openstack-images-v2.0-json-patch",
 )
+#: The older media type names the operation by its key: ``{"replace": "/name", "value": ...}``.
+V2_0 = MEDIA_TYPES[1]
 _OPS = ("add", "remove", "replace")
 #: Core attributes that can be set but never removed.
 _CORE = frozenset(
@@ -60,9 +62,23 @@ def _decode_path(path: Any) -> str:
     return name
 
 
-def parse(document: Any) -> list[Change]:
+def _from_v2_0(item: dict[str, Any], index: int) -> dict[str, Any]:
+    """Rewrite an operation of the older media type as the current one."""
+    named = [op for op in _OPS if op in item]
+    if len(named) != 1:
+        raise exception.BadRequest(
+            reason=f"Patch operation {index} must name exactly one of {', '.join(_OPS)}."
+        )
+    op = named[0]
+    rest = {k: v for k, v in item.items() if k != op}
+    return {"op": op, "path": item[op], **rest}
+
+
+def parse(document: Any, media_type: str = MEDIA_TYPES[0]) -> list[Change]:
     """Return the changes of a patch document.
 
+    :param media_type: the request's content type: :data:`V2_0` names each
+        operation by its key (``{"replace": "/name", "value": "x"}``).
     :raises BadRequest: the document is not a list of valid operations.
     :raises Forbidden: an operation targets image locations.
     """
@@ -74,6 +90,8 @@ def parse(document: Any) -> list[Change]:
     for index, item in enumerate(document):
         if not isinstance(item, dict):
             raise exception.BadRequest(reason=f"Patch operation {index} must be a JSON object.")
+        if media_type == V2_0:
+            item = _from_v2_0(item, index)
         op = item.get("op")
         if op not in _OPS:
             raise exception.BadRequest(

@@ -55,7 +55,8 @@ class ImageItem(Glance, resource.Item):
         super().__init__(_crud(service), links)
 
     def update_values(self, req: falcon.Request, item_id: str) -> Any:
-        return patch.parse(self.body(req))
+        media_type = (req.content_type or "").split(";")[0].strip().lower()
+        return patch.parse(self.body(req), media_type)
 
     @falcon.before(hooks.content_type(*patch.MEDIA_TYPES, default="", accept_patch=True))
     def on_patch(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:

@@ -373,16 +373,32 @@ def test_patch_needs_the_json_patch_media_type(
     _assert_untouched(images, queued["id"], queued)
 
 
-@pytest.mark.parametrize("content_type", PATCH_TYPES)
+@pytest.mark.parametrize(
+    ("content_type", "operations"),
+    [
+        (PATCH_TYPES[0], [_patch_op("replace", "/name", "changed"), _patch_op("remove", "/p")]),
+        # The older type names each operation by its key, as Glance's v2.0 patches.
+        (PATCH_TYPES[1], [{"replace": "/name", "value": "changed"}, {"remove": "/p"}]),
+    ],
+    ids=["v2.1", "v2.0"],
+)
 def test_both_patch_media_types_are_taken(
-    images: ImageAPI, queued: dict[str, Any], content_type: str
+    images: ImageAPI, content_type: str, operations: list[dict[str, Any]]
 ) -> None:
-    result = images.patch(
-        queued["id"], [_patch_op("replace", "/name", "changed")], content_type=content_type
-    )
+    image = images.create(p="x")
+
+    result = images.patch(image["id"], operations, content_type=content_type)
 
     assert result.status_code == 200, result.text
     assert result.json["name"] == "changed"
+    assert "p" not in result.json
+
+
+def test_a_v2_0_operation_names_exactly_one_op(images: ImageAPI, queued: dict[str, Any]) -> None:
+    for operation in ({"value": "x"}, {"add": "/a", "replace": "/a", "value": "x"}):
+        result = images.patch(queued["id"], [operation], content_type=PATCH_TYPES[1])
+        images.assert_error(result, 400)
+    assert images.show(queued["id"]) == queued
 
 
 def _patches(
