@@ -19,6 +19,15 @@ request loop stops after ``--duration`` seconds or ``--max-requests`` requests;
 the servers are stopped and the temporary files and databases are removed on
 the way out, on errors and Ctrl-C too.  ``--py-spy DIR`` also samples the
 server's workers during the ``validate`` runs and prints their hot spots.
+
+``--nimbus-up`` measures ``nimbus up`` itself instead, as a user runs it: a
+fresh temporary state directory and a free port, the admin's generated
+password read from ``<state>/admin-password``, the default configuration but
+for the state path and the bcrypt cost (the first of ``--bcrypt-costs``), and
+its log written to a file.  ``--source DIR`` (repeatable) runs that
+``nimbus up`` with ``PYTHONPATH=DIR``, e.g. an export of another commit, and
+``--rounds N`` takes turns between the sources (A B B A ...), so that two
+versions are compared in one run on the same machine.
 """
 
 from __future__ import annotations
@@ -60,6 +69,8 @@ DEFAULT_MARIADB_URL = os.environ.get(
 #: other hardware: they anchor the order of magnitude, they are not a race.
 TARGETS: dict[str, Any] = {
     "validate": {"min_rate": 2000.0, "max_p99_ms": 10.0},
+    # `nimbus up`: one port, its own configuration, a user's terminal.
+    "nimbus_up_validate": {"min_rate": 1500.0, "max_p99_ms": 10.0},
     "keystone_30": {
         "setup": "Keystone 30.0.0, gunicorn 2 sync workers, SQLite, 8 clients",
         "validate": {"rate": 465.0, "p99_ms": 25.0},
@@ -286,11 +297,11 @@ def gunicorn_options(worker_class: str, workers: int, threads: int) -> dict[str,
     }
 
 
-def issue_token(port: int) -> str:
-    """Issue one admin token; return its id."""
+def issue_token(port: int, body: bytes = _AUTH_BODY) -> str:
+    """Issue one admin token (with the password auth request *body*); return its id."""
     conn = http.client.HTTPConnection(HOST, port, timeout=60)
     try:
-        conn.request("POST", TOKENS_PATH, body=_AUTH_BODY, headers=_json_headers())
+        conn.request("POST", TOKENS_PATH, body=body, headers=_json_headers())
         resp = conn.getresponse()
         body = resp.read()
         if resp.status != 201:
@@ -442,6 +453,9 @@ class Options:
     pool: int
     mariadb_url: str
     py_spy_dir: str | None
+    nimbus_up: bool = False
+    sources: tuple[str, ...] = ()
+    rounds: int = 1
 
 
 def _state_database(backend: str, mariadb_url: str) -> contextlib.AbstractContextManager:
@@ -525,11 +539,129 @@ def bench_server(opts: Options, backend: str, worker_class: str) -> list[dict[st
     return rows
 
 
+def _log_lines(path: str) -> int:
+    try:
+        with open(path, "rb") as f:
+            return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b""))
+    except OSError:
+        return 0
+
+
+def _nimbus_up_env(source: str | None) -> dict[str, str]:
+    return {"PYTHONPATH": os.path.abspath(source)} if source else {}
+
+
+def nimbus_up_origin(source: str | None) -> str:
+    """Return where ``nimbus`` is imported from with *source* on ``PYTHONPATH``."""
+    out = subprocess.run(
+        [sys.executable, "-c", "import nimbus; print(nimbus.__file__)"],
+        env={**os.environ, **_nimbus_up_env(source)},
+        # Not from here: `python -c` puts its working directory first on the
+        # path, which the `nimbus` script does not.
+        cwd="/",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return os.path.dirname(out.stdout.strip())
+
+
+def bench_nimbus_up(opts: Options, source: str | None, label: str) -> list[dict[str, Any]]:
+    """Measure validation and issuing against ``nimbus up`` itself, on a fresh state."""
+    rows: list[dict[str, Any]] = []
+    cost = opts.costs[0]
+    with contextlib.ExitStack() as stack:
+        tmp = stack.enter_context(tempfile.TemporaryDirectory(prefix="nimbus-bench-up-"))
+        state = os.path.join(tmp, "state")
+        config_path = launcher.write_config(
+            os.path.join(tmp, "nimbus.conf"),
+            {"DEFAULT": {"state_path": state}, "identity": {"password_hash_rounds": cost}},
+        )
+        log_path = os.path.join(tmp, "nimbus-up.log")
+        server = stack.enter_context(
+            launcher.nimbus_up(
+                state,
+                log_path=log_path,
+                config_file=config_path,
+                env=_nimbus_up_env(source),
+            )
+        )
+        with open(os.path.join(state, "admin-password"), encoding="utf-8") as f:
+            body = json.dumps(launcher.password_auth(f.read().strip())).encode()
+        port = server.port
+        base = {"backend": "up", "worker_class": label, "bcrypt_cost": cost}
+        common = {
+            "port": port,
+            "duration": opts.duration,
+            "warmup": opts.warmup,
+            "max_requests": opts.max_requests,
+        }
+        admin = issue_token(port, body)
+        pool = tuple(issue_token(port, body) for _ in range(opts.pool))
+        spec = LoadSpec(
+            method="GET",
+            path=TOKENS_PATH,
+            expect=200,
+            headers=(("X-Auth-Token", admin), ("Accept", "application/json")),
+            subject_tokens=pool,
+            **common,
+        )
+        profiler = None
+        profile_path = None
+        if opts.py_spy_dir:
+            os.makedirs(opts.py_spy_dir, exist_ok=True)
+            profile_path = os.path.join(opts.py_spy_dir, f"validate-nimbus-up-{label}.txt")
+            profiler = start_profiler(server.pid, opts.warmup + opts.duration, profile_path)
+        lines_before = _log_lines(log_path)
+        try:
+            result = run_load(spec, opts.clients, server.pid)
+        finally:
+            finish_profiler(profiler, opts.warmup + opts.duration)
+        # The warm-up's lines are counted too: they are the same requests.
+        row = {
+            **base,
+            "test": "validate",
+            "bcrypt_cost": None,
+            "log_lines": _log_lines(log_path) - lines_before,
+            **result,
+        }
+        if profile_path:
+            row["profile"] = {"path": profile_path, **summarize_profile(profile_path)}
+        rows.append(row)
+        spec = LoadSpec(
+            method="POST",
+            path=TOKENS_PATH,
+            expect=201,
+            headers=tuple(_json_headers().items()),
+            body=body,
+            **{**common, "warmup": min(opts.warmup, 0.5)},
+        )
+        rows.append({**base, "test": "issue", **run_load(spec, opts.clients, server.pid)})
+    return rows
+
+
+def source_labels(sources: Sequence[str]) -> list[str]:
+    """Return a short, distinct name for each source directory."""
+    labels = [os.path.basename(os.path.normpath(src)) or src for src in sources]
+    if len(set(labels)) < len(labels):
+        labels = [f"{i}:{label}" for i, label in enumerate(labels)]
+    return labels
+
+
+def turns(count: int, rounds: int) -> list[int]:
+    """Return the order the sources are run in: 0 1, 1 0, 0 1, ... for two."""
+    order: list[int] = []
+    for number in range(rounds):
+        step = list(range(count))
+        order += step if number % 2 == 0 else step[::-1]
+    return order
+
+
 def target_text(row: dict[str, Any]) -> str:
     """Return what a row is compared with, and whether the nimbus target is met."""
     keystone = TARGETS["keystone_30"]
     if row["test"] == "validate":
-        goal = TARGETS["validate"]
+        goal = TARGETS["nimbus_up_validate" if row["backend"] == "up" else "validate"]
         met = row["rate"] >= goal["min_rate"] and row["p99_ms"] < goal["max_p99_ms"]
         return (
             f"target >={goal['min_rate']:.0f}/s p99<{goal['max_p99_ms']:.0f}ms "
@@ -540,14 +672,15 @@ def target_text(row: dict[str, Any]) -> str:
     return f"Keystone {anchor}/s" if anchor is not None else "-"
 
 
-def print_table(rows: Sequence[dict[str, Any]]) -> None:
-    """Print one line per measurement."""
-    header = (
-        f"{'backend':<8} {'workers':<8} {'test':<8} {'bcrypt':>6} {'req/s':>9} "
-        f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'n':>7} {'err':>4}  compared with"
-    )
-    print(header)
-    print("-" * len(header))
+def print_table(rows: Sequence[dict[str, Any]], *, header: bool = True) -> None:
+    """Print one line per measurement (under a header unless *header* is false)."""
+    if header:
+        title = (
+            f"{'backend':<8} {'workers':<8} {'test':<8} {'bcrypt':>6} {'req/s':>9} "
+            f"{'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8} {'n':>7} {'err':>4}  compared with"
+        )
+        print(title)
+        print("-" * len(title))
     for row in rows:
         cost = "-" if row["bcrypt_cost"] is None else str(row["bcrypt_cost"])
         print(
@@ -621,7 +754,24 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, str | None]:
     parser.add_argument("--mariadb-url", default=DEFAULT_MARIADB_URL, help="server to use")
     parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--py-spy", metavar="DIR", help="profile validation with py-spy")
+    parser.add_argument(
+        "--nimbus-up",
+        action="store_true",
+        help="measure `nimbus up` itself (fresh state, default configuration) instead of gunicorn",
+    )
+    parser.add_argument(
+        "--source",
+        action="append",
+        default=[],
+        metavar="DIR",
+        help="with --nimbus-up: run it with PYTHONPATH=DIR; repeat to compare versions",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --nimbus-up: turns over the sources"
+    )
     args = parser.parse_args(argv)
+    if (args.source or args.rounds != 1) and not args.nimbus_up:
+        parser.error("--source and --rounds go with --nimbus-up")
     backends = ("sqlite", "mariadb") if args.backend == "both" else (args.backend,)
     costs = tuple(int(c) for c in args.bcrypt_costs.split(",") if c.strip())
     classes = tuple(c.strip() for c in args.worker_class.split(",") if c.strip())
@@ -642,6 +792,9 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[Options, str | None]:
         pool=max(1, args.tokens),
         mariadb_url=args.mariadb_url,
         py_spy_dir=args.py_spy,
+        nimbus_up=args.nimbus_up,
+        sources=tuple(args.source),
+        rounds=max(1, args.rounds),
     )
     return opts, args.json
 
@@ -664,12 +817,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     opts, json_path = parse_args(argv)
     signal.signal(signal.SIGTERM, _terminate)
     cores = os.cpu_count() or 1
-    print(
-        f"nimbus token benchmark: {cores} cores, Python {platform.python_version()}, "
-        f"gunicorn {opts.workers} workers ({', '.join(opts.worker_classes)}; "
-        f"gthread with {opts.threads} threads), {opts.clients} client processes with one "
-        f"keep-alive connection each, {opts.duration:g} s per measurement"
-    )
+    if opts.nimbus_up:
+        print(
+            f"nimbus token benchmark: {cores} cores, Python {platform.python_version()}, "
+            f"`nimbus up` on a fresh temporary state (its own configuration, bcrypt cost "
+            f"{opts.costs[0]}), {opts.clients} client processes with one keep-alive "
+            f"connection each, {opts.duration:g} s per measurement"
+        )
+    else:
+        print(
+            f"nimbus token benchmark: {cores} cores, Python {platform.python_version()}, "
+            f"gunicorn {opts.workers} workers ({', '.join(opts.worker_classes)}; "
+            f"gthread with {opts.threads} threads), {opts.clients} client processes with one "
+            f"keep-alive connection each, {opts.duration:g} s per measurement"
+        )
     print(
         f"note: the {opts.clients} client processes run on the same {cores} cores as the "
         "server, so they take CPU time the server would otherwise have"
@@ -684,14 +845,33 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"machine {background:.0%} busy before the benchmark started"
         + (" (other processes: expect lower, noisier figures)" if background > 0.1 else "")
     )
-    for backend in opts.backends:
-        for worker_class in opts.worker_classes:
-            print(f"... {backend} / {worker_class}", flush=True)
-            rows += bench_server(opts, backend, worker_class)
+    if opts.nimbus_up:
+        sources: list[str | None] = list(opts.sources) or [None]
+        labels = source_labels(opts.sources) if opts.sources else ["nimbus"]
+        for source, label in zip(sources, labels, strict=True):
+            print(f"source {label}: nimbus from {nimbus_up_origin(source)}")
+        for turn, index in enumerate(turns(len(sources), opts.rounds)):
+            print(f"... nimbus up / {labels[index]} (turn {turn + 1})", flush=True)
+            got = bench_nimbus_up(opts, sources[index], labels[index])
+            for row in got:
+                row["turn"] = turn + 1
+            print_table(got, header=False)
+            rows += got
+    else:
+        for backend in opts.backends:
+            for worker_class in opts.worker_classes:
+                print(f"... {backend} / {worker_class}", flush=True)
+                rows += bench_server(opts, backend, worker_class)
     print()
     print_table(rows)
     print()
     print_cpu(rows, cores)
+    for row in rows:
+        if "log_lines" in row:
+            print(
+                f"  log lines written during {row['worker_class']} validate (turn "
+                f"{row['turn']}, warm-up included): {row['log_lines']}"
+            )
     for row in rows:
         print_profile(row)
     if json_path:
@@ -704,7 +884,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 **dataclasses.asdict(opts),
                 "mariadb_url": _without_password(opts.mariadb_url),
             },
-            "gunicorn": {
+            "gunicorn": {}
+            if opts.nimbus_up
+            else {
                 wc: [
                     f"{HOST}:<free port>" if arg == f"{HOST}:0" else arg
                     for arg in launcher.gunicorn_command(

@@ -239,14 +239,23 @@ class Worker(gthread.ThreadWorker):
             return
         self._start_head(conn)
 
-    def _start_head(self, conn: Conn) -> None:
-        """Watch *conn* until its head is in, for at most ``header_timeout`` s."""
+    def _start_head(self, conn: Conn, *, registered: bool = False) -> None:
+        """Watch *conn* until its head is in, for at most ``header_timeout`` s.
+
+        :param registered: the socket is in the poller already (for the
+            kept-alive wait): only its callback changes, which costs no
+            system call, where unregistering and registering again cost two.
+        """
         conn.state = _READING
         conn.head_deadline = time.monotonic() + self.header_timeout
         if self._lingering:
             conn.head_deadline = min(conn.head_deadline, time.monotonic() + STOP_LINGER)
         self.reading_conns.append((conn.head_deadline, conn))
-        self.poller.register(conn.sock, selectors.EVENT_READ, partial(self._on_head_data, conn))
+        callback = partial(self._on_head_data, conn)
+        if registered:
+            self.poller.modify(conn.sock, selectors.EVENT_READ, callback)
+        else:
+            self.poller.register(conn.sock, selectors.EVENT_READ, callback)
 
     def _on_head_data(self, conn: Conn, _sock: object) -> None:
         """Read what has come of *conn*'s head; hand it over once it is complete."""
@@ -273,9 +282,8 @@ class Worker(gthread.ThreadWorker):
 
     def _on_idle_data(self, conn: Conn, _sock: object) -> None:
         """A kept-alive connection's next request starts: read its head in the loop."""
-        self.poller.unregister(conn.sock)
         self.keepalived_conns.remove(conn)
-        self._start_head(conn)
+        self._start_head(conn, registered=True)
         self._on_head_data(conn, conn.sock)
 
     def _to_thread(self, conn: Conn) -> None:

@@ -48,6 +48,9 @@ class RequestIdMiddleware:
         request_id = req.context.get("request_id")
         if request_id:
             resp.set_header("x-openstack-request-id", request_id)
+        if not LOG.isEnabledFor(logging.INFO):
+            # nimbus up leaves request lines out unless asked (``[api] log_requests``).
+            return
         ctx = req.context.get("nimbus")
         who = ctx.to_log_values() if ctx is not None else {}
         # The path only: query strings may carry names a caller considers private.

@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
                 "--admin-password",
                 help="password for the admin user on first start (default: generated)",
             ),
+            argument(
+                "--log-requests",
+                action="store_true",
+                default=None,
+                help="log one INFO line per request (default: [api] log_requests, off)",
+            ),
         ),
     ).register(subparsers)
 
@@ -208,6 +214,21 @@ class _Server(BaseApplication):
         return build_app(cloud)
 
 
+#: The logger of the per-request line (nimbus.api.middleware.RequestIdMiddleware).
+REQUEST_LOGGER = "nimbus.api.middleware"
+
+
+def configure_request_log(conf: cfg.ConfigOpts) -> None:
+    """Log a line per request only if ``[api] log_requests`` says so.
+
+    Left at INFO, every request writes a line to the terminal, which costs the
+    one worker more than validating a token.  Warnings and errors of the
+    middleware's logger still come through.
+    """
+    level = logging.NOTSET if conf.api.log_requests else logging.WARNING
+    logging.getLogger(REQUEST_LOGGER).setLevel(level)
+
+
 def run(args: argparse.Namespace) -> int:
     """Prepare the state directory, print the credentials, and serve until stopped."""
     conf = load_config(config_argv(args))
@@ -217,6 +238,8 @@ def run(args: argparse.Namespace) -> int:
         conf.set_override("bind_host", args.host, group="api")
     if args.port:
         conf.set_override("bind_port", args.port, group="api")
+    if getattr(args, "log_requests", None):
+        conf.set_override("log_requests", True, group="api")
     # Before anything is made: a busy port found by gunicorn comes after the set-up.
     problem = port_problem(conf.api.bind_host, conf.api.bind_port)
     if problem is not None:
@@ -227,6 +250,7 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_request_log(conf)
     if conf.database.connection is None and conf.api.workers > 1:
         LOG.warning("The embedded SQLite cloud runs one worker; ignoring [api] workers")
         conf.set_override("workers", 1, group="api")

@@ -8,6 +8,9 @@ adds its own through its descriptor
 
 from __future__ import annotations
 
+# Before any rule below is parsed: see nimbus.policy_checks.
+from nimbus import policy_checks  # noqa: F401  # isort: skip
+
 from oslo_policy import policy
 
 from nimbus.policies import base

@@ -25,7 +25,10 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root = tmp_path_factory.mktemp("wire")
-    with nimbus_up(root / "state", log_path=root / "up.log") as running:
+    # The request log is off by default in nimbus up: the newline test reads it.
+    with nimbus_up(
+        root / "state", log_path=root / "up.log", extra_args=("--log-requests",)
+    ) as running:
         yield running
 
 

@@ -116,3 +116,36 @@ def test_a_domain_scoped_reader_sees_its_own_domain_only(identity) -> None:
     assert shown.json["domain"]["id"] == mine["id"]
     hidden = identity.request("GET", f"/domains/{other['id']}", token=token)
     identity.assert_error(hidden, 403)
+
+
+@pytest.fixture
+def request_logger():
+    """The request line's logger, its level put back after the test."""
+    logger = logging.getLogger(nimbus.cmd.up.REQUEST_LOGGER)
+    level = logger.level
+    yield logger
+    logger.setLevel(level)
+
+
+@pytest.mark.parametrize("log_requests", [False, True])
+def test_nimbus_up_logs_request_lines_only_when_asked(
+    conf, identity, caplog: pytest.LogCaptureFixture, request_logger, log_requests: bool
+) -> None:
+    caplog.set_level(logging.INFO)
+    if log_requests:
+        conf.set_override("log_requests", True, group="api")
+    nimbus.cmd.up.configure_request_log(conf)
+    result = identity.request("GET", "/projects")
+    request_id = result.headers["x-openstack-request-id"]
+    lines = [r.getMessage() for r in caplog.records if r.name == request_logger.name]
+    assert any(request_id in line for line in lines) is log_requests
+    # Warnings and errors of the middleware's logger are never held back.
+    assert request_logger.isEnabledFor(logging.WARNING)
+
+
+def test_nimbus_up_log_requests_flag() -> None:
+    from nimbus.cmd import main
+
+    parser = main.build_parser()
+    assert parser.parse_args(["up"]).log_requests is None
+    assert parser.parse_args(["up", "--log-requests"]).log_requests is True
