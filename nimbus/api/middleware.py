@@ -12,6 +12,7 @@ from typing import Any, Protocol
 import falcon
 
 from nimbus import exception
+from nimbus.api import hooks
 from nimbus.common.logsafe import printable
 from nimbus.context import RequestContext, generate_request_id
 
@@ -158,7 +159,7 @@ class BodyMiddleware:
         if not data.strip():
             return
         types = getattr(resource, "media_types", self.DEFAULT_MEDIA_TYPES)
-        content_type = (req.content_type or "application/json").split(";")[0].strip().lower()
+        content_type = hooks.media_type(req)
         if content_type not in types and not content_type.endswith("+json"):
             patch_types = getattr(resource, "accept_patch", None) if req.method == "PATCH" else None
             raise falcon.HTTPUnsupportedMediaType(

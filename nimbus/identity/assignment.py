@@ -42,9 +42,6 @@ USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = _TYPES = tuple(
     actor + target for target in ("Project", "Domain") for actor in ("User", "Group")
 )
 
-#: The actors, then the targets, of an assignment.
-_PARTIES = ("user_id", "group_id", "project_id", "domain_id")
-
 
 class RoleFilters(TypedDict, total=False):
     """The filters of a role listing."""

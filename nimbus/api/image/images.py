@@ -55,8 +55,7 @@ class ImageItem(Glance, resource.Item):
         super().__init__(_crud(service), links)
 
     def update_values(self, req: falcon.Request, item_id: str) -> Any:
-        media_type = (req.content_type or "").split(";")[0].strip().lower()
-        return patch.parse(self.body(req), media_type)
+        return patch.parse(self.body(req), hooks.media_type(req, default=""))
 
     @falcon.before(hooks.content_type(*patch.MEDIA_TYPES, default="", accept_patch=True))
     def on_patch(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
