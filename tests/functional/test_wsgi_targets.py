@@ -13,6 +13,7 @@ import nimbus.wsgi
 from nimbus import exception
 from nimbus.cmd import up
 from nimbus.descriptor import Cloud
+from nimbus.testing.server import password_auth
 
 
 @pytest.fixture
@@ -97,18 +98,7 @@ def test_a_split_deployment_advertises_each_services_own_url(conf: cfg.ConfigOpt
     image, image_cloud = _split_app(conf, "image")
     try:
         # The catalog bootstrap wrote names each service where it is served.
-        auth = {
-            "auth": {
-                "identity": {
-                    "methods": ["password"],
-                    "password": {
-                        "user": {"name": "admin", "domain": {"id": "default"}, "password": "secret"}
-                    },
-                },
-                "scope": {"project": {"name": "admin", "domain": {"id": "default"}}},
-            }
-        }
-        issued = identity.simulate_post("/v3/auth/tokens", json=auth)
+        issued = identity.simulate_post("/v3/auth/tokens", json=password_auth("secret"))
         assert issued.status_code == 201, issued.text
         urls = {
             entry["type"]: {ep["url"] for ep in entry["endpoints"]}
