@@ -30,25 +30,17 @@ class RPCClient:
     """Send calls and casts to a topic, or to one server of it.
 
     :param transport: the process's transport.
-    :param topic: the topic to address, e.g. ``conductor``.
-    :param server: a server of the topic (``compute`` + ``host1``), or
-        ``None`` for whichever server is free.
+    :param target: where messages go: a :class:`Target`, or just its topic
+        (``conductor``) for whichever server of it is free.
     :param timeout: seconds a call waits for its reply; ``None`` uses
         ``[messaging] rpc_response_timeout``.
-    :param fanout: casts go to every server of the topic.
     """
 
     def __init__(
-        self,
-        transport: Transport,
-        topic: str,
-        *,
-        server: str | None = None,
-        timeout: float | None = None,
-        fanout: bool = False,
+        self, transport: Transport, target: Target | str, *, timeout: float | None = None
     ) -> None:
         self.transport = transport
-        self.target = Target(topic, server=server, fanout=fanout)
+        self.target = Target(target) if isinstance(target, str) else target
         self.timeout = timeout
 
     def prepare(
@@ -65,12 +57,13 @@ class RPCClient:
         :param fanout: whether casts go to every server of the topic.
         :returns: a new client; this one is unchanged.
         """
-        return RPCClient(
-            self.transport,
+        target = Target(
             self.target.topic,
             server=self.target.server if server is _UNSET else server,
-            timeout=self.timeout if timeout is _UNSET else timeout,
             fanout=self.target.fanout if fanout is _UNSET else fanout,
+        )
+        return RPCClient(
+            self.transport, target, timeout=self.timeout if timeout is _UNSET else timeout
         )
 
     def _effective_timeout(self) -> float:

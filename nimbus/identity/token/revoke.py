@@ -277,44 +277,28 @@ class RevocationList:
             allow_expired_window=conf.token.allow_expired_window,
         )
 
-    def revoke(
-        self,
-        *,
-        user_id: str | None = None,
-        project_id: str | None = None,
-        domain_id: str | None = None,
-        role_id: str | None = None,
-        audit_id: str | None = None,
-        audit_chain_id: str | None = None,
-        expires_at: datetime.datetime | None = None,
-        issued_before: datetime.datetime | None = None,
-    ) -> RevocationEvent:
+    def revoke(self, **match: Any) -> RevocationEvent:
         """Record an event; this process applies it at once, others within the interval.
 
-        :param user_id: revoke the tokens of this user.
-        :param project_id: revoke the tokens scoped to this project.
-        :param domain_id: revoke the tokens scoped to this domain or its
-            projects, and the tokens of its users.
-        :param role_id: revoke the tokens carrying this role.
-        :param audit_id: revoke the token with this audit id.
-        :param audit_chain_id: revoke every token of this chain.
-        :param expires_at: only the tokens expiring at exactly this time.
-        :param issued_before: only tokens issued at or before it (default: now).
+        :param match: the event's attributes, as :class:`RevocationEvent`
+            names them (all but ``revoked_at``): ``user_id`` revokes the tokens
+            of a user; ``project_id`` those scoped to a project; ``domain_id``
+            those scoped to a domain or its projects and those of its users;
+            ``role_id`` those carrying a role; ``audit_id`` one token;
+            ``audit_chain_id`` a whole chain; ``expires_at`` only the tokens
+            expiring at exactly that time; ``issued_before`` only those issued
+            at or before it (default: now).
         :returns: the stored event.
         :raises nimbus.exception.ValidationError: no attribute is set, an id is
             too long, or a time is not timezone-aware.
+        :raises TypeError: *match* names something an event does not have.
         """
         now = self._now()
+        issued_before = _aware("issued_before", match.pop("issued_before", None) or now)
+        if match.get("expires_at") is not None:
+            match["expires_at"] = _aware("expires_at", match["expires_at"])
         event = RevocationEvent(
-            user_id=user_id,
-            project_id=project_id,
-            domain_id=domain_id,
-            role_id=role_id,
-            audit_id=audit_id,
-            audit_chain_id=audit_chain_id,
-            expires_at=_aware("expires_at", expires_at) if expires_at is not None else None,
-            issued_before=_aware("issued_before", issued_before or now),
-            revoked_at=now.astimezone(datetime.UTC),
+            **match, issued_before=issued_before, revoked_at=now.astimezone(datetime.UTC)
         )
         _validate(event)
         row = _to_row(event)

@@ -121,7 +121,7 @@ def test_prepare_returns_a_changed_copy(conf):
 def test_fanout_client_cannot_call(conf):
     transport = MemoryTransport(conf, broker=MemoryBroker())
     with pytest.raises(exception.MessagingError, match="fanout"):
-        RPCClient(transport, "t", fanout=True).call(RequestContext(), "m")
+        RPCClient(transport, Target("t", fanout=True)).call(RequestContext(), "m")
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 
 from nimbus import exception
 from nimbus.context import RequestContext
-from nimbus.messaging import RPCClient
+from nimbus.messaging import RPCClient, Target
 from nimbus.messaging.rabbit import Backoff, RabbitTransport
 
 
@@ -90,7 +90,7 @@ def make(conf, script):
 
 
 def cast(transport, topic="t", **kwargs):
-    RPCClient(transport, topic, **kwargs).cast(RequestContext(), "m", key=1)
+    RPCClient(transport, Target(topic, **kwargs)).cast(RequestContext(), "m", key=1)
 
 
 def lost() -> Exception:
