@@ -385,6 +385,7 @@ class Kind(Generic[M]):
     :param unmatched: list filters no item here matches (an upstream feature
         this kind lacks, such as domain-specific roles): a true value of one
         lists nothing.
+    :param new_id: makes the id of an item created without one.
     """
 
     repository: Repository[M]
@@ -397,6 +398,7 @@ class Kind(Generic[M]):
     plural: str | None = None
     on_change: Callable[[], None] | None = None
     unmatched: Collection[str] = ()
+    new_id: Callable[[], str] | None = None
 
     def rule(self, verb: str) -> str:
         """Return the rule name of *verb* on this kind (``identity:update_domain``)."""
@@ -470,12 +472,16 @@ class Kind(Generic[M]):
     ) -> dict[str, Any]:
         """Store a new item made of *values* and return it.
 
+        :param values: its columns (those left out take the table's defaults)
+            and its id, made by :attr:`new_id` when *values* has none.
         :param check: run first, in the same transaction (a reference to check).
         :param reason: the Conflict reason, as for :meth:`Repository.create`.
         :param target_id: the id the policy target carries (an id the caller chose).
         :raises Conflict: a unique column is taken.
         """
         self.check(ctx, "create", target_id)
+        if values.get("id") is None and self.new_id is not None:
+            values = {**values, "id": self.new_id()}
         reason = reason or self.repository.conflict_reason(values)
 
         def _create(session: orm.Session) -> M:

@@ -9,7 +9,7 @@ imply (admin implies member, member implies reader).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import sqlalchemy as sa
@@ -20,7 +20,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
-from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, new_id
+from nimbus.identity.common import INTERNAL, Filters, Manager, Revoke
 from nimbus.policy import Enforcer
 
 if TYPE_CHECKING:
@@ -41,14 +41,6 @@ __all__ = [
 USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = _TYPES = tuple(
     actor + target for target in ("Project", "Domain") for actor in ("User", "Group")
 )
-
-
-class RoleFilters(TypedDict, total=False):
-    """The filters of a role listing."""
-
-    name: str | None
-    #: Finds none: nimbus has no domain-specific roles.
-    domain_id: str | None
 
 
 class Parties(TypedDict, total=False):
@@ -174,15 +166,15 @@ class AssignmentManager(Manager):
     forget_tokens: Callable[[], None]
 
     def __post_init__(self) -> None:
-        self.roles = Repository(
+        roles = Repository(
             self.database,
             models.Role,
             kind="role",
             conflict_reason=lambda values: f"Duplicate entry found with name {values.get('name')}",
         )
         # Roles' rules take no target; cached validations hold role names.
-        self._roles = self.kind(
-            self.roles,
+        self.roles = self.kind(
+            roles,
             _role_dict,
             targeted=False,
             columns=("name", "description"),
@@ -191,43 +183,11 @@ class AssignmentManager(Manager):
 
     # -- roles -------------------------------------------------------------
 
-    def get_role(self, ctx: RequestContext, role_id: str) -> dict[str, Any]:
-        """Return one role. :raises NotFound: unknown id."""
-        return self._roles.get(ctx, role_id)
-
-    def get_role_by_name(self, name: str) -> dict[str, Any]:
-        """Return the role called *name* (for bootstrap). :raises NotFound: none."""
-        return self._roles.get_by(name=name)
-
-    def list_roles(
-        self,
-        ctx: RequestContext,
-        *,
-        ids: Collection[str] | None = None,
-        page: Page = Page(),
-        **filters: Unpack[RoleFilters],
-    ) -> list[dict[str, Any]]:
-        """Return the roles matching the filters, sorted by id."""
-        return self._roles.list(ctx, filters=filters, ids=ids, page=page)
-
-    def create_role(
-        self,
-        ctx: RequestContext,
-        *,
-        name: str,
-        description: str | None = None,
-        role_id: str | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> dict[str, Any]:
-        """Create a role. :raises Conflict: the name is taken."""
-        values = {"name": name, "description": description, "extra": extra or {}}
-        return self._roles.create(ctx, {"id": role_id or new_id(), **values})
-
     def update_role(
         self, ctx: RequestContext, role_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Rename a role or change its description."""
-        ref = self._roles.update(ctx, role_id, changes)
+        ref = self.roles.update(ctx, role_id, changes)
         self.forget_tokens()
         return ref
 
@@ -247,7 +207,7 @@ class AssignmentManager(Manager):
                 )
             )
 
-        self._roles.delete(ctx, role_id, check=_check)
+        self.roles.delete(ctx, role_id, check=_check)
         self.revoke(role_id=role_id)
         self.forget_tokens()
 
@@ -268,7 +228,7 @@ class AssignmentManager(Manager):
             stmt = stmt.where(models.ImpliedRole.prior_role_id == prior_role_id)
         with self.database.reader() as session:
             if prior_role_id is not None:
-                self.roles.get(prior_role_id, session=session)
+                self.roles.repository.get(prior_role_id, session=session)
             return [(p, i) for p, i in session.execute(stmt.order_by(*stmt.selected_columns))]
 
     def list_implied_roles(self, ctx: RequestContext, prior_role_id: str) -> Inference:
@@ -278,8 +238,8 @@ class AssignmentManager(Manager):
         """
         self.authorize(ctx, "identity:list_implied_roles")
         pairs = self._implied_pairs(prior_role_id)
-        prior = self.get_role(INTERNAL, prior_role_id)
-        implied = self.list_roles(INTERNAL, ids=[i for _, i in pairs]) if pairs else []
+        prior = self.roles.get(INTERNAL, prior_role_id)
+        implied = self.roles.list(INTERNAL, ids=[i for _, i in pairs]) if pairs else []
         return prior, implied
 
     def get_implied_role(
@@ -294,13 +254,13 @@ class AssignmentManager(Manager):
             raise exception.NotFound(
                 kind="implied role", id=f"{prior_role_id} -> {implied_role_id}"
             )
-        return self.get_role(INTERNAL, prior_role_id), self.get_role(INTERNAL, implied_role_id)
+        return self.roles.get(INTERNAL, prior_role_id), self.roles.get(INTERNAL, implied_role_id)
 
     def list_role_inferences(self, ctx: RequestContext) -> list[Inference]:
         """Return every implication, grouped by prior role, sorted by ids."""
         self.authorize(ctx, "identity:list_role_inference_rules")
         pairs = self._implied_pairs()
-        roles = {r["id"]: r for r in self.list_roles(INTERNAL)}
+        roles = {r["id"]: r for r in self.roles.list(INTERNAL)}
         grouped: dict[str, list[dict[str, Any]]] = {}
         for prior, implied in pairs:
             grouped.setdefault(prior, []).append(roles[implied])
@@ -317,8 +277,8 @@ class AssignmentManager(Manager):
         self.authorize(ctx, "identity:create_implied_role")
 
         def _create(session: orm.Session) -> None:
-            self.roles.get(prior_role_id, session=session)
-            self.roles.get(implied_role_id, session=session)
+            self.roles.repository.get(prior_role_id, session=session)
+            self.roles.repository.get(implied_role_id, session=session)
             closure = _closure({implied_role_id}, self._implications(session))
             if prior_role_id in closure:
                 raise exception.ValidationError(
@@ -332,7 +292,7 @@ class AssignmentManager(Manager):
 
         self.database.write(_create)
         self.forget_tokens()
-        return self.get_role(INTERNAL, prior_role_id), self.get_role(INTERNAL, implied_role_id)
+        return self.roles.get(INTERNAL, prior_role_id), self.roles.get(INTERNAL, implied_role_id)
 
     def delete_implied_role(
         self, ctx: RequestContext, prior_role_id: str, implied_role_id: str
@@ -357,9 +317,9 @@ class AssignmentManager(Manager):
     def _check_parties(self, **parties: Unpack[Parties]) -> None:
         """Raise NotFound unless the target and the actor exist (in that order)."""
         if (project_id := parties.get("project_id")) is not None:
-            self.resources.get_project(INTERNAL, project_id)
+            self.resources.projects.get(INTERNAL, project_id)
         else:
-            self.resources.get_domain(INTERNAL, parties.get("domain_id") or "")
+            self.resources.domains.get(INTERNAL, parties.get("domain_id") or "")
         if (user_id := parties.get("user_id")) is not None:
             self.users.get_user(INTERNAL, user_id)
         else:
@@ -367,7 +327,7 @@ class AssignmentManager(Manager):
 
     def _check_grant(self, grant: Grant) -> None:
         self._check_parties(**grant.parties())
-        self.roles.get(grant.role_id)
+        self.roles.repository.get(grant.role_id)
 
     def create_grant(self, ctx: RequestContext, grant: Grant) -> None:
         """Store an assignment (idempotent).
@@ -379,7 +339,7 @@ class AssignmentManager(Manager):
         key = _key(grant)
 
         def _create(session: orm.Session) -> None:
-            self.roles.get(grant.role_id, session=session)
+            self.roles.repository.get(grant.role_id, session=session)
             if session.get(models.Assignment, key) is None:
                 session.add(
                     models.Assignment(
@@ -446,7 +406,7 @@ class AssignmentManager(Manager):
         self.authorize(ctx, "identity:list_grants", target)
         self._check_parties(**parties)
         ids = {g.role_id for g in self.list_grants(**parties, inherited=inherited)}
-        return self.list_roles(INTERNAL, ids=ids) if ids else []
+        return self.roles.list(INTERNAL, ids=ids) if ids else []
 
     def list_grants(
         self,
@@ -486,14 +446,9 @@ class AssignmentManager(Manager):
         self,
         ctx: RequestContext,
         *,
-        user_id: str | None = None,
-        group_id: str | None = None,
-        role_id: str | None = None,
-        project_id: str | None = None,
-        domain_id: str | None = None,
-        inherited_to: str | None = None,
         effective: bool = False,
         include_names: bool = False,
+        **filters: Unpack[Filters],
     ) -> list[RoleAssignment]:
         """Return role assignments with Keystone's filters (``GET /v3/role_assignments``).
 
@@ -501,11 +456,20 @@ class AssignmentManager(Manager):
         domain grants to the domain's projects, and roles to the roles they
         imply.
 
-        :param inherited_to: ``"projects"``: only inherited assignments.
         :param include_names: also give the names of roles, actors and
             targets, with their domains.
+        :param filters: ``user_id``, ``group_id``, ``role_id``, and the scope:
+            ``project_id`` or ``domain_id``, ``inherited_to="projects"`` for
+            inherited assignments only.
         :raises ValidationError: the filters cannot be combined.
         """
+        user_id, group_id, role_id = (
+            filters.get("user_id"),
+            filters.get("group_id"),
+            filters.get("role_id"),
+        )
+        project_id, domain_id = filters.get("project_id"), filters.get("domain_id")
+        inherited_to = filters.get("inherited_to")
         self.authorize(ctx, "identity:list_role_assignments", {"target.user.id": user_id})
         if project_id and domain_id:
             raise exception.ValidationError(
@@ -661,25 +625,17 @@ class AssignmentManager(Manager):
         return sorted(refs, key=lambda p: p["id"])
 
     def list_user_projects(
-        self,
-        ctx: RequestContext,
-        user_id: str,
-        *,
-        enabled: bool | None = None,
-        name: str | None = None,
+        self, ctx: RequestContext, user_id: str, **filters: Unpack[Filters]
     ) -> list[dict[str, Any]]:
         """Return the projects a user has roles on (``GET /v3/users/{id}/projects``).
 
+        :param filters: project attributes to match (``enabled``, ``name``).
         :raises NotFound: the user does not exist.
         """
         self.authorize(ctx, "identity:list_user_projects", {"target.user.id": user_id})
         self.users.get_user(INTERNAL, user_id)
-        refs = self._user_projects(user_id)
-        if enabled is not None:
-            refs = [p for p in refs if p["enabled"] == enabled]
-        if name:
-            refs = [p for p in refs if p["name"] == name]
-        return refs
+        wanted = [(k, v) for k, v in filters.items() if v is not None]
+        return [p for p in self._user_projects(user_id) if all(p[k] == v for k, v in wanted)]
 
     def list_caller_projects(self, ctx: RequestContext) -> list[dict[str, Any]]:
         """Return the enabled projects the caller may scope a token to."""
@@ -689,7 +645,9 @@ class AssignmentManager(Manager):
         """Return the enabled domains the caller may scope a token to."""
         _, domains, _ = self.targets_for_user(ctx.user_id or "")
         return [
-            d for d in self.resources.list_domains(INTERNAL, enabled=True) if d["id"] in domains
+            d
+            for d in self.resources.domains.list(INTERNAL, filters={"enabled": True})
+            if d["id"] in domains
         ]
 
 
@@ -707,11 +665,11 @@ class _Names:
         return self._seen[key]
 
     def role(self, role_id: str) -> str:
-        return self._once("role", role_id, lambda i: self.manager.get_role(INTERNAL, i))["name"]
+        return self._once("role", role_id, lambda i: self.manager.roles.get(INTERNAL, i))["name"]
 
     def domain(self, domain_id: str) -> dict[str, Any]:
         domain = self._once(
-            "domain", domain_id, lambda i: self.manager.resources.get_domain(INTERNAL, i)
+            "domain", domain_id, lambda i: self.manager.resources.domains.get(INTERNAL, i)
         )
         return {"id": domain["id"], "name": domain["name"]}
 
@@ -725,7 +683,7 @@ class _Names:
 
     def project(self, project_id: str) -> dict[str, Any]:
         project = self._once(
-            "project", project_id, lambda i: self.manager.resources.get_project(INTERNAL, i)
+            "project", project_id, lambda i: self.manager.resources.projects.get(INTERNAL, i)
         )
         return {"name": project["name"], "domain": self.domain(project["domain_id"])}
 

@@ -232,7 +232,7 @@ class AuthManager(Manager):
             return str(ref["id"])
         if ref.get("name") is not None:
             try:
-                return self.resources.get_domain_by_name(str(ref["name"]))["id"]
+                return self.resources.domains.get_by(name=str(ref["name"]))["id"]
             except exception.NotFound as ex:
                 raise exception.Unauthorized(f"Could not find domain: {ref['name']}.") from ex
         raise exception.ValidationError(field="domain", reason="'id' or 'name' is required")
@@ -240,7 +240,7 @@ class AuthManager(Manager):
     def _enabled_domain(self, domain_id: str) -> dict[str, Any]:
         """Return a domain a token may stand on. :raises Unauthorized: gone or disabled."""
         try:
-            domain = self.resources.get_domain(INTERNAL, domain_id)
+            domain = self.resources.domains.get(INTERNAL, domain_id)
         except exception.NotFound as ex:
             raise exception.Unauthorized(f"Could not find domain: {domain_id}.") from ex
         if not domain["enabled"]:
@@ -255,7 +255,7 @@ class AuthManager(Manager):
             project_id = user.default_project_id
             if project_id:
                 try:
-                    project = self.resources.get_project(INTERNAL, project_id)
+                    project = self.resources.projects.get(INTERNAL, project_id)
                 except exception.NotFound:
                     return {}
                 if project["enabled"] and self.assignments.effective_role_ids(
@@ -273,10 +273,10 @@ class AuthManager(Manager):
                 raise exception.ValidationError(field="scope.project", reason="must be an object")
             try:
                 if ref.get("id") is not None:
-                    project = self.resources.get_project(INTERNAL, str(ref["id"]))
+                    project = self.resources.projects.get(INTERNAL, str(ref["id"]))
                 else:
-                    project = self.resources.get_project_by_name(
-                        str(ref.get("name")), self._domain_id(ref.get("domain"))
+                    project = self.resources.projects.get_by(
+                        name=str(ref.get("name")), domain_id=self._domain_id(ref.get("domain"))
                     )
             except exception.NotFound as ex:
                 raise exception.Unauthorized(
@@ -312,12 +312,12 @@ class AuthManager(Manager):
         values: dict[str, Any] = {}
         if payload.project_id is not None:
             try:
-                project = self.resources.get_project(INTERNAL, payload.project_id)
+                project = self.resources.projects.get(INTERNAL, payload.project_id)
             except exception.NotFound as ex:
                 raise exception.Unauthorized(
                     f"Could not find project: {payload.project_id}."
                 ) from ex
-            project_domain = self.resources.get_domain(INTERNAL, project["domain_id"])
+            project_domain = self.resources.domains.get(INTERNAL, project["domain_id"])
             if not project["enabled"] or not project_domain["enabled"]:
                 raise exception.Unauthorized(f"Project {project['id']} is disabled.")
             role_ids = self.assignments.effective_role_ids(
@@ -348,7 +348,7 @@ class AuthManager(Manager):
         roles = tuple(
             _named(r)
             for r in sorted(
-                self.assignments.list_roles(INTERNAL, ids=role_ids) if role_ids else [],
+                self.assignments.roles.list(INTERNAL, ids=role_ids) if role_ids else [],
                 key=lambda r: r["name"],
             )
         )

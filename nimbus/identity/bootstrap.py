@@ -39,10 +39,10 @@ class BootstrapResult:
 
 def _ensure_role(service: IdentityService, name: str) -> str:
     try:
-        return service.assignments.get_role_by_name(name)["id"]
+        return service.assignments.roles.get_by(name=name)["id"]
     except exception.NotFound:
         LOG.info("Creating role %s", name)
-        return service.assignments.create_role(INTERNAL, name=name)["id"]
+        return service.assignments.roles.create(INTERNAL, {"name": name})["id"]
 
 
 def _restore_admin(service: IdentityService, user: User, password: str) -> None:
@@ -82,7 +82,7 @@ def bootstrap(
     conf = service.conf
     domain_id = conf.identity.default_domain_id
     try:
-        service.resources.get_domain(INTERNAL, domain_id)
+        service.resources.domains.get(INTERNAL, domain_id)
     except exception.NotFound:
         LOG.info("Creating domain %s", domain_id)
         service.resources.create_domain(
@@ -97,7 +97,7 @@ def bootstrap(
 
     project_name = conf.identity.admin_project_name
     try:
-        project_id = service.resources.get_project_by_name(project_name, domain_id)["id"]
+        project_id = service.resources.projects.get_by(name=project_name, domain_id=domain_id)["id"]
     except exception.NotFound:
         LOG.info("Creating project %s", project_name)
         project_id = service.resources.create_project(
@@ -129,7 +129,7 @@ def bootstrap(
     )
 
     try:
-        service.catalog.get_region(INTERNAL, region_id)
+        service.catalog.regions.get(INTERNAL, region_id)
     except exception.NotFound:
         service.catalog.create_region(INTERNAL, region_id=region_id)
     for entry in catalog:
@@ -138,7 +138,9 @@ def bootstrap(
 
 
 def _ensure_service(service: IdentityService, entry: CatalogEntry, region_id: str) -> None:
-    found = service.catalog.list_services(INTERNAL, type=entry.type, name=entry.name)
+    found = service.catalog.services.list(
+        INTERNAL, filters={"type": entry.type, "name": entry.name}
+    )
     if found:
         service_id = found[0]["id"]
     else:
@@ -148,8 +150,8 @@ def _ensure_service(service: IdentityService, entry: CatalogEntry, region_id: st
         )["id"]
     existing = {
         ep["interface"]: ep
-        for ep in service.catalog.list_endpoints(
-            INTERNAL, service_id=service_id, region_id=region_id
+        for ep in service.catalog.endpoints.list(
+            INTERNAL, filters={"service_id": service_id, "region_id": region_id}
         )
     }
     for interface in INTERFACES:

@@ -7,7 +7,7 @@ import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any, TypedDict, Unpack
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import orm
@@ -17,28 +17,13 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
-from nimbus.identity.common import INTERNAL, Manager, Page, new_id
+from nimbus.identity.common import INTERNAL, Manager, new_id
 from nimbus.policy import Enforcer
 
 __all__ = ["CatalogManager", "INTERFACES"]
 
 INTERFACES = ("public", "internal", "admin")
 _ENDPOINT_COLUMNS = ("service_id", "interface", "url", "region_id", "enabled")
-
-
-class ServiceFilters(TypedDict, total=False):
-    """The filters of a service listing."""
-
-    type: str | None
-    name: str | None
-
-
-class EndpointFilters(TypedDict, total=False):
-    """The filters of an endpoint listing."""
-
-    service_id: str | None
-    interface: str | None
-    region_id: str | None
 
 
 def _region_dict(row: models.Region) -> dict[str, Any]:
@@ -88,38 +73,22 @@ class CatalogManager(Manager):
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
         self._cached: tuple[float, list[dict[str, Any]]] | None = None
-        self.regions = Repository(self.database, models.Region, kind="region")
+        regions = Repository(self.database, models.Region, kind="region")
         # Services and endpoints have no unique names: a conflict names the id.
-        self.services = Repository(
-            self.database, models.Service, kind="service", conflict_reason=_id
-        )
-        self.endpoints = Repository(
-            self.database, models.Endpoint, kind="endpoint", conflict_reason=_id
-        )
+        services = Repository(self.database, models.Service, kind="service", conflict_reason=_id)
+        endpoints = Repository(self.database, models.Endpoint, kind="endpoint", conflict_reason=_id)
         declare = functools.partial(self.kind, on_change=self._invalidate)
-        self._regions = declare(
-            self.regions, _region_dict, columns=("parent_region_id", "description")
+        self.regions = declare(regions, _region_dict, columns=("parent_region_id", "description"))
+        self.services = declare(
+            services, _service_dict, columns=("type", "name", "description", "enabled")
         )
-        self._services = declare(
-            self.services, _service_dict, columns=("type", "name", "description", "enabled")
-        )
-        self._endpoints = declare(self.endpoints, _endpoint_dict, columns=_ENDPOINT_COLUMNS)
+        self.endpoints = declare(endpoints, _endpoint_dict, columns=_ENDPOINT_COLUMNS)
 
     def _invalidate(self) -> None:
         with self._lock:
             self._cached = None
 
     # -- regions -----------------------------------------------------------
-
-    def get_region(self, ctx: RequestContext, region_id: str) -> dict[str, Any]:
-        """Return one region. :raises NotFound: unknown id."""
-        return self._regions.get(ctx, region_id)
-
-    def list_regions(
-        self, ctx: RequestContext, *, parent_region_id: str | None = None, page: Page = Page()
-    ) -> list[dict[str, Any]]:
-        """Return the regions, optionally only the children of one."""
-        return self._regions.list(ctx, filters={"parent_region_id": parent_region_id}, page=page)
 
     def create_region(
         self,
@@ -144,7 +113,7 @@ class CatalogManager(Manager):
             "parent_region_id": parent_region_id,
             "extra": extra or {},
         }
-        return self._regions.create(
+        return self.regions.create(
             ctx,
             values,
             check=lambda session: self._check_refs(session, parent_region_id=parent_region_id),
@@ -153,7 +122,7 @@ class CatalogManager(Manager):
 
     def _ensure_region(self, region_id: str) -> None:
         """Create *region_id* unless it exists (what the legacy ``region`` attribute does)."""
-        if self.regions.find(id=region_id) is not None:
+        if self.regions.repository.find(id=region_id) is not None:
             return
         try:
             self.create_region(INTERNAL, region_id=region_id)
@@ -174,7 +143,7 @@ class CatalogManager(Manager):
                 self._check_refs(session, parent_region_id=parent_id)
                 self._check_cycle(session, region_id, parent_id)
 
-        return self._regions.update(ctx, region_id, changes, check=_check, reason=region_id)
+        return self.regions.update(ctx, region_id, changes, check=_check, reason=region_id)
 
     def _check_cycle(self, session: orm.Session, region_id: str, parent_id: str) -> None:
         seen = set()
@@ -185,33 +154,25 @@ class CatalogManager(Manager):
                     field="parent_region_id", reason="a region cannot be its own ancestor"
                 )
             seen.add(current)
-            row = self.regions.find(id=current, session=session)
+            row = self.regions.repository.find(id=current, session=session)
             current = row.parent_region_id if row is not None else None
 
     def delete_region(self, ctx: RequestContext, region_id: str) -> None:
         """Delete a region. :raises Conflict: endpoints or child regions use it."""
 
         def _check(session: orm.Session, row: models.Region) -> None:
-            if self.endpoints.count(
+            if self.endpoints.repository.count(
                 filters={"region_id": region_id}, session=session
-            ) or self.regions.count(filters={"parent_region_id": region_id}, session=session):
+            ) or self.regions.repository.count(
+                filters={"parent_region_id": region_id}, session=session
+            ):
                 raise exception.Conflict(
                     kind="region", reason=f"region {region_id} still has endpoints or children"
                 )
 
-        self._regions.delete(ctx, region_id, check=_check)
+        self.regions.delete(ctx, region_id, check=_check)
 
     # -- services ----------------------------------------------------------
-
-    def get_service(self, ctx: RequestContext, service_id: str) -> dict[str, Any]:
-        """Return one service. :raises NotFound: unknown id."""
-        return self._services.get(ctx, service_id)
-
-    def list_services(
-        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[ServiceFilters]
-    ) -> list[dict[str, Any]]:
-        """Return the services matching the filters."""
-        return self._services.list(ctx, filters=filters, page=page)
 
     def create_service(
         self,
@@ -225,36 +186,28 @@ class CatalogManager(Manager):
     ) -> dict[str, Any]:
         """Create a service entry."""
         values = {"type": type, "name": name, "description": description, "enabled": enabled}
-        return self._services.create(ctx, {"id": new_id(), **values, "extra": extra or {}})
+        return self.services.create(ctx, {"id": new_id(), **values, "extra": extra or {}})
 
     def update_service(
         self, ctx: RequestContext, service_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Change a service's type, name, description, enabled flag or extra keys."""
-        return self._services.update(ctx, service_id, changes)
+        return self.services.update(ctx, service_id, changes)
 
     def delete_service(self, ctx: RequestContext, service_id: str) -> None:
         """Delete a service and its endpoints."""
-        self._services.delete(
+        self.services.delete(
             ctx,
             service_id,
             check=lambda session, row: self._delete_endpoints_of(session, service_id),
         )
 
     def _delete_endpoints_of(self, session: orm.Session, service_id: str) -> None:
-        self.endpoints.delete_where(models.Endpoint.service_id == service_id, session=session)
+        self.endpoints.repository.delete_where(
+            models.Endpoint.service_id == service_id, session=session
+        )
 
     # -- endpoints ---------------------------------------------------------
-
-    def get_endpoint(self, ctx: RequestContext, endpoint_id: str) -> dict[str, Any]:
-        """Return one endpoint. :raises NotFound: unknown id."""
-        return self._endpoints.get(ctx, endpoint_id)
-
-    def list_endpoints(
-        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[EndpointFilters]
-    ) -> list[dict[str, Any]]:
-        """Return the endpoints matching the filters."""
-        return self._endpoints.list(ctx, filters=filters, page=page)
 
     def _check_refs(self, session: orm.Session, **refs: str | None) -> None:
         """Raise ValidationError unless every service or region named exists.
@@ -263,7 +216,7 @@ class CatalogManager(Manager):
             ``parent_region_id``) to the id it names; None names nothing.
         """
         for field, item_id in refs.items():
-            repo = self.services if field == "service_id" else self.regions
+            repo = (self.services if field == "service_id" else self.regions).repository
             if item_id is not None and repo.find(id=item_id, session=session) is None:
                 raise exception.ValidationError(
                     field=field, reason=f"{repo.kind} {item_id} does not exist"
@@ -299,7 +252,7 @@ class CatalogManager(Manager):
             that does not exist is created.
         :raises ValidationError: the service or region does not exist.
         """
-        self._endpoints.check(ctx, "create")
+        self.endpoints.check(ctx, "create")
         region_id = self._legacy_region({"region_id": region_id, "region": region})["region_id"]
         values = {
             "id": new_id(),
@@ -310,7 +263,7 @@ class CatalogManager(Manager):
             "enabled": enabled,
             "extra": extra or {},
         }
-        return self._endpoints.create(
+        return self.endpoints.create(
             INTERNAL,
             values,
             check=lambda s: self._check_refs(s, service_id=service_id, region_id=region_id),
@@ -320,7 +273,7 @@ class CatalogManager(Manager):
         self, ctx: RequestContext, endpoint_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
         """Change an endpoint's attributes (``region`` as in :meth:`create_endpoint`)."""
-        self._endpoints.check(ctx, "update", endpoint_id)
+        self.endpoints.check(ctx, "update", endpoint_id)
         changes = self._legacy_region(changes)
 
         def _check(session: orm.Session, row: models.Endpoint) -> None:
@@ -328,11 +281,11 @@ class CatalogManager(Manager):
                 session, service_id=changes.get("service_id"), region_id=changes.get("region_id")
             )
 
-        return self._endpoints.update(INTERNAL, endpoint_id, changes, check=_check)
+        return self.endpoints.update(INTERNAL, endpoint_id, changes, check=_check)
 
     def delete_endpoint(self, ctx: RequestContext, endpoint_id: str) -> None:
         """Delete an endpoint."""
-        self._endpoints.delete(ctx, endpoint_id)
+        self.endpoints.delete(ctx, endpoint_id)
 
     # -- the token catalog --------------------------------------------------
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypedDict, TypeVar
 
 from oslo_config import cfg
 from sqlalchemy import orm
@@ -15,6 +15,7 @@ from nimbus.policy import INTERNAL, Enforcer
 
 __all__ = [
     "INTERNAL",
+    "Filters",
     "Manager",
     "Page",
     "Revoke",
@@ -26,6 +27,37 @@ M = TypeVar("M", bound=orm.DeclarativeBase)
 
 #: Records a revocation event, e.g. ``revoke(user_id=...)``.
 Revoke = Callable[..., None]
+
+
+class Filters(TypedDict, total=False):
+    """The equality filters of the identity listings; ``None`` is no filter.
+
+    One type serves every listing, as Keystone's driver hints do: each
+    manager's list method reads the keys its kind has, and a key the kind's
+    table lacks fails as a programming error (the API passes only the query
+    parameters each collection declares).
+    """
+
+    name: str | None
+    enabled: bool | None
+    #: Roles: finds none, nimbus has no domain-specific roles.
+    domain_id: str | None
+    #: Projects: the children of this project, or the top-level projects of this domain.
+    parent_id: str | None
+    #: Projects: true finds nothing, no project acts as a domain here.
+    is_domain: bool | None
+    #: Services.
+    type: str | None
+    #: Endpoints.
+    service_id: str | None
+    interface: str | None
+    region_id: str | None
+    #: Role assignments: the actor, the role and the scope.
+    user_id: str | None
+    group_id: str | None
+    role_id: str | None
+    project_id: str | None
+    inherited_to: str | None
 
 
 def new_id() -> str:
@@ -47,6 +79,14 @@ class Manager:
     Every method a caller reaches takes the caller's context first and
     checks its rule before it reads or writes anything; nimbus's own code
     passes :data:`~nimbus.policy.INTERNAL`.
+
+    Each kind a manager keeps is a public :class:`~nimbus.db.repository.Kind`
+    named by its plural (``catalog.services``), and reads go through it
+    (``catalog.services.get(ctx, id)``, ``.list(ctx, filters=...)``).  Writes
+    go through the manager's ``create_*``, ``update_*`` and ``delete_*``
+    methods, which keep what spans kinds (cascades, revocations, caches); a
+    manager without a ``create_<kind>`` adds nothing to the kind's own
+    ``create``.
 
     :param enforcer: the policy enforcer.
     """
@@ -84,5 +124,6 @@ class Manager:
             render=render,
             service="identity",
             target_key=target_key,
+            new_id=new_id,
             **options,
         )

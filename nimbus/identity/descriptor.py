@@ -50,8 +50,8 @@ class IdentityDescriptor(ServiceDescriptor):
         from nimbus.policy import INTERNAL
 
         catalog = cloud.identity.catalog
-        for endpoint in catalog.list_endpoints(INTERNAL, interface="public"):
-            service = catalog.get_service(INTERNAL, endpoint["service_id"])
+        for endpoint in catalog.endpoints.list(INTERNAL, filters={"interface": "public"}):
+            service = catalog.services.get(INTERNAL, endpoint["service_id"])
             if service["type"] == "identity" and endpoint["enabled"]:
                 url: str = endpoint["url"]
                 return url.rstrip("/")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Collection, Mapping
-from typing import Any, TypedDict, Unpack
+from typing import Any, Unpack
 
 import sqlalchemy as sa
 from oslo_config import cfg
@@ -15,31 +15,12 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.db.repository import Kind, Repository, row_dict
 from nimbus.identity import models
-from nimbus.identity.common import INTERNAL, Manager, Page, Revoke, caller_domain, new_id
+from nimbus.identity.common import INTERNAL, Filters, Manager, Page, Revoke, caller_domain, new_id
 from nimbus.policy import Enforcer
 
 __all__ = ["ResourceManager"]
 
 _COLUMNS = ("name", "description", "enabled")
-
-
-class DomainFilters(TypedDict, total=False):
-    """The filters of a domain listing."""
-
-    name: str | None
-    enabled: bool | None
-
-
-class ProjectFilters(TypedDict, total=False):
-    """The filters of a project listing."""
-
-    name: str | None
-    domain_id: str | None
-    enabled: bool | None
-    #: The children of this project, or the top-level projects of this domain.
-    parent_id: str | None
-    #: True finds nothing: no project acts as a domain here.
-    is_domain: bool | None
 
 
 def _domain_dict(row: models.Domain) -> dict[str, Any]:
@@ -89,32 +70,18 @@ class ResourceManager(Manager):
     has_users: Callable[[str], bool]
 
     def __post_init__(self) -> None:
-        self.domains = Repository(
+        domains = Repository(
             self.database, models.Domain, kind="domain", conflict_reason=_duplicate_name
         )
-        self.projects = Repository(
+        projects = Repository(
             self.database, models.Project, kind="project", conflict_reason=_duplicate_name
         )
-        self._domains = self.kind(self.domains, _domain_dict, columns=_COLUMNS)
-        self._projects = self.kind(
-            self.projects, _project_dict, columns=_COLUMNS, unmatched=("is_domain",)
+        self.domains = self.kind(domains, _domain_dict, columns=_COLUMNS)
+        self.projects = self.kind(
+            projects, _project_dict, columns=_COLUMNS, unmatched=("is_domain",)
         )
 
     # -- domains -----------------------------------------------------------
-
-    def get_domain(self, ctx: RequestContext, domain_id: str) -> dict[str, Any]:
-        """Return one domain. :raises NotFound: unknown id."""
-        return self._domains.get(ctx, domain_id)
-
-    def get_domain_by_name(self, name: str) -> dict[str, Any]:
-        """Return the domain called *name* (for authentication). :raises NotFound: none."""
-        return self._domains.get_by(name=name)
-
-    def list_domains(
-        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[DomainFilters]
-    ) -> list[dict[str, Any]]:
-        """Return the domains matching the filters, sorted by id."""
-        return self._domains.list(ctx, filters=filters, page=page)
 
     def create_domain(
         self,
@@ -133,7 +100,7 @@ class ResourceManager(Manager):
             "enabled": enabled,
             "extra": extra or {},
         }
-        return self._domains.create(ctx, {"id": domain_id or new_id(), **values})
+        return self.domains.create(ctx, {"id": domain_id or new_id(), **values})
 
     def update_domain(
         self, ctx: RequestContext, domain_id: str, changes: Mapping[str, Any]
@@ -142,7 +109,7 @@ class ResourceManager(Manager):
 
         Disabling it revokes the tokens scoped to it.
         """
-        return self._update(self._domains, ctx, domain_id, changes)
+        return self._update(self.domains, ctx, domain_id, changes)
 
     def _update(
         self, kind: Kind[Any], ctx: RequestContext, item_id: str, changes: Mapping[str, Any]
@@ -171,7 +138,9 @@ class ResourceManager(Manager):
                 raise exception.Forbidden(
                     "Cannot delete a domain that is enabled, please disable it first."
                 )
-            count = self.projects.count(filters={"domain_id": domain_id}, session=session)
+            count = self.projects.repository.count(
+                filters={"domain_id": domain_id}, session=session
+            )
             if count or self.has_users(domain_id):
                 raise exception.Conflict(
                     kind="domain",
@@ -179,21 +148,10 @@ class ResourceManager(Manager):
                 )
             self.on_delete_target(session, domain_id)
 
-        self._domains.delete(ctx, domain_id, check=_check)
+        self.domains.delete(ctx, domain_id, check=_check)
         self.revoke(domain_id=domain_id)
 
     # -- projects ----------------------------------------------------------
-
-    def get_project(self, ctx: RequestContext, project_id: str) -> dict[str, Any]:
-        """Return one project. :raises NotFound: unknown id."""
-        return self._projects.get(ctx, project_id)
-
-    def get_project_by_name(self, name: str, domain_id: str) -> dict[str, Any]:
-        """Return the project called *name* in *domain_id* (for authentication).
-
-        :raises NotFound: none.
-        """
-        return self._projects.get_by(name=name, domain_id=domain_id)
 
     def list_projects(
         self,
@@ -201,7 +159,7 @@ class ResourceManager(Manager):
         *,
         ids: Collection[str] | None = None,
         page: Page = Page(),
-        **filters: Unpack[ProjectFilters],
+        **filters: Unpack[Filters],
     ) -> list[dict[str, Any]]:
         """Return the projects matching every given filter, sorted by id."""
         where = []
@@ -213,7 +171,7 @@ class ResourceManager(Manager):
                     sa.and_(p.parent_id.is_(None), p.domain_id == parent_id),
                 )
             )
-        return self._projects.list(ctx, filters=filters, where=where, ids=ids, page=page)
+        return self.projects.list(ctx, filters=filters, where=where, ids=ids, page=page)
 
     def create_project(
         self,
@@ -235,9 +193,9 @@ class ResourceManager(Manager):
             parent is in another domain.
         :raises Conflict: the name is taken in the domain.
         """
-        self._projects.check(ctx, "create")
+        self.projects.check(ctx, "create")
         if domain_id is None and parent_id is not None:
-            parent = self.projects.find(id=parent_id)
+            parent = self.projects.repository.find(id=parent_id)
             if parent is None:
                 raise exception.ValidationError(
                     field="project/parent_id", reason=f"project {parent_id} does not exist"
@@ -255,12 +213,12 @@ class ResourceManager(Manager):
         }
 
         def _check(session: orm.Session) -> None:
-            if self.domains.find(id=domain_id, session=session) is None:
+            if self.domains.repository.find(id=domain_id, session=session) is None:
                 raise exception.ValidationError(
                     field="domain_id", reason=f"domain {domain_id} does not exist"
                 )
             if parent_id is not None and parent_id != domain_id:
-                parent = self.projects.find(id=parent_id, session=session)
+                parent = self.projects.repository.find(id=parent_id, session=session)
                 if parent is None or parent.domain_id != domain_id:
                     raise exception.ValidationError(
                         field="parent_id",
@@ -269,7 +227,7 @@ class ResourceManager(Manager):
                 values["parent_id"] = parent.id
 
         reason = f"Duplicate entry found with name {name} at domain ID {domain_id}"
-        return self._projects.create(INTERNAL, values, check=_check, reason=reason)
+        return self.projects.create(INTERNAL, values, check=_check, reason=reason)
 
     def update_project(
         self, ctx: RequestContext, project_id: str, changes: Mapping[str, Any]
@@ -278,7 +236,7 @@ class ResourceManager(Manager):
 
         Disabling it revokes the tokens scoped to it.
         """
-        return self._update(self._projects, ctx, project_id, changes)
+        return self._update(self.projects, ctx, project_id, changes)
 
     def delete_project(self, ctx: RequestContext, project_id: str) -> None:
         """Delete a project and every role assignment on it.
@@ -287,11 +245,11 @@ class ResourceManager(Manager):
         """
 
         def _check(session: orm.Session, project: models.Project) -> None:
-            if self.projects.count(filters={"parent_id": project_id}, session=session):
+            if self.projects.repository.count(filters={"parent_id": project_id}, session=session):
                 raise exception.Conflict(
                     kind="project", reason=f"project {project_id} has child projects"
                 )
             self.on_delete_target(session, project_id)
 
-        self._projects.delete(ctx, project_id, check=_check)
+        self.projects.delete(ctx, project_id, check=_check)
         self.revoke(project_id=project_id)

@@ -115,11 +115,11 @@ class IdentityService:
 
     def _check_domain(self, domain_id: str) -> None:
         # Keystone answers a user or group in an unknown domain with 404.
-        self.resources.get_domain(INTERNAL, domain_id)
+        self.resources.domains.get(INTERNAL, domain_id)
 
     def _check_project(self, project_id: str) -> None:
         self._check_reference(
-            "default_project_id", "project", self.resources.get_project, project_id
+            "default_project_id", "project", self.resources.projects.get, project_id
         )
 
     def context_for_token(self, token: str) -> Any:

@@ -75,14 +75,24 @@ def list_query(query: kit.ListParams) -> ListQuery:
 
 
 def paged_crud(manager: Any, noun: str, plural: str, create: kit.CreateCall) -> kit.Crud:
-    """Return the CRUD calls of a manager that lists with ``page=`` and names
-    its methods ``list_<plural>``, ``get_<noun>``, ``update_<noun>`` and ``delete_<noun>``.
+    """Return the CRUD calls of a manager whose kind *plural* reads and whose
+    ``update_<noun>`` and ``delete_<noun>`` write.
+
+    A manager that lists with more than the kind's filters has its own
+    ``list_<plural>`` (projects, by parent); it is used instead.
     """
-    lister = getattr(manager, f"list_{plural}")
+    kind = getattr(manager, plural)
+    lister = getattr(manager, f"list_{plural}", None)
+
+    def list_page(ctx: RequestContext, query: kit.ListParams) -> list[Ref]:
+        if lister is not None:
+            return lister(ctx, **query.filters, page=page_of(query))
+        return kind.list(ctx, filters=query.filters, page=page_of(query))
+
     return kit.Crud(
-        list=lambda ctx, query: lister(ctx, **query.filters, page=page_of(query)),
+        list=list_page,
         create=create,
-        get=getattr(manager, f"get_{noun}"),
+        get=kind.get,
         update=getattr(manager, f"update_{noun}"),
         delete=getattr(manager, f"delete_{noun}"),
         may_create=may_create(manager, noun),

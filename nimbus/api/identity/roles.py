@@ -28,7 +28,9 @@ def _values(body: dict[str, Any]) -> dict[str, Any]:
 
 def _crud(service: IdentityService) -> Crud:
     assignments = service.assignments
-    create = create_with_extra(assignments.create_role, ("name", "description"))
+    create = create_with_extra(
+        lambda ctx, **values: assignments.roles.create(ctx, values), ("name", "description")
+    )
     return paged_crud(assignments, "role", "roles", create)
 
 

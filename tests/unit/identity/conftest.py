@@ -45,8 +45,8 @@ class Callers:
 @pytest.fixture
 def callers(service: IdentityService) -> Callers:
     """The cloud admin, a cloud reader, and a member of a project in another domain."""
-    admin_project = service.resources.get_project_by_name(
-        service.conf.identity.admin_project_name, "default"
+    admin_project = service.resources.projects.get_by(
+        name=service.conf.identity.admin_project_name, domain_id="default"
     )
     admin = service.users.get_user_by_name("admin", "default")
     other = service.resources.create_domain(INTERNAL, name="other")

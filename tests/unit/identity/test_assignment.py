@@ -14,7 +14,7 @@ from tests.unit.identity.conftest import Callers
 
 
 def _role_id(service: IdentityService, name: str) -> str:
-    return service.assignments.get_role_by_name(name)["id"]
+    return service.assignments.roles.get_by(name=name)["id"]
 
 
 def _triples(assignments) -> set[tuple[str | None, str | None, str | None, str | None]]:
@@ -157,7 +157,7 @@ def test_grant_changes_are_seen_by_cached_tokens(
         service.assignments.create_implied_role(
             callers.admin,
             _role_id(service, "reader"),
-            service.assignments.create_role(callers.admin, name="viewer")["id"],
+            service.assignments.roles.create(callers.admin, {"name": "viewer"})["id"],
         )
     assert forget.call_count == 2
 
@@ -166,7 +166,7 @@ def test_roles_conflict_and_grants_need_their_parts(
     service: IdentityService, callers: Callers
 ) -> None:
     with pytest.raises(exception.Conflict, match="Duplicate entry found with name member"):
-        service.assignments.create_role(callers.admin, name="member")
+        service.assignments.roles.create(callers.admin, {"name": "member"})
     with pytest.raises(exception.NotFound, match="Could not find role: nope."):
         service.assignments.create_grant(
             callers.admin,

@@ -10,16 +10,16 @@ from tests.unit.identity.conftest import Callers
 
 
 def test_a_reader_lists_but_cannot_create(service: IdentityService, callers: Callers) -> None:
-    assert service.catalog.list_services(callers.reader) == []
+    assert service.catalog.services.list(callers.reader) == []
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:create_service"):
         service.catalog.create_service(callers.reader, type="compute")
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:list_services"):
-        service.catalog.list_services(callers.member)
-    assert service.catalog.list_services(callers.admin) == []
+        service.catalog.services.list(callers.member)
+    assert service.catalog.services.list(callers.admin) == []
 
 
 def test_anyone_reads_regions(service: IdentityService, callers: Callers) -> None:
-    assert service.catalog.get_region(callers.member, "RegionOne")["id"] == "RegionOne"
+    assert service.catalog.regions.get(callers.member, "RegionOne")["id"] == "RegionOne"
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:create_region"):
         service.catalog.create_region(callers.member, region_id="mine", id_in_url=True)
 
@@ -36,7 +36,7 @@ def test_the_legacy_region_is_created_when_missing(
         region="Far",
     )
     assert endpoint["region_id"] == "Far"
-    assert service.catalog.get_region(callers.admin, "Far")["id"] == "Far"
+    assert service.catalog.regions.get(callers.admin, "Far")["id"] == "Far"
     # An existing region is used as it is; region_id wins over region.
     moved = service.catalog.update_endpoint(callers.admin, endpoint["id"], {"region": "RegionOne"})
     assert moved["region_id"] == "RegionOne"
@@ -45,7 +45,7 @@ def test_the_legacy_region_is_created_when_missing(
     )
     assert kept["region_id"] == "Far"
     with pytest.raises(exception.NotFound):
-        service.catalog.get_region(callers.admin, "Elsewhere")
+        service.catalog.regions.get(callers.admin, "Elsewhere")
 
 
 def test_a_reader_cannot_create_a_region_through_an_endpoint(
@@ -56,7 +56,7 @@ def test_a_reader_cannot_create_a_region_through_an_endpoint(
             callers.reader, service_id="x", interface="public", url="http://x/", region="Sly"
         )
     with pytest.raises(exception.NotFound):
-        service.catalog.get_region(callers.admin, "Sly")
+        service.catalog.regions.get(callers.admin, "Sly")
 
 
 def test_region_conflicts_cycles_and_not_found(service: IdentityService, callers: Callers) -> None:
@@ -68,7 +68,7 @@ def test_region_conflicts_cycles_and_not_found(service: IdentityService, callers
     with pytest.raises(exception.Conflict, match="still has endpoints or children"):
         service.catalog.delete_region(callers.admin, "RegionOne")
     with pytest.raises(exception.NotFound, match="Could not find endpoint: nope."):
-        service.catalog.get_endpoint(callers.admin, "nope")
+        service.catalog.endpoints.get(callers.admin, "nope")
     with pytest.raises(exception.ValidationError, match="service nope does not exist"):
         service.catalog.create_endpoint(
             callers.admin, service_id="nope", interface="public", url="http://x/"

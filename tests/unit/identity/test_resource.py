@@ -15,19 +15,19 @@ from tests.unit.identity.conftest import Callers
 def test_a_reader_cannot_create_a_domain(service: IdentityService, callers: Callers) -> None:
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:create_domain"):
         service.resources.create_domain(callers.reader, name="sneaky")
-    assert service.resources.list_domains(callers.reader, name="sneaky") == []
+    assert service.resources.domains.list(callers.reader, filters={"name": "sneaky"}) == []
 
 
 def test_a_member_reads_only_its_own_domain_and_project(
     service: IdentityService, callers: Callers
 ) -> None:
     member = callers.member
-    assert service.resources.get_domain(member, callers.other_domain_id)["name"] == "other"
-    assert service.resources.get_project(member, callers.member_project_id)["name"] == "team"
+    assert service.resources.domains.get(member, callers.other_domain_id)["name"] == "other"
+    assert service.resources.projects.get(member, callers.member_project_id)["name"] == "team"
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:get_domain"):
-        service.resources.get_domain(member, "default")
+        service.resources.domains.get(member, "default")
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:get_project"):
-        service.resources.get_project(member, callers.admin_project_id)
+        service.resources.projects.get(member, callers.admin_project_id)
     with pytest.raises(exception.PolicyNotAuthorized, match="identity:list_projects"):
         service.resources.list_projects(member)
 
@@ -66,7 +66,7 @@ def test_names_collide_and_unknown_ids_are_not_found(
             callers.admin, name="team", domain_id=callers.other_domain_id
         )
     with pytest.raises(exception.NotFound, match="Could not find domain: nope."):
-        service.resources.get_domain(callers.admin, "nope")
+        service.resources.domains.get(callers.admin, "nope")
     with pytest.raises(exception.NotFound, match="Could not find project: nope."):
         service.resources.update_project(callers.admin, "nope", {"name": "x"})
 
@@ -82,4 +82,4 @@ def test_a_domain_with_users_is_not_deleted(service: IdentityService, callers: C
     service.users.delete_user(callers.admin, callers.member.user_id or "")
     service.resources.delete_domain(callers.admin, domain_id)
     with pytest.raises(exception.NotFound):
-        service.resources.get_domain(callers.admin, domain_id)
+        service.resources.domains.get(callers.admin, domain_id)

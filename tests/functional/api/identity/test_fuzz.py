@@ -128,11 +128,11 @@ class Pool:
         svc = self.service
         self._kinds: dict[str, tuple[Callable[[str], Any], Callable[[], str]]] = {
             "domain_id": (
-                functools.partial(svc.resources.get_domain, INTERNAL),
+                functools.partial(svc.resources.domains.get, INTERNAL),
                 lambda: self._new("domain", "dom"),
             ),
             "extra_project_id": (
-                functools.partial(svc.resources.get_project, INTERNAL),
+                functools.partial(svc.resources.projects.get, INTERNAL),
                 lambda: self._new("project", "prj"),
             ),
             "extra_user_id": (
@@ -144,19 +144,19 @@ class Pool:
                 lambda: self._new("group", "grp"),
             ),
             "role_id": (
-                functools.partial(svc.assignments.get_role, INTERNAL),
+                functools.partial(svc.assignments.roles.get, INTERNAL),
                 lambda: self._new("role", "role"),
             ),
             "region_id": (
-                functools.partial(svc.catalog.get_region, INTERNAL),
+                functools.partial(svc.catalog.regions.get, INTERNAL),
                 lambda: self._new("region", "region"),
             ),
             "service_id": (
-                functools.partial(svc.catalog.get_service, INTERNAL),
+                functools.partial(svc.catalog.services.get, INTERNAL),
                 lambda: self._new("service", "type"),
             ),
             "endpoint_id": (
-                functools.partial(svc.catalog.get_endpoint, INTERNAL),
+                functools.partial(svc.catalog.endpoints.get, INTERNAL),
                 self._new_endpoint,
             ),
         }

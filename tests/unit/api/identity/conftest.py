@@ -22,8 +22,8 @@ class _AsAdmin:
     """Stands in for the token middleware: every request is the cloud admin's."""
 
     def __init__(self, service: IdentityService) -> None:
-        project = service.resources.get_project_by_name(
-            service.conf.identity.admin_project_name, "default"
+        project = service.resources.projects.get_by(
+            name=service.conf.identity.admin_project_name, domain_id="default"
         )
         self.ctx = RequestContext(
             user_id=service.users.get_user_by_name("admin", "default").id,
