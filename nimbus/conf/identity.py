@@ -32,19 +32,38 @@ Possible values:
     cfg.StrOpt(
         "admin_project_name",
         default="admin",
-        help="""Name of the cloud's admin project.
+        help="""Name of the project bootstrap gives the admin user the admin role on.
 
-The admin role on a token scoped to this project makes its holder a cloud
-administrator; the admin role on any other project does not.
+The openrc that ``nimbus up`` writes scopes to it.  With
+``admin_project_only`` it is also the one admin project.
 
 Related options:
 * admin_project_domain_name
+* admin_project_only
 """,
     ),
     cfg.StrOpt(
         "admin_project_domain_name",
         default="Default",
         help="Name of the domain the admin project lives in.",
+    ),
+    cfg.BoolOpt(
+        "admin_project_only",
+        default=False,
+        help="""Whether only the admin project makes cloud administrators.
+
+False (Keystone's behaviour, what OpenStack's clients and test suite expect):
+the admin role on a token scoped to any project makes its holder a cloud
+administrator, so whoever may give the admin role on a project may make a
+cloud administrator.  True (Keystone's ``[resource] admin_project_name``):
+only the admin role on ``admin_project_name`` in
+``admin_project_domain_name`` (or on the system) does; the admin role on any
+other project grants no more than member there.  Set it when project
+administrators are not to be trusted with the cloud.
+
+Related options:
+* admin_project_name
+""",
     ),
     cfg.IntOpt(
         "password_hash_rounds",

@@ -38,9 +38,13 @@ __all__ = [
 ]
 
 #: The assignment types: the actor's kind, then the target's ("UserProject").
-USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN = _TYPES = tuple(
-    actor + target for target in ("Project", "Domain") for actor in ("User", "Group")
+USER_PROJECT, GROUP_PROJECT, USER_DOMAIN, GROUP_DOMAIN, USER_SYSTEM, GROUP_SYSTEM = _TYPES = tuple(
+    actor + target for target in ("Project", "Domain", "System") for actor in ("User", "Group")
 )
+#: The one system there is: a system-scoped token and a system grant name it.
+SYSTEM = "all"
+#: The target id stored for a system assignment (Keystone's).
+_SYSTEM_TARGET = "system"
 
 
 class Parties(TypedDict, total=False):
@@ -50,11 +54,13 @@ class Parties(TypedDict, total=False):
     group_id: str | None
     project_id: str | None
     domain_id: str | None
+    #: :data:`SYSTEM` for the system.
+    system: str | None
 
 
 @dataclasses.dataclass(frozen=True)
 class Grant:
-    """One role assignment, direct or derived."""
+    """One role assignment, direct or derived; its target is a project, a domain or the system."""
 
     role_id: str
     user_id: str | None = None
@@ -62,6 +68,8 @@ class Grant:
     project_id: str | None = None
     domain_id: str | None = None
     inherited: bool = False
+    #: :data:`SYSTEM` for a grant on the system.
+    system: str | None = None
     #: For effective listings: the group or inherited grant this one comes from.
     via_group_id: str | None = None
 
@@ -72,7 +80,15 @@ class Grant:
             group_id=self.group_id,
             project_id=self.project_id,
             domain_id=self.domain_id,
+            system=self.system,
         )
+
+    @property
+    def target_kind(self) -> str:
+        """Return ``project``, ``domain`` or ``system``."""
+        if self.project_id is not None:
+            return "project"
+        return "domain" if self.system is None else "system"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -91,9 +107,9 @@ class RoleAssignment:
 Inference = tuple[dict[str, Any], list[dict[str, Any]]]
 
 
-def _type(user_id: str | None, project_id: str | None) -> str:
-    actor = "User" if user_id is not None else "Group"
-    return actor + ("Project" if project_id is not None else "Domain")
+def _type(grant: Grant) -> str:
+    actor = "User" if grant.user_id is not None else "Group"
+    return actor + grant.target_kind.capitalize()
 
 
 def _role_dict(row: models.Role) -> dict[str, Any]:
@@ -102,20 +118,32 @@ def _role_dict(row: models.Role) -> dict[str, Any]:
 
 def _key(grant: Grant) -> tuple[str, str, str, str, bool]:
     actor = grant.user_id or grant.group_id
-    target = grant.project_id or grant.domain_id
+    target = grant.project_id or grant.domain_id or (grant.system and _SYSTEM_TARGET)
     assert actor and target
-    return (_type(grant.user_id, grant.project_id), actor, target, grant.role_id, grant.inherited)
+    return (_type(grant), actor, target, grant.role_id, grant.inherited)
 
 
-def _target(project_id: str | None, domain_id: str | None) -> dict[str, Any]:
-    """Return the policy target of a grant on a project, else on a domain."""
-    if project_id is not None:
+def _target(parties: Parties) -> dict[str, Any]:
+    """Return the policy target of a grant: its project, domain, or actor on the system."""
+    if (project_id := parties.get("project_id")) is not None:
         return {"target.project.id": project_id}
-    return {"target.domain.id": domain_id}
+    if parties.get("system") is None:
+        return {"target.domain.id": parties.get("domain_id")}
+    if (user_id := parties.get("user_id")) is not None:
+        return {"target.user.id": user_id}
+    return {"target.group.id": parties.get("group_id")}
 
 
-def _grant_target(grant: Grant) -> dict[str, Any]:
-    return _target(grant.project_id, grant.domain_id)
+def _rule(verb: str, parties: Parties) -> str:
+    """Return the rule of *verb* on a grant: Keystone's own names for system grants.
+
+    :param verb: ``create``, ``check``, ``revoke`` or ``list``.
+    """
+    if parties.get("system") is None:
+        return f"identity:{verb}_grant" if verb != "list" else "identity:list_grants"
+    actor = "user" if parties.get("user_id") is not None else "group"
+    noun = "grants" if verb == "list" else "grant"
+    return f"identity:{verb}_system_{noun}_for_{actor}"
 
 
 def _party(name: str, item_id: str) -> sa.ColumnElement[bool]:
@@ -127,19 +155,22 @@ def _party(name: str, item_id: str) -> sa.ColumnElement[bool]:
     """
     kind = name.removesuffix("_id").capitalize()
     a = models.Assignment
+    if kind == "System":
+        item_id = _SYSTEM_TARGET
     column = a.actor_id if kind in ("User", "Group") else a.target_id
     return sa.and_(column == item_id, a.type.in_([t for t in _TYPES if kind in t]))
 
 
 def _grant(row: models.Assignment) -> Grant:
     is_user = row.type.startswith("User")
-    is_project = row.type.endswith("Project")
+    target = row.type.removeprefix("User").removeprefix("Group")
     return Grant(
         role_id=row.role_id,
         user_id=row.actor_id if is_user else None,
         group_id=None if is_user else row.actor_id,
-        project_id=row.target_id if is_project else None,
-        domain_id=None if is_project else row.target_id,
+        project_id=row.target_id if target == "Project" else None,
+        domain_id=row.target_id if target == "Domain" else None,
+        system=SYSTEM if target == "System" else None,
         inherited=row.inherited,
     )
 
@@ -318,7 +349,7 @@ class AssignmentManager(Manager):
         """Raise NotFound unless the target and the actor exist (in that order)."""
         if (project_id := parties.get("project_id")) is not None:
             self.resources.projects.get(INTERNAL, project_id)
-        else:
+        elif parties.get("system") is None:
             self.resources.domains.get(INTERNAL, parties.get("domain_id") or "")
         if (user_id := parties.get("user_id")) is not None:
             self.users.get_user(INTERNAL, user_id)
@@ -334,7 +365,7 @@ class AssignmentManager(Manager):
 
         :raises NotFound: the role, the actor or the target does not exist.
         """
-        self.authorize(ctx, "identity:create_grant", _grant_target(grant))
+        self.authorize(ctx, _rule("create", grant.parties()), _target(grant.parties()))
         self._check_grant(grant)
         key = _key(grant)
 
@@ -363,7 +394,7 @@ class AssignmentManager(Manager):
 
         :raises NotFound: it does not, or its role, actor or target does not.
         """
-        self.authorize(ctx, "identity:check_grant", _grant_target(grant))
+        self.authorize(ctx, _rule("check", grant.parties()), _target(grant.parties()))
         self._check_grant(grant)
         with self.database.reader() as session:
             if session.get(models.Assignment, _key(grant)) is None:
@@ -374,7 +405,7 @@ class AssignmentManager(Manager):
 
         :raises NotFound: the assignment, or its role, actor or target, does not exist.
         """
-        self.authorize(ctx, "identity:revoke_grant", _grant_target(grant))
+        self.authorize(ctx, _rule("revoke", grant.parties()), _target(grant.parties()))
         self._check_grant(grant)
         key = _key(grant)
 
@@ -389,7 +420,7 @@ class AssignmentManager(Manager):
             [grant.user_id] if grant.user_id else self.users.user_ids_in_group(grant.group_id or "")
         )
         for user_id in users:
-            if grant.inherited or grant.domain_id:
+            if grant.inherited or grant.domain_id or grant.system:
                 self.revoke(user_id=user_id)
             else:
                 self.revoke(user_id=user_id, project_id=grant.project_id)
@@ -402,8 +433,7 @@ class AssignmentManager(Manager):
 
         :raises NotFound: the target or the actor does not exist.
         """
-        target = _target(parties.get("project_id"), parties.get("domain_id"))
-        self.authorize(ctx, "identity:list_grants", target)
+        self.authorize(ctx, _rule("list", parties), _target(parties))
         self._check_parties(**parties)
         ids = {g.role_id for g in self.list_grants(**parties, inherited=inherited)}
         return self.roles.list(INTERNAL, ids=ids) if ids else []
@@ -469,11 +499,16 @@ class AssignmentManager(Manager):
             filters.get("role_id"),
         )
         project_id, domain_id = filters.get("project_id"), filters.get("domain_id")
-        inherited_to = filters.get("inherited_to")
+        inherited_to, system = filters.get("inherited_to"), filters.get("system")
         self.authorize(ctx, "identity:list_role_assignments", {"target.user.id": user_id})
-        if project_id and domain_id:
+        if sum(x is not None for x in (project_id, domain_id, system)) > 1:
             raise exception.ValidationError(
-                field="scope", reason="give scope.project.id or scope.domain.id, not both"
+                field="scope",
+                reason="give one of scope.project.id, scope.domain.id and scope.system",
+            )
+        if system is not None and system != SYSTEM:
+            raise exception.ValidationError(
+                field="scope.system", reason=f"the only system is {SYSTEM!r}"
             )
         if effective and group_id:
             raise exception.ValidationError(
@@ -484,13 +519,14 @@ class AssignmentManager(Manager):
                 field="scope.OS-INHERIT:inherited_to", reason="the only value is 'projects'"
             )
         if effective:
-            grants = self._effective(user_id, project_id, domain_id)
+            grants = self._effective(user_id, project_id, domain_id, system)
         else:
             grants = self.list_grants(
                 user_id=user_id,
                 group_id=group_id,
                 project_id=project_id,
                 domain_id=domain_id,
+                system=system,
                 inherited=True if inherited_to else None,
             )
         if role_id is not None:
@@ -501,9 +537,16 @@ class AssignmentManager(Manager):
         return [RoleAssignment(g, _assignment_ref(g, names)) for g in _unique(grants)]
 
     def _effective(
-        self, user_id: str | None, project_id: str | None, domain_id: str | None
+        self,
+        user_id: str | None,
+        project_id: str | None,
+        domain_id: str | None,
+        system: str | None = None,
     ) -> list[Grant]:
-        """Expand the stored grants of *user_id* (or everyone's) as tokens see them."""
+        """Expand the stored grants of *user_id* (or everyone's) as tokens see them.
+
+        *project_id*, *domain_id* or *system* keeps the grants on that target only.
+        """
         stored: list[Grant] = []
         if user_id is not None:
             stored += self.list_grants(user_id=user_id)
@@ -527,17 +570,14 @@ class AssignmentManager(Manager):
                     ("project", p["id"])
                     for p in self.resources.list_projects(INTERNAL, domain_id=grant.domain_id)
                 ]
-            elif grant.project_id:
-                targets = [("project", grant.project_id)]
             else:
-                targets = [("domain", grant.domain_id or "")]
+                targets = [(grant.target_kind, grant.project_id or grant.domain_id or SYSTEM)]
+            wanted = {"project": project_id, "domain": domain_id, "system": system}
+            if any(v is not None for v in wanted.values()):
+                targets = [(k, t) for k, t in targets if wanted[k] == t]
             roles = self.expand_implied([grant.role_id])
             for uid in users:
                 for kind, target in targets:
-                    if project_id is not None and (kind != "project" or target != project_id):
-                        continue
-                    if domain_id is not None and (kind != "domain" or target != domain_id):
-                        continue
                     for rid in sorted(roles):
                         result.append(
                             Grant(
@@ -545,6 +585,7 @@ class AssignmentManager(Manager):
                                 user_id=uid,
                                 project_id=target if kind == "project" else None,
                                 domain_id=target if kind == "domain" else None,
+                                system=target if kind == "system" else None,
                                 via_group_id=grant.group_id,
                             )
                         )
@@ -559,12 +600,14 @@ class AssignmentManager(Manager):
         project_id: str | None = None,
         project_domain_id: str | None = None,
         domain_id: str | None = None,
+        system: str | None = None,
     ) -> set[str]:
         """Return the ids of every role *user_id* holds on the target, implied ones included.
 
         :param project_id: the project target (give ``project_domain_id`` too,
             for roles inherited from the domain).
         :param domain_id: the domain target.
+        :param system: :data:`SYSTEM`, the system target.
         """
         actors = [user_id, *self.users.group_ids_for_user(user_id)]
         a = models.Assignment
@@ -575,6 +618,8 @@ class AssignmentManager(Manager):
                 condition = sa.or_(condition, from_domain)
         elif domain_id is not None:
             condition = sa.and_(_party("domain_id", domain_id), a.inherited.is_(False))
+        elif system == SYSTEM:
+            condition = _party("system", system)
         else:
             return set()
         stmt = sa.select(a.role_id).where(a.actor_id.in_(actors), condition)
@@ -602,6 +647,8 @@ class AssignmentManager(Manager):
             ):
                 if type_.endswith("Project"):
                     projects.add(target)
+                elif type_.endswith("System"):
+                    continue
                 elif inh:
                     inherited.add(target)
                 else:
@@ -640,6 +687,10 @@ class AssignmentManager(Manager):
     def list_caller_projects(self, ctx: RequestContext) -> list[dict[str, Any]]:
         """Return the enabled projects the caller may scope a token to."""
         return self._user_projects(ctx.user_id or "", enabled_only=True)
+
+    def caller_has_system_roles(self, ctx: RequestContext) -> bool:
+        """Tell whether the caller may scope a token to the system (``GET /v3/auth/system``)."""
+        return bool(self.effective_role_ids(ctx.user_id or "", system=SYSTEM))
 
     def list_caller_domains(self, ctx: RequestContext) -> list[dict[str, Any]]:
         """Return the enabled domains the caller may scope a token to."""
@@ -703,6 +754,8 @@ def _assignment_ref(grant: Grant, names: _Names | None) -> dict[str, Any]:
     if grant.project_id is not None:
         project = names.project(grant.project_id) if names else {}
         scope: dict[str, Any] = {"project": {"id": grant.project_id, **project}}
+    elif grant.system is not None:
+        scope = {"system": {grant.system: True}}
     else:
         scope = {"domain": {"id": grant.domain_id}}
         if names is not None:

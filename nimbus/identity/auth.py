@@ -24,7 +24,7 @@ from oslo_config import cfg
 from nimbus import exception
 from nimbus.context import RequestContext
 from nimbus.drivers.identity import User
-from nimbus.identity.assignment import AssignmentManager
+from nimbus.identity.assignment import SYSTEM, AssignmentManager
 from nimbus.identity.catalog import CatalogManager
 from nimbus.identity.common import INTERNAL, Manager
 from nimbus.identity.resource import ResourceManager
@@ -64,6 +64,8 @@ class TokenData:
     domain: dict[str, Any] | None = None
     roles: tuple[dict[str, Any], ...] = ()
     is_admin_project: bool = False
+    #: ``"all"`` for a system-scoped token.
+    system: str | None = None
 
     @property
     def role_ids(self) -> frozenset[str]:
@@ -171,6 +173,7 @@ class AuthManager(Manager):
             audit_ids=audit_ids,
             project_id=scope.get("project_id"),
             domain_id=scope.get("domain_id"),
+            system=scope.get("system"),
         )
         token_id = self.formatter.encode(payload)
         data = self._build(token_id, payload, user=user, user_domain=user_domain)
@@ -265,7 +268,7 @@ class AuthManager(Manager):
             return {}
         if not isinstance(scope, dict) or len(scope) != 1:
             raise exception.ValidationError(
-                field="scope", reason="name exactly one of 'project' or 'domain'"
+                field="scope", reason="name exactly one of 'project', 'domain' or 'system'"
             )
         if "project" in scope:
             ref = scope["project"]
@@ -286,9 +289,12 @@ class AuthManager(Manager):
         if "domain" in scope:
             return {"domain_id": self._domain_id(scope["domain"])}
         if "system" in scope:
-            raise exception.Unauthorized(
-                "System-scoped tokens are not supported; scope to a project."
-            )
+            ref = scope["system"]
+            if not isinstance(ref, dict) or ref.get("all") is not True:
+                raise exception.ValidationError(
+                    field="scope.system", reason="the only system scope is {'all': true}"
+                )
+            return {"system": SYSTEM}
         raise exception.ValidationError(field="scope", reason="unknown scope")
 
     # -- validating ----------------------------------------------------------
@@ -330,10 +336,7 @@ class AuthManager(Manager):
             values = {
                 "project": project,
                 "project_domain": project_domain,
-                "is_admin_project": (
-                    project["name"] == self.conf.identity.admin_project_name
-                    and project_domain["name"] == self.conf.identity.admin_project_domain_name
-                ),
+                "is_admin_project": self._is_admin_project(project, project_domain),
             }
         elif payload.domain_id is not None:
             domain = self._enabled_domain(payload.domain_id)
@@ -343,6 +346,11 @@ class AuthManager(Manager):
                     f"User {user.id} has no access to domain {domain['id']}."
                 )
             values = {"domain": domain}
+        elif payload.system is not None:
+            role_ids = self.assignments.effective_role_ids(user.id, system=payload.system)
+            if not role_ids:
+                raise exception.Unauthorized(f"User {user.id} has no access to the system.")
+            values = {"system": payload.system}
         else:
             role_ids = set()
         roles = tuple(
@@ -362,6 +370,16 @@ class AuthManager(Manager):
             expires_at=payload.expires_at,
             roles=roles,
             **values,
+        )
+
+    def _is_admin_project(self, project: dict[str, Any], domain: dict[str, Any]) -> bool:
+        """Tell whether a project-scoped token counts for the whole cloud (policies.base)."""
+        identity = self.conf.identity
+        if not identity.admin_project_only:
+            return True
+        return (
+            project["name"] == identity.admin_project_name
+            and domain["name"] == identity.admin_project_domain_name
         )
 
     def _remember(self, token_id: str, data: TokenData) -> None:
@@ -463,6 +481,7 @@ class AuthManager(Manager):
             project_name=project.get("name"),
             project_domain_id=project.get("domain_id"),
             domain_id=(data.domain or {}).get("id"),
+            system_scope=data.system,
             roles=[r["name"] for r in data.roles],
             audit_id=data.audit_ids[0],
             auth_token=token_id,
@@ -489,9 +508,15 @@ class AuthManager(Manager):
         if data.project is not None:
             token["project"] = {**_named(data.project), "domain": _named(data.project_domain or {})}
             token["is_domain"] = False
+            if self.conf.identity.admin_project_only:
+                # Keystone says it only when an admin project is configured;
+                # keystonemiddleware takes a missing one as true.
+                token["is_admin_project"] = data.is_admin_project
         elif data.domain is not None:
             token["domain"] = _named(data.domain)
-        if data.project is not None or data.domain is not None:
+        elif data.system is not None:
+            token["system"] = {data.system: True}
+        if data.project is not None or data.domain is not None or data.system is not None:
             token["roles"] = [dict(r) for r in data.roles]
             if include_catalog:
                 token["catalog"] = self.catalog.catalog_for(

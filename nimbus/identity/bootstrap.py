@@ -14,7 +14,7 @@ from typing import Any
 from nimbus import exception
 from nimbus.descriptor import CatalogEntry
 from nimbus.drivers.identity.types import User
-from nimbus.identity.assignment import Grant
+from nimbus.identity.assignment import SYSTEM, Grant
 from nimbus.identity.catalog import INTERFACES
 from nimbus.identity.common import INTERNAL
 from nimbus.identity.service import IdentityService
@@ -124,9 +124,12 @@ def bootstrap(
             password=admin_password,
             default_project_id=project_id,
         )
-    service.assignments.create_grant(
-        INTERNAL, Grant(role_id=role_ids["admin"], user_id=user.id, project_id=project_id)
-    )
+    # The admin role on the admin project and, as keystone-manage bootstrap
+    # gives it, on the system (creating a grant again changes nothing).
+    for target in ({"project_id": project_id}, {"system": SYSTEM}):
+        service.assignments.create_grant(
+            INTERNAL, Grant(role_id=role_ids["admin"], user_id=user.id, **target)
+        )
 
     try:
         service.catalog.regions.get(INTERNAL, region_id)

@@ -58,6 +58,8 @@ class Filters(TypedDict, total=False):
     role_id: str | None
     project_id: str | None
     inherited_to: str | None
+    #: ``"all"``: assignments on the system.
+    system: str | None
 
 
 def new_id() -> str:

@@ -1,8 +1,12 @@
 """Rules that the per-service policies are built from.
 
-"Cloud admin" means the admin role on a system-scoped token or on a token
-scoped to the cloud's admin project; the admin role on any other project
-grants nothing more than member there.
+"Cloud admin" means the admin role on a system-scoped token, or on a
+project-scoped token whose project counts as an admin project.  As in
+Keystone, every project does by default (the admin role anywhere is the
+cloud's); with ``[identity] admin_project_only`` only the project named by
+``[identity] admin_project_name`` does, and the admin role on any other
+project grants nothing more than member there.  Reading everything needs the
+reader role on the system (Keystone's ``SYSTEM_READER``), never a project role.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ RULES = [
     ),
     policy.RuleDefault(
         "cloud_reader",
-        "rule:admin_required or (role:reader and (system_scope:all or is_admin_project:True))",
+        "rule:admin_required or (role:reader and system_scope:all)",
         description="The caller may read every resource in the cloud.",
     ),
     policy.RuleDefault(

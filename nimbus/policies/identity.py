@@ -149,6 +149,22 @@ RULES = [
         "DELETE",
         "/v3/projects/{project_id}/users/{user_id}/roles/{role_id}",
     ),
+    *[
+        _rule(
+            f"{verb}_system_{noun}_for_{actor}",
+            check,
+            f"{what} on the system.",
+            method,
+            f"/v3/system/{actor}s/{{{actor}_id}}/roles" + ("" if verb == "list" else "/{role_id}"),
+        )
+        for actor in ("user", "group")
+        for verb, noun, check, what, method in (
+            ("list", "grants", CLOUD_READER, f"List the roles of a {actor}", "GET"),
+            ("check", "grant", CLOUD_READER, f"Check a role of a {actor}", "HEAD"),
+            ("create", "grant", ADMIN_REQUIRED, f"Give a {actor} a role", "PUT"),
+            ("revoke", "grant", ADMIN_REQUIRED, f"Take a role from a {actor}", "DELETE"),
+        )
+    ],
     _rule(
         "list_role_assignments",
         f"{CLOUD_READER} or {_SELF}",

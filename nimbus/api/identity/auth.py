@@ -153,6 +153,17 @@ class Projects(Resource):
         resp.media = self.listing(req, "projects", projects, None)
 
 
+class System(Resource):
+    """``GET /v3/auth/system``: the system, if the caller may scope to it."""
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        allowed = self.service.assignments.caller_has_system_roles(self.ctx(req))
+        resp.media = {
+            "system": [{"all": True}] if allowed else [],
+            "links": {"self": self.links.url(req, "/v3/auth/system")},
+        }
+
+
 class Domains(Resource):
     """``GET /v3/auth/domains``: the domains the caller may scope to."""
 

@@ -26,6 +26,7 @@ class RoleAssignments(Resource):
         "scope.project.id": "project_id",
         "scope.domain.id": "domain_id",
         "scope.OS-INHERIT:inherited_to": "inherited_to",
+        "scope.system": "system",
     }
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
@@ -46,6 +47,8 @@ class RoleAssignments(Resource):
     def _links(self, req: falcon.Request, grant: Grant) -> dict[str, Any]:
         if grant.project_id is not None:
             target_path = f"/v3/projects/{grant.project_id}"
+        elif grant.system is not None:
+            target_path = "/v3/system"
         else:
             target_path = f"/v3/domains/{grant.domain_id}"
         if grant.inherited:

@@ -10,7 +10,7 @@ import falcon
 from nimbus.api import validation
 from nimbus.api.identity.base import Kind, Resource, create_with_extra, paged_crud
 from nimbus.api.resource import Crud, Link, LinkCalls
-from nimbus.identity.assignment import Grant
+from nimbus.identity.assignment import SYSTEM, Grant
 from nimbus.identity.service import IdentityService
 
 _ROLE = {
@@ -132,10 +132,10 @@ class RoleInferences(Resource):
 class _GrantBase(Resource):
     """Role grants of one actor on one target.
 
-    Serves ``/v3/{projects|domains}/{target}/{users|groups}/{actor}/roles[/{role_id}]``
-    and the ``OS-INHERIT`` variants.
+    Serves ``/v3/{projects|domains}/{target}/{users|groups}/{actor}/roles[/{role_id}]``,
+    the ``OS-INHERIT`` variants and ``/v3/system/{users|groups}/{actor}/roles[/{role_id}]``.
 
-    :param target: ``project`` or ``domain``.
+    :param target: ``project``, ``domain`` or ``system``.
     :param actor: ``user`` or ``group``.
     :param inherited: the OS-INHERIT routes (domain targets only).
     """
@@ -150,10 +150,12 @@ class _GrantBase(Resource):
 
     def _parties(self, params: Mapping[str, str]) -> dict[str, str]:
         """Return the actor and target of the URL as ``user_id=...``-style keywords."""
-        return {
-            f"{self.target}_id": params[f"{self.target}_id"],
-            f"{self.actor}_id": params[f"{self.actor}_id"],
-        }
+        target = (
+            {"system": SYSTEM}
+            if self.target == "system"
+            else {f"{self.target}_id": params[f"{self.target}_id"]}
+        )
+        return {**target, f"{self.actor}_id": params[f"{self.actor}_id"]}
 
     def _grant(self, params: Mapping[str, str]) -> Grant:
         return Grant(role_id=params["role_id"], inherited=self.inherited, **self._parties(params))

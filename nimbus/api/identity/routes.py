@@ -25,6 +25,7 @@ _GRANT_PLACES = (
     ("/v3/projects/{project_id}", "project", False, ""),
     ("/v3/domains/{domain_id}", "domain", False, ""),
     ("/v3/OS-INHERIT/domains/{domain_id}", "domain", True, "/inherited_to_projects"),
+    ("/v3/system", "system", False, ""),
 )
 
 
@@ -51,6 +52,7 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/auth/catalog", auth.Catalog(*deps)),
         ("/v3/auth/projects", auth.Projects(*deps)),
         ("/v3/auth/domains", auth.Domains(*deps)),
+        ("/v3/auth/system", auth.System(*deps)),
         ("/v3/domains", Collection(projects.DOMAINS, *deps)),
         ("/v3/domains/{domain_id}", Item(projects.DOMAINS, *deps)),
         ("/v3/projects", Collection(projects.PROJECTS, *deps)),

@@ -67,7 +67,10 @@ def callers(service: IdentityService) -> Callers:
 
     return Callers(
         admin=ctx(admin.id, admin_project, ["admin", "member", "reader"], True),
-        reader=ctx(admin.id, admin_project, ["reader"], True),
+        # Reading the whole cloud takes the reader role on the system, as in Keystone.
+        reader=RequestContext(
+            user_id=admin.id, system_scope="all", roles=["reader"], authenticated=True
+        ),
         member=ctx(user.id, project, ["member", "reader"], False),
         admin_project_id=admin_project["id"],
         member_project_id=project["id"],

@@ -126,7 +126,7 @@ def test_names_are_resolved_when_asked(service: IdentityService, callers: Caller
 def test_filters_that_cannot_combine_are_refused(
     service: IdentityService, callers: Callers
 ) -> None:
-    with pytest.raises(exception.ValidationError, match="not both"):
+    with pytest.raises(exception.ValidationError, match="give one of"):
         service.assignments.list_role_assignments(callers.admin, project_id="p", domain_id="d")
     with pytest.raises(exception.ValidationError, match="effective"):
         service.assignments.list_role_assignments(callers.admin, group_id="g", effective=True)

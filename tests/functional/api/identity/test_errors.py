@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import falcon.testing
 import pytest
 from cryptography.fernet import Fernet, MultiFernet
+from oslo_config import cfg
 
 import nimbus.wsgi
 from nimbus.api.app import Links
@@ -704,14 +705,27 @@ def _admin_only_calls(identity: Identity, member: Member, extra: dict[str, str])
         ("DELETE", f"/services/{extra['service_id']}", None, "delete_service"),
         ("POST", "/regions", {"region": {"id": "evil"}}, "create_region"),
         ("PUT", "/regions/evil", {"region": {}}, "create_region"),
+        ("PUT", f"/system/users/{me}/roles/{admin_role}", None, "create_system_grant_for_user"),
+        ("GET", f"/system/users/{admin_id}/roles", None, "list_system_grants_for_user"),
+        (
+            "DELETE",
+            f"/system/users/{admin_id}/roles/{admin_role}",
+            None,
+            "revoke_system_grant_for_user",
+        ),
     ]
 
 
 @pytest.mark.parametrize("role", ["member", "admin"])
 def test_a_member_cannot_call_admin_routes(
-    identity: Identity, make_member: Callable[..., Member], role: str
+    identity: Identity, make_member: Callable[..., Member], role: str, conf: cfg.ConfigOpts
 ) -> None:
-    """Neither a member nor the admin role on a project other than the admin project."""
+    """Neither a member nor, with ``admin_project_only``, the admin role on another project.
+
+    (By default the admin role on any project is the cloud's, as in Keystone:
+    see test_system_scope.)
+    """
+    conf.set_override("admin_project_only", role == "admin", group="identity")
     member = make_member(role)
     group = identity.created("/groups", "group", {"name": "admins"})
     service = identity.created("/services", "service", {"type": "compute"})
