@@ -179,7 +179,14 @@ class _Server(BaseApplication):
     """gunicorn, configured from nimbus options instead of gunicorn's command line."""
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
+        from nimbus.common.changes import Changes
+
         self.conf = conf
+        # Made in the master, before gunicorn forks: every worker, a
+        # restarted one too, shares these stamps.  What one worker revokes,
+        # disables or changes in the caches is therefore refused or seen by
+        # the others at their next request, as with a single process.
+        self.changes = Changes()
         super().__init__()
 
     def load_config(self) -> None:
@@ -208,8 +215,9 @@ class _Server(BaseApplication):
     def load(self) -> Any:
         from nimbus.wsgi import build_app, build_services
 
-        cloud = build_services(self.conf)
+        cloud = build_services(self.conf, changes=self.changes)
         # Each worker runs the periodic tasks; prepare() made the start-up runs.
+        # They are safe side by side (idempotent deletes, compare-and-swap).
         self.runner = cloud.start_periodic(startup=False)
         return build_app(cloud)
 
