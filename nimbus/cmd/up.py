@@ -229,8 +229,8 @@ REQUEST_LOGGER = "nimbus.api.middleware"
 def configure_request_log(conf: cfg.ConfigOpts) -> None:
     """Log a line per request only if ``[api] log_requests`` says so.
 
-    Left at INFO, every request writes a line to the terminal, which costs the
-    one worker more than validating a token.  Warnings and errors of the
+    Left at INFO, every request writes a line to the terminal, which costs a
+    worker more than validating a token.  Warnings and errors of the
     middleware's logger still come through.
     """
     level = logging.NOTSET if conf.api.log_requests else logging.WARNING
@@ -259,9 +259,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     configure_request_log(conf)
-    if conf.database.connection is None and conf.api.workers > 1:
-        LOG.warning("The embedded SQLite cloud runs one worker; ignoring [api] workers")
-        conf.set_override("workers", 1, group="api")
     # Whatever the cloud writes from here on (keys, images, logs) is its owner's only.
     os.umask(0o077)
     openrc = prepare(conf, args.admin_password)
