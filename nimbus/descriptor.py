@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from oslo_policy import policy
 
     from nimbus.api.app import ServiceAPI
+    from nimbus.common.changes import Changes
     from nimbus.context import RequestContext
     from nimbus.db import Database
     from nimbus.messaging.base import Transport
@@ -278,11 +279,20 @@ class Cloud:
     :param conf: the nimbus config.
     :param names: the services to build (with what they require); all
         installed ones by default.
+    :param changes: change stamps shared with the other workers of the
+        server (``nimbus up`` makes them before it forks); none by default.
     """
 
-    def __init__(self, conf: cfg.ConfigOpts, names: Iterable[str] | None = None) -> None:
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        names: Iterable[str] | None = None,
+        *,
+        changes: Changes | None = None,
+    ) -> None:
         self.conf = conf
         self.descriptors = descriptors(names)
+        self._changes = changes
         self._database: Database | None = None
         self._enforcer: Enforcer | None = None
         self._transport: Transport | None = None
@@ -307,6 +317,11 @@ class Cloud:
             database.wait_for_connection()
             self._database = database
         return self._database
+
+    @property
+    def changes(self) -> Changes | None:
+        """The change stamps shared with the server's other workers, if any."""
+        return self._changes
 
     @property
     def enforcer(self) -> Enforcer:

@@ -26,6 +26,7 @@ from oslo_config import cfg
 
 from nimbus import descriptor
 from nimbus.api import app as app_module
+from nimbus.common.changes import Changes
 from nimbus.conf import load_config
 from nimbus.descriptor import CatalogEntry, Cloud, catalog_entries, public_url, service_url
 
@@ -44,9 +45,14 @@ __all__ = [
 Services = Cloud
 
 
-def build_services(conf: cfg.ConfigOpts, names: Iterable[str] | None = None) -> Cloud:
-    """Build the services *names* (all installed ones by default) from *conf*."""
-    return Cloud(conf, names)
+def build_services(
+    conf: cfg.ConfigOpts, names: Iterable[str] | None = None, *, changes: Changes | None = None
+) -> Cloud:
+    """Build the services *names* (all installed ones by default) from *conf*.
+
+    :param changes: change stamps shared with the server's other workers.
+    """
+    return Cloud(conf, names, changes=changes)
 
 
 def _auth_uri(cloud: Cloud, base: str, served: set[str], mounted: bool) -> str:

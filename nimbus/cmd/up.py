@@ -179,7 +179,14 @@ class _Server(BaseApplication):
     """gunicorn, configured from nimbus options instead of gunicorn's command line."""
 
     def __init__(self, conf: cfg.ConfigOpts) -> None:
+        from nimbus.common.changes import Changes
+
         self.conf = conf
+        # Made in the master, before gunicorn forks: every worker, a
+        # restarted one too, shares these stamps.  What one worker revokes,
+        # disables or changes in the caches is therefore refused or seen by
+        # the others at their next request, as with a single process.
+        self.changes = Changes()
         super().__init__()
 
     def load_config(self) -> None:
@@ -208,8 +215,9 @@ class _Server(BaseApplication):
     def load(self) -> Any:
         from nimbus.wsgi import build_app, build_services
 
-        cloud = build_services(self.conf)
+        cloud = build_services(self.conf, changes=self.changes)
         # Each worker runs the periodic tasks; prepare() made the start-up runs.
+        # They are safe side by side (idempotent deletes, compare-and-swap).
         self.runner = cloud.start_periodic(startup=False)
         return build_app(cloud)
 
@@ -221,8 +229,8 @@ REQUEST_LOGGER = "nimbus.api.middleware"
 def configure_request_log(conf: cfg.ConfigOpts) -> None:
     """Log a line per request only if ``[api] log_requests`` says so.
 
-    Left at INFO, every request writes a line to the terminal, which costs the
-    one worker more than validating a token.  Warnings and errors of the
+    Left at INFO, every request writes a line to the terminal, which costs a
+    worker more than validating a token.  Warnings and errors of the
     middleware's logger still come through.
     """
     level = logging.NOTSET if conf.api.log_requests else logging.WARNING
@@ -251,9 +259,6 @@ def run(args: argparse.Namespace) -> int:
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     configure_request_log(conf)
-    if conf.database.connection is None and conf.api.workers > 1:
-        LOG.warning("The embedded SQLite cloud runs one worker; ignoring [api] workers")
-        conf.set_override("workers", 1, group="api")
     # Whatever the cloud writes from here on (keys, images, logs) is its owner's only.
     os.umask(0o077)
     openrc = prepare(conf, args.admin_password)

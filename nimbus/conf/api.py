@@ -74,12 +74,27 @@ have their own limits.
     ),
     cfg.IntOpt(
         "workers",
-        default=1,
+        default=2,
         min=1,
         help="""Number of gunicorn worker processes for ``nimbus up``.
 
-The embedded cloud uses SQLite and the in-process bus, so it must stay at
-one worker; use the split deployment for more.
+One worker serves every request under one Python interpreter lock, so its
+event loop and threads wait for each other and a single core is the most it
+uses; two keep two cores busy, which is most of what a development machine
+gives a cloud beside its clients.  More help on more cores, at the memory of
+one more copy of the services each (and each worker validates a token from
+the database once before caching it).
+
+The workers share the SQLite database (WAL, writes in ``BEGIN IMMEDIATE``
+transactions), the Fernet keys and, through change stamps in shared memory,
+what they cache: a token revoked, a user, project or domain disabled, a role
+granted or removed, or a catalog changed through one worker is refused or
+seen by the others at their next request.  Nothing of the embedded cloud
+consumes the in-process message bus (each worker has its own).  Each worker
+runs the periodic tasks, which are safe to run side by side.
+
+Related options:
+* threads
 """,
     ),
     cfg.IntOpt(

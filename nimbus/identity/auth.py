@@ -6,7 +6,10 @@ database when it is first validated, then cached in memory for
 ``[token] cache_time``.  Every validation checks the revocation list, so a
 revoked token, a changed password, a disabled user or project and a removed
 role take effect at once in this process and within
-``[token] revocation_refresh_interval`` in the others.
+``[token] revocation_refresh_interval`` in the others; in the other workers
+of one ``nimbus up`` at once too, through its shared change stamps
+(:mod:`nimbus.common.changes`), which also clear their cached validations
+when roles, grants or memberships change.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from typing import Any
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.common.changes import Change, Changes
 from nimbus.context import RequestContext
 from nimbus.drivers.identity import User
 from nimbus.identity.assignment import SYSTEM, AssignmentManager
@@ -105,6 +109,8 @@ class AuthManager(Manager):
     :param enforcer: checks the ``identity:*`` rules.
     :param now: injected clock returning aware UTC datetimes.
     :param clock: injected monotonic clock for the cache.
+    :param changes: stamps shared with the server's other workers: dropping
+        the cached validations here drops theirs.
     """
 
     conf: cfg.ConfigOpts
@@ -118,12 +124,18 @@ class AuthManager(Manager):
     enforcer: Enforcer
     now: Callable[[], datetime.datetime] = utcnow
     clock: Callable[[], float] = time.monotonic
+    changes: Changes | None = None
 
     def __post_init__(self) -> None:
         self._cache: collections.OrderedDict[str, tuple[float, TokenData]] = (
             collections.OrderedDict()
         )
         self._lock = threading.Lock()
+        # The stamp of Change.TOKENS the cache was last cleared at.
+        self._seen_stamp = self._tokens_stamp()
+
+    def _tokens_stamp(self) -> int | None:
+        return None if self.changes is None else self.changes.stamp(Change.TOKENS)
 
     # -- issuing -------------------------------------------------------------
 
@@ -390,7 +402,13 @@ class AuthManager(Manager):
                 self._cache.popitem(last=False)
 
     def _cached(self, token_id: str) -> TokenData | None:
+        stamp = self._tokens_stamp()
         with self._lock:
+            if stamp != self._seen_stamp:
+                # Another worker dropped its cached validations: so does this one.
+                self._cache.clear()
+                self._seen_stamp = stamp
+                return None
             entry = self._cache.get(token_id)
             if entry is None:
                 return None
@@ -400,9 +418,14 @@ class AuthManager(Manager):
             return entry[1]
 
     def forget_cached(self) -> None:
-        """Drop every cached validation (after role or assignment changes)."""
+        """Drop every cached validation (after role or assignment changes).
+
+        The change is committed: the workers sharing :attr:`changes` drop theirs too.
+        """
         with self._lock:
             self._cache.clear()
+        if self.changes is not None:
+            self.changes.record(Change.TOKENS)
 
     def validate(self, token_id: str, *, allow_expired: bool = False) -> TokenData:
         """Return what *token_id* stands for.

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy import orm
 
 from nimbus import exception
+from nimbus.common.changes import Change, Changes
 from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.db.repository import Repository, row_dict
@@ -62,6 +63,8 @@ class CatalogManager(Manager):
     :param cache_time: seconds a rendered catalog is reused; writes made
         through this manager clear it at once.
     :param clock: injected for tests.
+    :param changes: stamps shared with the server's other workers: a write
+        made through one of them clears the rendered catalog here too.
     """
 
     database: Database
@@ -69,10 +72,12 @@ class CatalogManager(Manager):
     _: dataclasses.KW_ONLY
     cache_time: float = 30.0
     clock: Callable[[], float] = time.monotonic
+    changes: Changes | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._cached: tuple[float, list[dict[str, Any]]] | None = None
+        # (when rendered, the stamp of Change.CATALOG read before, the catalog)
+        self._cached: tuple[float, int | None, list[dict[str, Any]]] | None = None
         regions = Repository(self.database, models.Region, kind="region")
         # Services and endpoints have no unique names: a conflict names the id.
         services = Repository(self.database, models.Service, kind="service", conflict_reason=_id)
@@ -87,6 +92,11 @@ class CatalogManager(Manager):
     def _invalidate(self) -> None:
         with self._lock:
             self._cached = None
+        if self.changes is not None:
+            self.changes.record(Change.CATALOG)
+
+    def _stamp(self) -> int | None:
+        return None if self.changes is None else self.changes.stamp(Change.CATALOG)
 
     # -- regions -----------------------------------------------------------
 
@@ -291,9 +301,11 @@ class CatalogManager(Manager):
 
     def _raw_catalog(self) -> list[dict[str, Any]]:
         now = self.clock()
+        stamp = self._stamp()
         with self._lock:
-            if self._cached is not None and now - self._cached[0] < self.cache_time:
-                return self._cached[1]
+            cached = self._cached
+            if cached is not None and now - cached[0] < self.cache_time and cached[1] == stamp:
+                return cached[2]
         with self.database.reader() as session:
             services = session.scalars(
                 sa.select(models.Service)
@@ -327,7 +339,7 @@ class CatalogManager(Manager):
             for svc in services
         ]
         with self._lock:
-            self._cached = (now, catalog)
+            self._cached = (now, stamp, catalog)
         return catalog
 
     def catalog_for_caller(self, ctx: RequestContext) -> list[dict[str, Any]]:

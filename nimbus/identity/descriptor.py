@@ -27,7 +27,10 @@ class IdentityDescriptor(ServiceDescriptor):
     def build(self, cloud: Cloud) -> dict[str, Any]:
         from nimbus.identity.service import IdentityService
 
-        return {"identity": IdentityService(cloud.conf, cloud.database, enforcer=cloud.enforcer)}
+        service = IdentityService(
+            cloud.conf, cloud.database, enforcer=cloud.enforcer, changes=cloud.changes
+        )
+        return {"identity": service}
 
     def api(self, cloud: Cloud) -> ServiceAPI:
         from nimbus.api.identity import identity_api

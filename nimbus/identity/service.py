@@ -7,6 +7,7 @@ from typing import Any
 from oslo_config import cfg
 
 from nimbus import exception, registry
+from nimbus.common.changes import Changes
 from nimbus.db import Database
 from nimbus.drivers.identity import IdentityDriver
 from nimbus.identity.assignment import AssignmentManager
@@ -37,6 +38,8 @@ class IdentityService:
         ``[identity] driver``, loaded from ``nimbus.identity.backends``.
     :param keys: the Fernet key repository; by default the configured one.
     :param enforcer: checks policy rules; by default one on *conf*'s rules.
+    :param changes: change stamps shared with the other workers of the
+        server, so that what one revokes or changes is seen by all at once.
     """
 
     def __init__(
@@ -47,6 +50,7 @@ class IdentityService:
         driver: IdentityDriver | None = None,
         keys: KeyRepository | None = None,
         enforcer: Enforcer | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.conf = conf
         self.db = database
@@ -59,8 +63,8 @@ class IdentityService:
             expected=IdentityDriver,
         )
         self.keys = keys or KeyRepository.from_conf(conf)
-        self.revocations = RevocationList.from_conf(conf, database)
-        self.catalog = CatalogManager(database, self.enforcer)
+        self.revocations = RevocationList.from_conf(conf, database, changes=changes)
+        self.catalog = CatalogManager(database, self.enforcer, changes=changes)
         self.resources = ResourceManager(
             conf,
             database,
@@ -94,6 +98,7 @@ class IdentityService:
         self.auth = AuthManager(
             conf,
             formatter=TokenFormatter(self.keys),
+            changes=changes,
             **{name: getattr(self, name) for name in shared},
         )
 

@@ -1,9 +1,10 @@
 """A worker killed mid-upload: the image is recovered while the cloud keeps running.
 
-A real ``nimbus up`` (one gunicorn worker, as SQLite wants) runs with short
-heartbeat, staleness and recovery settings.  A client starts a chunked
-upload and stops sending halfway; the worker holding it is killed with
-SIGKILL, and gunicorn's arbiter starts a new one.  Without any restart the
+A real ``nimbus up`` (one gunicorn worker, so that the one holding the
+upload is known) runs with short heartbeat, staleness and recovery
+settings.  A client starts a chunked upload and stops sending halfway;
+the worker holding it is killed with SIGKILL, and gunicorn's arbiter
+starts a new one.  Without any restart the
 image goes back to ``queued`` within ``upload_stale_after`` plus a recovery
 interval, its ``.partial`` file goes away, and a new upload makes it
 ``active``.  Meanwhile a slow but live upload, one small chunk at a time,
@@ -45,6 +46,7 @@ def test_a_killed_workers_upload_is_recovered_while_the_cloud_runs(tmp_path: Pat
     config = write_config(
         tmp_path / "nimbus.conf",
         {
+            "api": {"workers": 1},
             "image": {
                 "upload_heartbeat_interval": HEARTBEAT,
                 "upload_stale_after": STALE_AFTER,

@@ -12,7 +12,9 @@ Every API process keeps the events in memory, indexed so that checking a
 token looks at a handful of candidate events, not at all of them, and
 re-reads the table at most every ``refresh_interval`` seconds to see the
 events that other processes wrote.  A re-read is one aggregate query while
-nothing changed, and fetches only the new rows otherwise.
+nothing changed, and fetches only the new rows otherwise.  The workers of one
+server that share :class:`~nimbus.common.changes.Changes` (``nimbus up``'s)
+also re-read it as soon as one of them records an event.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from oslo_config import cfg
 from sqlalchemy import orm
 
 from nimbus import exception
+from nimbus.common.changes import Change, Changes
 from nimbus.db.api import Database
 from nimbus.identity import models
 from nimbus.identity.token.formatter import TokenPayload
@@ -237,6 +240,9 @@ class RevocationList:
         still be validated (``[token] allow_expired_window``).
     :param clock: monotonic seconds, for the refresh interval.
     :param now: the current timezone-aware time, for new events.
+    :param changes: stamps shared with the other workers of this server: an
+        event one of them records is read at the next check, without
+        waiting for the interval.
     """
 
     def __init__(
@@ -248,6 +254,7 @@ class RevocationList:
         allow_expired_window: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime.datetime] = _utcnow,
+        changes: Changes | None = None,
     ) -> None:
         self._database = database
         self._refresh_interval = refresh_interval
@@ -258,16 +265,22 @@ class RevocationList:
         # Highest id read from the table: new rows from other processes are above it.
         self._synced_max_id = 0
         self._refreshed_at: float | None = None
+        self._changes = changes
+        # The stamp of Change.REVOCATIONS the last re-read started after.
+        self._seen_stamp: int | None = None
         self._lock = threading.Lock()
         # Declarative models type __table__ as any FromClause; this one is a Table.
         self._table = cast(sa.Table, models.RevocationEvent.__table__)
 
     @classmethod
-    def from_conf(cls, conf: cfg.ConfigOpts, database: Database) -> RevocationList:
+    def from_conf(
+        cls, conf: cfg.ConfigOpts, database: Database, *, changes: Changes | None = None
+    ) -> RevocationList:
         """Build the list with the ``[token]`` options.
 
         :param conf: the nimbus config.
         :param database: the process's database handle.
+        :param changes: stamps shared with the server's other workers, if any.
         :returns: a list that reads the table on first use.
         """
         return cls(
@@ -275,10 +288,13 @@ class RevocationList:
             refresh_interval=conf.token.revocation_refresh_interval,
             token_lifetime=conf.token.expiration,
             allow_expired_window=conf.token.allow_expired_window,
+            changes=changes,
         )
 
     def revoke(self, **match: Any) -> RevocationEvent:
-        """Record an event; this process applies it at once, others within the interval.
+        """Record an event; this process and those sharing its stamps apply it at once.
+
+        Other processes apply it within the refresh interval.
 
         :param match: the event's attributes, as :class:`RevocationEvent`
             names them (all but ``revoked_at``): ``user_id`` revokes the tokens
@@ -314,6 +330,9 @@ class RevocationList:
         row_id = self._database.write(insert)
         with self._lock:
             self._index.add(row_id, event)
+        if self._changes is not None:
+            # After the commit: a worker that sees the stamp finds the row.
+            self._changes.record(Change.REVOCATIONS)
         LOG.info("Revocation event %d recorded (%s)", row_id, _describe(event))
         return event
 
@@ -362,22 +381,37 @@ class RevocationList:
     def refresh(self) -> None:
         """Bring the in-memory events up to date with the table now."""
         with self._lock:
+            stamp = self._stamp()
             self._refresh_locked()
             self._refreshed_at = self._clock()
+            self._seen_stamp = stamp
 
     # -- reading the table ---------------------------------------------------
 
-    def _maybe_refresh(self) -> None:
+    def _stamp(self) -> int | None:
+        return None if self._changes is None else self._changes.stamp(Change.REVOCATIONS)
+
+    def _fresh(self, now: float) -> bool:
+        """Whether the last re-read is recent and no shared worker recorded an event since."""
         refreshed_at = self._refreshed_at
-        if refreshed_at is not None and self._clock() - refreshed_at < self._refresh_interval:
+        return (
+            refreshed_at is not None
+            and now - refreshed_at < self._refresh_interval
+            and self._stamp() == self._seen_stamp
+        )
+
+    def _maybe_refresh(self) -> None:
+        if self._fresh(self._clock()):
             return
         with self._lock:
             now = self._clock()
-            refreshed_at = self._refreshed_at
-            if refreshed_at is not None and now - refreshed_at < self._refresh_interval:
+            if self._fresh(now):
                 return
+            # Read before the table: an event recorded after it moves the stamp again.
+            stamp = self._stamp()
             self._refresh_locked()
             self._refreshed_at = now
+            self._seen_stamp = stamp
 
     def _refresh_locked(self) -> None:
         table = self._table

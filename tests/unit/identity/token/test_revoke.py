@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.common.changes import Change, Changes
 from nimbus.db import migration
 from nimbus.db.api import Database
 from nimbus.identity import models
@@ -272,6 +273,44 @@ def test_two_lists_see_each_others_events_within_the_interval(
     assert second.is_revoked(_values())
     assert first.is_revoked(_values(user_id="u9", project_id="p7"))
     other_database.dispose()
+
+
+def test_lists_sharing_change_stamps_see_each_others_events_at_once(
+    conf: cfg.ConfigOpts, database, clock, now
+) -> None:
+    # Two workers of one nimbus up: their own engines, the master's stamps.
+    changes = Changes()
+    other_database = Database(conf)
+    first = _list(database, clock, now, changes=changes)
+    second = _list(other_database, clock, now, changes=changes)
+    assert not second.is_revoked(_values())
+
+    first.revoke(user_id="u1")
+
+    assert second.is_revoked(_values()), "re-read at once, within the interval"
+    second.revoke(project_id="p7")
+    assert first.is_revoked(_values(user_id="u9", project_id="p7"))
+    other_database.dispose()
+
+
+def test_a_list_re_reads_the_table_only_when_a_stamp_moved(database, clock, now) -> None:
+    changes = Changes()
+    reader = _list(database, clock, now, changes=changes)
+    assert not reader.is_revoked(_values())
+    queries: list[str] = []
+    sa.event.listen(database.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+
+    for _ in range(5):
+        assert not reader.is_revoked(_values())
+    assert queries == []
+
+    changes.record(Change.TOKENS)  # another kind of change
+    assert not reader.is_revoked(_values())
+    assert queries == []
+
+    changes.record(Change.REVOCATIONS)
+    assert not reader.is_revoked(_values())
+    assert [q for q in queries if q.startswith("SELECT")] != [], "re-read at once"
 
 
 def test_interval_zero_re_reads_on_every_call(database, clock, now) -> None:
