@@ -166,7 +166,10 @@ class UserManager(Manager):
     def change_password(
         self, ctx: RequestContext, user_id: str, passwords: Mapping[str, str]
     ) -> None:
-        """Self-service password change: check the old password, then set the new one.
+        """Check a user's current password, then set the new one.
+
+        As in Keystone, knowing the current password is what allows it: the
+        caller may be the user, an administrator or anyone else.
 
         :param passwords: ``original_password`` and the new ``password``.
         :raises AuthenticationFailed: the original password is wrong.

@@ -75,7 +75,7 @@ USERS = Kind("user", "users", "/v3/users", crud, USER_CREATE, USER_UPDATE, USER_
 
 
 class UserPassword(Resource):
-    """``POST /v3/users/{user_id}/password``: change one's own password."""
+    """``POST /v3/users/{user_id}/password``: change a password, giving the current one."""
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, user_id: str) -> None:
         body = Deferred(lambda: validation.body(req, "user", PASSWORD_CHANGE))
