@@ -57,8 +57,8 @@ class ResourceManager(Manager):
         called when disabling or deleting makes existing tokens invalid.
     :param on_delete_target: removes the role assignments on a deleted
         project or domain, inside the deleting transaction.
-    :param has_users: tells whether users live in a domain (the identity
-        back-end keeps them, so a domain with users is not deleted).
+    :param delete_actors: deletes the users and groups of a domain (the
+        identity back-end keeps them), when the domain is deleted.
     """
 
     conf: cfg.ConfigOpts
@@ -67,7 +67,7 @@ class ResourceManager(Manager):
     revoke: Revoke
     _: dataclasses.KW_ONLY
     on_delete_target: Callable[[orm.Session, str], None]
-    has_users: Callable[[str], bool]
+    delete_actors: Callable[[str], None]
 
     def __post_init__(self) -> None:
         domains = Repository(
@@ -127,11 +127,26 @@ class ResourceManager(Manager):
         return ref
 
     def delete_domain(self, ctx: RequestContext, domain_id: str) -> None:
-        """Delete a disabled, empty domain.
+        """Delete a disabled domain with everything in it, as Keystone does.
+
+        Its projects go first (children before parents), then its users and
+        groups, then the domain.  A failure half-way leaves a disabled domain
+        with less in it; deleting it again finishes the work.
 
         :raises Forbidden: the domain is still enabled.
-        :raises Conflict: projects or users still live in it.
         """
+        self.domains.check(ctx, "delete", domain_id)
+        if self.domains.get(INTERNAL, domain_id)["enabled"]:
+            raise exception.Forbidden(
+                "Cannot delete a domain that is enabled, please disable it first."
+            )
+        projects = self.projects.list(INTERNAL, filters={"domain_id": domain_id})
+        while projects:
+            parents = {p["parent_id"] for p in projects}
+            for project in [p for p in projects if p["id"] not in parents]:
+                self.delete_project(INTERNAL, project["id"])
+            projects = [p for p in projects if p["id"] in parents]
+        self.delete_actors(domain_id)
 
         def _check(session: orm.Session, domain: models.Domain) -> None:
             if domain.enabled:
@@ -141,10 +156,9 @@ class ResourceManager(Manager):
             count = self.projects.repository.count(
                 filters={"domain_id": domain_id}, session=session
             )
-            if count or self.has_users(domain_id):
+            if count:
                 raise exception.Conflict(
-                    kind="domain",
-                    reason=f"domain {domain_id} still has projects or users; delete them first",
+                    kind="domain", reason=f"projects were created in domain {domain_id} meanwhile"
                 )
             self.on_delete_target(session, domain_id)
 

@@ -73,7 +73,7 @@ class IdentityService:
             on_delete_target=lambda session, target_id: self.assignments.delete_target(
                 session, target_id
             ),
-            has_users=lambda domain_id: self.users.has_users(domain_id),
+            delete_actors=lambda domain_id: self.users.delete_domain_actors(domain_id),
         )
         self.users = UserManager(
             conf,

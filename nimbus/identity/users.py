@@ -116,9 +116,17 @@ class UserManager(Manager):
         self.authorize(ctx, "identity:list_users")
         return self.driver.list_users(query)
 
-    def has_users(self, domain_id: str) -> bool:
-        """Tell whether any user lives in *domain_id*."""
-        return bool(self.driver.list_users(ListQuery(domain_id=domain_id, limit=1)))
+    def delete_domain_actors(self, domain_id: str) -> None:
+        """Delete the groups and the users of a domain being deleted (no policy check)."""
+        # A back-end may cap a listing: list again until none is left.
+        while self.supports_groups and (
+            groups := self.driver.list_groups(ListQuery(domain_id=domain_id))
+        ):
+            for group in groups:
+                self.delete_group(INTERNAL, group.id)
+        while users := self.driver.list_users(ListQuery(domain_id=domain_id)):
+            for user in users:
+                self.delete_user(INTERNAL, user.id)
 
     def _split(self, attrs: Mapping[str, Any]) -> dict[str, Any]:
         known = {k: v for k, v in attrs.items() if k in _USER_COLUMNS or k == "password"}

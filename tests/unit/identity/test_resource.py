@@ -71,15 +71,32 @@ def test_names_collide_and_unknown_ids_are_not_found(
         service.resources.update_project(callers.admin, "nope", {"name": "x"})
 
 
-def test_a_domain_with_users_is_not_deleted(service: IdentityService, callers: Callers) -> None:
+def test_deleting_a_domain_deletes_what_is_in_it(
+    service: IdentityService, callers: Callers
+) -> None:
+    """As Keystone: its projects (children first), users, groups and their grants go too."""
     domain_id = callers.other_domain_id
+    child = service.resources.create_project(
+        INTERNAL, name="child", domain_id=domain_id, parent_id=callers.member_project_id
+    )
+    group = service.users.create_group(INTERNAL, name="crew", domain_id=domain_id)
+    elsewhere = service.users.create_user(INTERNAL, name="stays", password="pw")
     with pytest.raises(exception.Forbidden, match="disable it first"):
         service.resources.delete_domain(callers.admin, domain_id)
     service.resources.update_domain(callers.admin, domain_id, {"enabled": False})
-    service.resources.delete_project(callers.admin, callers.member_project_id)
-    with pytest.raises(exception.Conflict, match="still has projects or users"):
-        service.resources.delete_domain(callers.admin, domain_id)
-    service.users.delete_user(callers.admin, callers.member.user_id or "")
+    with pytest.raises(exception.PolicyNotAuthorized):
+        service.resources.delete_domain(callers.member, domain_id)
+
     service.resources.delete_domain(callers.admin, domain_id)
+
     with pytest.raises(exception.NotFound):
         service.resources.domains.get(callers.admin, domain_id)
+    for project_id in (child["id"], callers.member_project_id):
+        with pytest.raises(exception.NotFound):
+            service.resources.projects.get(INTERNAL, project_id)
+    with pytest.raises(exception.NotFound):
+        service.users.get_user(INTERNAL, callers.member.user_id or "")
+    with pytest.raises(exception.NotFound):
+        service.users.get_group(INTERNAL, group.id)
+    assert service.assignments.list_grants(user_id=callers.member.user_id) == []
+    assert service.users.get_user(INTERNAL, elsewhere.id).name == "stays"
