@@ -64,6 +64,8 @@ class Project(_Container, Base):
     name: orm.Mapped[str] = orm.mapped_column(sa.String(64))
     domain_id: orm.Mapped[str] = orm.mapped_column(ID, sa.ForeignKey("domains.id"), index=True)
     parent_id: orm.Mapped[str | None] = orm.mapped_column(ID, sa.ForeignKey("projects.id"))
+    #: Keystone's project tags, in the order given; ``None`` is none.
+    tags: orm.Mapped[list[str] | None] = orm.mapped_column(sa.JSON)
 
 
 class Role(_Described, Base):

@@ -21,6 +21,8 @@ from nimbus.policy import Enforcer
 __all__ = ["ResourceManager"]
 
 _COLUMNS = ("name", "description", "enabled")
+#: The most tags a project has (Keystone's limit).
+MAX_TAGS = 80
 
 
 def _domain_dict(row: models.Domain) -> dict[str, Any]:
@@ -37,7 +39,7 @@ def _project_dict(row: models.Project) -> dict[str, Any]:
         # Keystone shows a top-level project's domain as its parent.
         parent_id=row.parent_id or row.domain_id,
         is_domain=False,
-        tags=[],
+        tags=list(row.tags or []),
         options={},
     )
 
@@ -78,7 +80,7 @@ class ResourceManager(Manager):
         )
         self.domains = self.kind(domains, _domain_dict, columns=_COLUMNS)
         self.projects = self.kind(
-            projects, _project_dict, columns=_COLUMNS, unmatched=("is_domain",)
+            projects, _project_dict, columns=(*_COLUMNS, "tags"), unmatched=("is_domain",)
         )
 
     # -- domains -----------------------------------------------------------
@@ -197,6 +199,7 @@ class ResourceManager(Manager):
         enabled: bool = True,
         parent_id: str | None = None,
         project_id: str | None = None,
+        tags: list[str] | None = None,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Create a project.
@@ -223,6 +226,7 @@ class ResourceManager(Manager):
             "parent_id": None,
             "description": description,
             "enabled": enabled,
+            "tags": list(tags) if tags else None,
             "extra": extra or {},
         }
 
@@ -246,11 +250,79 @@ class ResourceManager(Manager):
     def update_project(
         self, ctx: RequestContext, project_id: str, changes: Mapping[str, Any]
     ) -> dict[str, Any]:
-        """Apply *changes* (name, description, enabled, extra keys) to a project.
+        """Apply *changes* (name, description, enabled, tags, extra keys) to a project.
 
         Disabling it revokes the tokens scoped to it.
         """
         return self._update(self.projects, ctx, project_id, changes)
+
+    # -- project tags --------------------------------------------------------
+
+    def list_project_tags(self, ctx: RequestContext, project_id: str) -> list[str]:
+        """Return a project's tags. :raises NotFound: no such project."""
+        self.authorize(ctx, "identity:list_project_tags", {"target.project.id": project_id})
+        return list(self.projects.repository.get(project_id).tags or [])
+
+    def check_project_tag(self, ctx: RequestContext, project_id: str, tag: str) -> None:
+        """Return if the project has *tag*. :raises NotFound: no such project or tag."""
+        self.authorize(ctx, "identity:get_project_tag", {"target.project.id": project_id})
+        if tag not in (self.projects.repository.get(project_id).tags or []):
+            raise exception.NotFound(kind="tag", id=tag)
+
+    def set_project_tags(self, ctx: RequestContext, project_id: str, tags: list[str]) -> list[str]:
+        """Replace a project's tags with *tags*; return them."""
+        return self._change_tags(ctx, "update_project_tags", project_id, lambda _: list(tags))
+
+    def add_project_tag(self, ctx: RequestContext, project_id: str, tag: str) -> list[str]:
+        """Add *tag* unless the project has it; return the tags.
+
+        :raises ValidationError: the project would have more than :data:`MAX_TAGS`.
+        """
+
+        def add(tags: list[str]) -> list[str]:
+            if tag in tags:
+                return tags
+            if len(tags) >= MAX_TAGS:
+                raise exception.ValidationError(
+                    field="tags", reason=f"a project has at most {MAX_TAGS} tags"
+                )
+            return [*tags, tag]
+
+        return self._change_tags(ctx, "create_project_tag", project_id, add)
+
+    def delete_project_tag(self, ctx: RequestContext, project_id: str, tag: str) -> None:
+        """Remove *tag*. :raises NotFound: the project does not have it."""
+
+        def remove(tags: list[str]) -> list[str]:
+            if tag not in tags:
+                raise exception.NotFound(kind="tag", id=tag)
+            return [t for t in tags if t != tag]
+
+        self._change_tags(ctx, "delete_project_tag", project_id, remove)
+
+    def clear_project_tags(self, ctx: RequestContext, project_id: str) -> None:
+        """Remove every tag of a project."""
+        self._change_tags(ctx, "delete_project_tags", project_id, lambda _: [])
+
+    def _change_tags(
+        self,
+        ctx: RequestContext,
+        rule: str,
+        project_id: str,
+        change: Callable[[list[str]], list[str]],
+    ) -> list[str]:
+        self.authorize(ctx, f"identity:{rule}", {"target.project.id": project_id})
+
+        def _write(session: orm.Session) -> list[str]:
+            # Locked where the database can: two changes never lose one another.
+            row = session.get(models.Project, project_id, with_for_update=True)
+            if row is None:
+                raise exception.NotFound(kind="project", id=project_id)
+            tags = change(list(row.tags or []))
+            row.tags = tags or None
+            return tags
+
+        return self.projects.write(_write)
 
     def delete_project(self, ctx: RequestContext, project_id: str) -> None:
         """Delete a project and every role assignment on it.

@@ -25,6 +25,7 @@ def _crud(
     ]
 
 
+_PROJECT_READER = f"{CLOUD_READER} or project_id:%(target.project.id)s"
 _TOKEN_SUBJECT = f"{ADMIN_REQUIRED} or {SERVICE_ROLE} or user_id:%(target.token.user_id)s"
 
 RULES = [
@@ -39,7 +40,7 @@ RULES = [
         "project",
         "projects",
         "/v3/projects",
-        read=f"{CLOUD_READER} or project_id:%(target.project.id)s",
+        read=_PROJECT_READER,
     ),
     _rule(
         "list_user_projects",
@@ -48,6 +49,17 @@ RULES = [
         "GET",
         "/v3/users/{user_id}/projects",
     ),
+    *[
+        _rule(name, check, what, method, "/v3/projects/{project_id}/tags" + one)
+        for name, check, what, method, one in (
+            ("list_project_tags", _PROJECT_READER, "List a project's tags.", "GET", ""),
+            ("get_project_tag", _PROJECT_READER, "Check a project's tag.", "HEAD", "/{tag}"),
+            ("update_project_tags", ADMIN_REQUIRED, "Replace a project's tags.", "PUT", ""),
+            ("create_project_tag", ADMIN_REQUIRED, "Add a tag to a project.", "PUT", "/{tag}"),
+            ("delete_project_tags", ADMIN_REQUIRED, "Remove a project's tags.", "DELETE", ""),
+            ("delete_project_tag", ADMIN_REQUIRED, "Remove a tag.", "DELETE", "/{tag}"),
+        )
+    ],
     *_crud("user", "users", "/v3/users", read=f"{CLOUD_READER} or {_SELF}"),
     # Keystone enforces no rule here: knowing the current password is the check.
     _rule(

@@ -57,6 +57,8 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/domains/{domain_id}", Item(projects.DOMAINS, *deps)),
         ("/v3/projects", Collection(projects.PROJECTS, *deps)),
         ("/v3/projects/{project_id}", Item(projects.PROJECTS, *deps)),
+        ("/v3/projects/{project_id}/tags", projects.ProjectTags(*deps)),
+        ("/v3/projects/{project_id}/tags/{tag}", projects.ProjectTag(*deps)),
         ("/v3/users", Collection(users.USERS, *deps)),
         ("/v3/users/{user_id}", Item(users.USERS, *deps)),
         ("/v3/users/{user_id}/password", users.UserPassword(*deps)),

@@ -43,7 +43,7 @@ def _scripts_with(tmp_path: Path, upgrade_body: str) -> list[str]:
     location = tmp_path / "extra"
     location.mkdir()
     header = 'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "test"\n'
-    header += 'down_revision = "identity_0001"\nbranch_labels = None\ndepends_on = None\n'
+    header += 'down_revision = "identity_0002"\nbranch_labels = None\ndepends_on = None\n'
     (location / "9999_test.py").write_text(header + textwrap.dedent(upgrade_body))
     return [str(location)]
 
@@ -53,7 +53,7 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-HEADS = "identity_0001,identity_sql_0001,image_0002"
+HEADS = "identity_0002,identity_sql_0001,image_0002"
 
 
 def test_head_and_current(db: Database) -> None:
@@ -83,7 +83,7 @@ def test_a_database_of_the_single_history_moves_onto_the_branches(
     db: Database, legacy: str, tables: set[str]
 ) -> None:
     # What the pre-branch revision 0001 (identity) or 0002 (identity + image) left.
-    migration.upgrade(db, "identity@head,identity_sql@head")
+    migration.upgrade(db, "identity_0001,identity_sql@head")
     if legacy == "0002":
         migration.upgrade(db, "image_0001")
     with db.engine.begin() as conn:

@@ -420,7 +420,9 @@ def real_ids(identity: Identity, member: Member) -> dict[str, str]:
         {"service_id": service["id"], "interface": "public", "url": "http://h:8774/"},
     )
     region = identity.created("/regions", "region", {"id": _new_name("region")})
+    assert identity.request("PUT", f"/projects/{member.project['id']}/tags/t1").status_code == 201
     return {
+        "tag": "t1",
         "project_id": member.project["id"],
         "domain_id": domain["id"],
         "user_id": member.user["id"],
@@ -452,6 +454,8 @@ def _item_requests(services) -> list[tuple[str, str]]:
                 continue  # the password change: it checks its body before the user
             if template == "/v3/regions/{region_id}" and method == "PUT":
                 continue  # creates the region named in the URL
+            if template.startswith("/v3/projects/{project_id}/tags") and method == "PUT":
+                continue  # adds the tag named in the URL; the list needs a body
             found.append((method, template))
     return found
 
@@ -1262,13 +1266,15 @@ def test_domain_crud_delete_needs_disable_first(identity: Identity) -> None:
     identity.assert_error(identity.request("GET", path), 404)
 
 
-def test_a_domain_with_projects_cannot_be_deleted(identity: Identity) -> None:
+def test_a_domain_is_deleted_with_its_projects(identity: Identity) -> None:
     domain = identity.created("/domains", "domain", {"name": "busy"})
-    identity.created("/projects", "project", {"name": "inside", "domain_id": domain["id"]})
+    inside = identity.created("/projects", "project", {"name": "inside", "domain_id": domain["id"]})
     path = f"/domains/{domain['id']}"
+    identity.assert_error(identity.request("DELETE", path), 403)  # still enabled
     identity.request("PATCH", path, {"domain": {"enabled": False}})
 
-    identity.assert_error(identity.request("DELETE", path), 409)
+    assert identity.request("DELETE", path).status_code == 204
+    identity.assert_error(identity.request("GET", f"/projects/{inside['id']}"), 404)
 
 
 # == Roles ===================================================================
