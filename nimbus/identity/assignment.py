@@ -20,7 +20,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.db.repository import Repository, row_dict
 from nimbus.identity import models
-from nimbus.identity.common import INTERNAL, Filters, Manager, Revoke
+from nimbus.identity.common import INTERNAL, Filters, Manager, Page, Revoke
 from nimbus.policy import Enforcer
 
 if TYPE_CHECKING:
@@ -113,7 +113,7 @@ def _type(grant: Grant) -> str:
 
 
 def _role_dict(row: models.Role) -> dict[str, Any]:
-    return row_dict(row, ("id", "name", "description"), domain_id=None, options={})
+    return row_dict(row, ("id", "name", "description", "domain_id"), options={})
 
 
 def _key(grant: Grant) -> tuple[str, str, str, str, bool]:
@@ -209,10 +209,29 @@ class AssignmentManager(Manager):
             _role_dict,
             targeted=False,
             columns=("name", "description"),
-            unmatched=("domain_id",),
         )
 
     # -- roles -------------------------------------------------------------
+
+    def list_roles(
+        self, ctx: RequestContext, *, page: Page = Page(), **filters: Unpack[Filters]
+    ) -> list[dict[str, Any]]:
+        """Return the global roles, or with ``domain_id`` the roles of that domain (Keystone's)."""
+        domain_id = filters.pop("domain_id", None)
+        r = models.Role
+        where = [r.domain_id.is_(None) if domain_id is None else r.domain_id == domain_id]
+        return self.roles.list(ctx, filters=filters, where=where, page=page)
+
+    def create_role(self, ctx: RequestContext, values: Mapping[str, Any]) -> dict[str, Any]:
+        """Create a role, global or of the domain ``values["domain_id"]`` names.
+
+        :raises NotFound: that domain does not exist.
+        :raises Conflict: the name is taken.
+        """
+        self.roles.check(ctx, "create")
+        if (domain_id := values.get("domain_id")) is not None:
+            self.resources.domains.get(INTERNAL, domain_id)
+        return self.roles.create(INTERNAL, values)
 
     def update_role(
         self, ctx: RequestContext, role_id: str, changes: Mapping[str, Any]
@@ -308,8 +327,10 @@ class AssignmentManager(Manager):
         self.authorize(ctx, "identity:create_implied_role")
 
         def _create(session: orm.Session) -> None:
-            self.roles.repository.get(prior_role_id, session=session)
-            self.roles.repository.get(implied_role_id, session=session)
+            prior = self.roles.repository.get(prior_role_id, session=session)
+            implied = self.roles.repository.get(implied_role_id, session=session)
+            if prior.domain_id is None and implied.domain_id is not None:
+                raise exception.Forbidden("A global role cannot imply a domain-specific role.")
             closure = _closure({implied_role_id}, self._implications(session))
             if prior_role_id in closure:
                 raise exception.ValidationError(
@@ -360,6 +381,24 @@ class AssignmentManager(Manager):
         self._check_parties(**grant.parties())
         self.roles.repository.get(grant.role_id)
 
+    def _check_domain_role(self, grant: Grant) -> None:
+        """A domain-specific role is given on that domain's projects only, never on the system."""
+        domain_id = self.roles.repository.get(grant.role_id).domain_id
+        if domain_id is None:
+            return
+        if grant.system is not None:
+            raise exception.ValidationError(
+                field="role_id",
+                reason=f"role {grant.role_id} is domain-specific: not for the system",
+            )
+        if grant.project_id is not None:
+            project = self.resources.projects.get(INTERNAL, grant.project_id)
+            if project["domain_id"] != domain_id:
+                raise exception.Forbidden(
+                    f"Role {grant.role_id} belongs to another domain than project"
+                    f" {grant.project_id}."
+                )
+
     def create_grant(self, ctx: RequestContext, grant: Grant) -> None:
         """Store an assignment (idempotent).
 
@@ -367,6 +406,7 @@ class AssignmentManager(Manager):
         """
         self.authorize(ctx, _rule("create", grant.parties()), _target(grant.parties()))
         self._check_grant(grant)
+        self._check_domain_role(grant)
         key = _key(grant)
 
         def _create(session: orm.Session) -> None:
@@ -575,7 +615,7 @@ class AssignmentManager(Manager):
             wanted = {"project": project_id, "domain": domain_id, "system": system}
             if any(v is not None for v in wanted.values()):
                 targets = [(k, t) for k, t in targets if wanted[k] == t]
-            roles = self.expand_implied([grant.role_id])
+            roles = self._global(self.expand_implied([grant.role_id]))
             for uid in users:
                 for kind, target in targets:
                     for rid in sorted(roles):
@@ -627,7 +667,16 @@ class AssignmentManager(Manager):
             direct = set(session.scalars(stmt))
             if not direct:
                 return set()
-            return _closure(direct, self._implications(session))
+            return self._global(_closure(direct, self._implications(session)), session)
+
+    def _global(self, role_ids: set[str], session: orm.Session | None = None) -> set[str]:
+        """Keep the global roles: a domain-specific one is never in a token (Keystone's rule)."""
+        r = models.Role
+        stmt = sa.select(r.id).where(r.id.in_(sorted(role_ids)), r.domain_id.is_(None))
+        if session is not None:
+            return set(session.scalars(stmt))
+        with self.database.reader() as reader:
+            return set(reader.scalars(stmt))
 
     def expand_implied(self, role_ids: Iterable[str]) -> set[str]:
         """Return *role_ids* with every role they imply."""

@@ -73,6 +73,8 @@ class Role(_Described, Base):
 
     id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255), unique=True)
+    #: The domain of a domain-specific role; ``None`` for a global one.
+    domain_id: orm.Mapped[str | None] = orm.mapped_column(ID, index=True)
 
 
 class ImpliedRole(Base):

@@ -18,18 +18,21 @@ _ROLE = {
     "description": validation.DESCRIPTION,
     "options": {"type": "object"},
 }
-ROLE_CREATE = validation.create_schema({**_ROLE, "domain_id": {"type": "null"}}, "name")
+ROLE_CREATE = validation.create_schema(
+    {**_ROLE, "domain_id": validation.nullable(validation.ID)}, "name"
+)
 ROLE_UPDATE = validation.update_schema(_ROLE, "id", "domain_id")
 
 
 def _values(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if k not in ("options", "domain_id", "links")}
+    return {k: v for k, v in body.items() if k not in ("options", "links")}
 
 
 def _crud(service: IdentityService) -> Crud:
     assignments = service.assignments
     create = create_with_extra(
-        lambda ctx, **values: assignments.roles.create(ctx, values), ("name", "description")
+        lambda ctx, **values: assignments.create_role(ctx, values),
+        ("name", "description", "domain_id"),
     )
     return paged_crud(assignments, "role", "roles", create)
 

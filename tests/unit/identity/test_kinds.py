@@ -34,17 +34,19 @@ class KindCase:
     change: dict[str, Any] = dataclasses.field(default_factory=lambda: {"description": "new"})
     #: further create arguments, made fresh for each item.
     needs: Callable[[IdentityService], dict[str, Any]] = lambda service: {}
+    #: the manager's create takes the values as one mapping (roles).
+    create_takes_values: bool = False
     #: makes an item deletable (domains must be disabled first).
     before_delete: Callable[[IdentityService, str], None] = lambda service, item_id: None
 
     def call(self, service: IdentityService, verb: str, *args: Any, **kwargs: Any) -> Any:
         manager = getattr(service, self.manager)
         kind = getattr(manager, f"{self.noun}s")
-        # Reads go through the kind, and so do the creates a manager adds nothing to.
+        # Reads go through the kind.
         if verb in ("get", "list"):
             return getattr(kind, verb)(*args, **kwargs)
-        if verb == "create" and not hasattr(manager, f"create_{self.noun}"):
-            return kind.create(*args, kwargs)
+        if verb == "create" and self.create_takes_values:
+            return getattr(manager, f"create_{self.noun}")(*args, kwargs)
         return getattr(manager, f"{verb}_{self.noun}")(*args, **kwargs)
 
     def create(self, service: IdentityService, ctx: RequestContext, suffix: str) -> Any:
@@ -64,7 +66,7 @@ def _disable_domain(service: IdentityService, domain_id: str) -> None:
 KINDS = [
     KindCase("domain", "resources", "name", before_delete=_disable_domain),
     KindCase("project", "resources", "name"),
-    KindCase("role", "assignments", "name"),
+    KindCase("role", "assignments", "name", create_takes_values=True),
     KindCase("region", "catalog", "region_id"),
     KindCase("service", "catalog", "type"),
     KindCase("endpoint", "catalog", "url", change={"url": "http://new/"}, needs=_service_ref),
