@@ -40,9 +40,82 @@ def test_versions_are_public(client: falcon.testing.TestClient) -> None:
 
 
 def test_a_token_is_required(client: falcon.testing.TestClient) -> None:
-    result = client.simulate_get("/v2/images", headers={"X-Auth-Token": ""})
-    assert_glance_error(result, 401)
-    assert result.headers["WWW-Authenticate"] == 'Keystone uri="http://identity.test/v3"'
+    """keystonemiddleware's 401: Keystone's JSON whatever the request accepts."""
+    for accept in (None, "*/*", "text/html", "text/plain"):
+        headers = {"X-Auth-Token": ""} | ({"Accept": accept} if accept else {})
+        result = client.simulate_get("/v2/images", headers=headers)
+        assert result.status_code == 401
+        assert result.headers["content-type"] == "application/json"
+        assert result.json == {
+            "error": {
+                "code": 401,
+                "title": "Unauthorized",
+                "message": "The request you have made requires authentication.",
+            }
+        }
+        assert result.headers["WWW-Authenticate"] == 'Keystone uri="http://identity.test/v3"'
+
+
+_MISSING = "/v2/images/00000000-0000-0000-0000-000000000000"
+_NOT_FOUND = "No image found with ID 00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    "accept",
+    ["*/*", "text/html", "application/json, text/html", "text/*", "text/html;q=0.9, */*;q=0.1"],
+)
+def test_an_error_is_an_html_page_when_html_is_preferred(
+    client: falcon.testing.TestClient, accept: str
+) -> None:
+    """webob's page: glanceclient sends ``*/*`` and reads the lines between the tags."""
+    result = client.simulate_get(_MISSING, headers={"Accept": accept})
+
+    assert result.status_code == 404
+    assert result.headers["content-type"] == "text/html; charset=UTF-8"
+    assert result.text == (
+        "<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n"
+        f"  <h1>404 Not Found</h1>\n  {_NOT_FOUND}<br /><br />\n\n\n\n </body>\n</html>"
+    )
+
+
+def test_an_html_error_escapes_its_message(client: falcon.testing.TestClient) -> None:
+    result = client.simulate_get("/v2/images", params={"marker": "<b>&"}, headers={"Accept": "*/*"})
+
+    assert result.status_code == 400
+    assert "&lt;b&gt;&amp;" in result.text and "<b>" not in result.text
+
+
+@pytest.mark.parametrize(
+    "accept", [None, "", "application/json", "application/*", "text/html;q=0.5, application/json"]
+)
+def test_an_error_is_json_when_json_is_preferred_or_nothing_asked(
+    client: falcon.testing.TestClient, accept: str | None
+) -> None:
+    headers = {} if accept is None else {"Accept": accept}
+
+    result = client.simulate_get(_MISSING, headers=headers)
+
+    assert result.headers["content-type"] == "application/json"
+    assert assert_glance_error(result, 404) == _NOT_FOUND
+    assert result.json == {"message": _NOT_FOUND, "code": "404 Not Found", "title": "Not Found"}
+
+
+@pytest.mark.parametrize("accept", ["text/plain", "image/png", "application/json;q=0"])
+def test_an_error_is_plain_text_when_neither_is_acceptable(
+    client: falcon.testing.TestClient, accept: str
+) -> None:
+    result = client.simulate_get(_MISSING, headers={"Accept": accept})
+
+    assert result.status_code == 404
+    assert result.headers["content-type"] == "text/plain; charset=UTF-8"
+    assert result.text == f"404 Not Found\n\n{_NOT_FOUND}\n\n"
+
+
+def test_a_path_no_route_matches_is_not_found(client: falcon.testing.TestClient) -> None:
+    result = client.simulate_get("/v2/nothing")
+
+    assert assert_glance_error(result, 404) == "The resource could not be found."
+    assert result.headers["x-openstack-request-id"].startswith("req-")
 
 
 def test_create_shows_links_and_location(client: falcon.testing.TestClient) -> None:
@@ -125,7 +198,8 @@ def test_delete(client: falcon.testing.TestClient) -> None:
 
 
 def test_collection_answers_405_to_other_methods(client: falcon.testing.TestClient) -> None:
-    assert client.simulate_delete("/v2/images").status_code == 405
+    result = client.simulate_delete("/v2/images")
+    assert assert_glance_error(result, 405) == "The method DELETE is not allowed for this resource."
 
 
 def test_tags_and_actions(client: falcon.testing.TestClient) -> None:
