@@ -91,10 +91,15 @@ def test_a_bad_member_status_is_glanceclients_bad_request(
 
 @pytest.mark.parametrize(
     ("method", "path"),
-    [("GET", "/v2/nothing"), ("GET", f"/v2/images/{MISSING}/nothing")],
+    [
+        ("GET", "/v2/nothing"),
+        ("GET", "/v2/images/"),
+        ("DELETE", "/v2/images/"),
+        ("GET", f"/v2/images/{MISSING}/"),
+    ],
 )
 def test_a_path_no_route_matches_is_not_found(glance: Client, method: str, path: str) -> None:
-    """A 404 from no route at all says what webob's does."""
+    """Glance's routes match exactly: a trailing slash finds nothing, and a 404 says so."""
     with pytest.raises(exc.HTTPNotFound) as raised:
         glance.http_client.request(path, method)
 

@@ -111,11 +111,31 @@ def test_an_error_is_plain_text_when_neither_is_acceptable(
     assert result.text == f"404 Not Found\n\n{_NOT_FOUND}\n\n"
 
 
-def test_a_path_no_route_matches_is_not_found(client: falcon.testing.TestClient) -> None:
-    result = client.simulate_get("/v2/nothing")
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v2/nothing"),
+        ("GET", "/v2/images/"),
+        ("DELETE", "/v2/images/"),
+        ("POST", "/v2/images/"),
+        ("GET", _MISSING + "/"),
+        ("GET", "/v2/schemas/image/"),
+        ("GET", "/versions/"),
+    ],
+)
+def test_a_path_no_route_matches_exactly_is_not_found(
+    client: falcon.testing.TestClient, method: str, path: str
+) -> None:
+    """Glance's routes match exactly: a trailing slash finds nothing (webob's message)."""
+    result = client.simulate_request(method, path, json={"name": "n"} if method == "POST" else None)
 
     assert assert_glance_error(result, 404) == "The resource could not be found."
     assert result.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_the_root_answers_with_or_without_a_slash(client: falcon.testing.TestClient) -> None:
+    assert client.simulate_get("/").status_code == 300
+    assert client.simulate_get("/versions").status_code == 200
 
 
 def test_create_shows_links_and_location(client: falcon.testing.TestClient) -> None:
