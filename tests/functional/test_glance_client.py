@@ -4,7 +4,8 @@ glanceclient sends ``Accept: */*`` and reads an error's body by its type:
 JSON whose top-level values are objects holding a ``message``, or an HTML
 page whose lines it joins.  Glance answers it webob's HTML page; a flat
 JSON body made it crash (``'str' object has no attribute 'get'``) instead
-of raising its ``HTTPNotFound``.
+of raising its ``HTTPNotFound``.  It also reads ``/versions`` to decide
+which calls the server has (tasks at 2.12, the cache at 2.14).
 """
 
 from __future__ import annotations
@@ -104,6 +105,18 @@ def test_a_path_no_route_matches_is_not_found(glance: Client, method: str, path:
         glance.http_client.request(path, method)
 
     assert raised.value.details == "404 Not Found: The resource could not be found."
+
+
+def test_calls_of_versions_nimbus_does_not_list_are_refused_by_the_client(
+    glance: Client,
+) -> None:
+    """glanceclient asks ``/versions`` first: no 2.12 (tasks), no 2.14 (cache)."""
+    image = glance.images.create(name="tasks", disk_format="raw", container_format="bare")
+
+    with pytest.raises(exc.HTTPNotImplemented):
+        glance.images.get_associated_image_tasks(image.id)
+    with pytest.raises(exc.HTTPNotImplemented):
+        glance.cache.list()
 
 
 @pytest.mark.parametrize(

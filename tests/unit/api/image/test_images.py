@@ -35,8 +35,18 @@ def test_versions_are_public(client: falcon.testing.TestClient) -> None:
     result = client.simulate_get("/", headers={"X-Auth-Token": ""})
     assert result.status_code == 300
     versions = result.json["versions"]
-    assert versions[0]["id"] == "v2.16" and versions[0]["status"] == "CURRENT"
+    assert versions[0]["id"] == "v2.7" and versions[0]["status"] == "CURRENT"
     assert versions[0]["links"] == [{"rel": "self", "href": "http://falconframework.org/v2/"}]
+
+
+def test_versions_list_only_what_is_served(client: falcon.testing.TestClient) -> None:
+    """No import (2.6), stores (2.8-2.10), tasks (2.12), cache (2.14) or locations (2.17)."""
+    listed = {v["id"]: v["status"] for v in client.simulate_get("/versions").json["versions"]}
+
+    assert listed == {
+        "v2.7": "CURRENT",
+        **{f"v2.{minor}": "SUPPORTED" for minor in (0, 1, 2, 3, 4, 5)},
+    }
 
 
 def test_a_token_is_required(client: falcon.testing.TestClient) -> None:
