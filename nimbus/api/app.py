@@ -50,6 +50,11 @@ class ServiceAPI:
         root, resource) given the service's :class:`Links`.
     :param is_public: tells whether (method, path relative to the service
         root) needs no token.
+    :param strip_trailing_slash: route ``/v3/users/`` as ``/v3/users``, as
+        Keystone does (its ``URLNormalizingMiddleware``); ``False`` for an
+        API whose routes match exactly, as Glance's do, so that a path with
+        a trailing slash is not found.  The service's root answers with or
+        without one either way.
 
     What a request body may be (JSON media types, streamed data, size) is
     declared by the resources themselves: see
@@ -60,6 +65,7 @@ class ServiceAPI:
     error_format: errors.ErrorFormat
     routes: Callable[[Links], Sequence[tuple[str, Any]]]
     is_public: Callable[[str, str], bool]
+    strip_trailing_slash: bool = True
 
 
 class _Index:
@@ -115,14 +121,26 @@ def create_app(
         found = owner(path)
         return found[0].error_format if found else errors.FORMATS["keystone"]
 
+    def normalize(path: str) -> str | None:
+        found = owner(path)
+        if found is None or not path.endswith("/") or path == "/":
+            return path
+        api, relative = found
+        if relative == "/":
+            # The service's root: ``/image/`` is ``/image``.
+            return path.rstrip("/") or "/"
+        return path.rstrip("/") if api.strip_trailing_slash else None
+
     app = falcon.App(
         middleware=[
             middleware.RequestIdMiddleware(),
+            middleware.PathMiddleware(normalize),
             middleware.BodyMiddleware(max_body_size),
             middleware.AuthMiddleware(validator, is_public, auth_uri),
         ],
     )
-    app.req_options.strip_url_path_trailing_slash = True
+    # Each API says whether it drops a trailing slash (PathMiddleware).
+    app.req_options.strip_url_path_trailing_slash = False
     app.req_options.auto_parse_qs_csv = False
     app.req_options.keep_blank_qs_values = True
     app.resp_options.secure_cookies_by_default = True

@@ -3,16 +3,18 @@
 One table maps exception classes to status codes.  Each service picks the
 body shape its OpenStack counterpart uses, through an :class:`ErrorFormat`:
 Keystone ``{"error": {"code", "title", "message"}}``, Nova/Cinder
-``{"<fault>": {"code", "message"}}``, Neutron ``{"NeutronError": {...}}`` and
-Glance ``{"message", "code", "title"}``.  Unexpected exceptions become a 500
-in the same shape, with the traceback in the log and never in the body.
+``{"<fault>": {"code", "message"}}`` and Neutron ``{"NeutronError": {...}}``,
+all JSON; Glance answers as webob does, in the media type the request's
+``Accept`` prefers (:class:`WebobErrors`).  Unexpected exceptions become a
+500 in the same shape, with the traceback in the log and never in the body.
 """
 
 from __future__ import annotations
 
+import html
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import falcon
@@ -23,7 +25,9 @@ from nimbus.common.logsafe import printable
 __all__ = [
     "ErrorFormat",
     "FORMATS",
+    "WebobErrors",
     "install",
+    "preferred_type",
     "status_for",
 ]
 
@@ -87,11 +91,12 @@ def _neutron(code: int, message: str) -> dict[str, Any]:
 
 
 def _glance(code: int, message: str) -> dict[str, Any]:
+    # webob's json_formatter (webob/exc.py, WSGIHTTPException.json_formatter).
     return {"message": message, "code": f"{code} {_title(code)}", "title": _title(code)}
 
 
 class ErrorFormat:
-    """How one API renders an error body."""
+    """How one API renders an error answer: a JSON body in its shape."""
 
     def __init__(self, name: str, render: Callable[[int, str], dict[str, Any]]) -> None:
         self.name = name
@@ -101,24 +106,132 @@ class ErrorFormat:
         """Return the JSON error body for *code* with *message*."""
         return json.dumps(self.render(code, message))
 
+    def default_message(self, req: falcon.Request, code: int) -> str | None:
+        """Return the message of an error raised without one (a route not found ...)."""
+        return None
+
+    def write(self, req: falcon.Request, resp: falcon.Response, code: int, message: str) -> None:
+        """Write the answer to *req* for error *code* with *message* on *resp*."""
+        resp.status = code
+        resp.content_type = falcon.MEDIA_JSON
+        resp.text = self.body(code, message)
+
+
+def _quality(accept: str, offer: str) -> float:
+    """Return the quality *accept* gives *offer*: that of its most specific matching range."""
+    kind = offer.partition("/")[0]
+    best, quality = -1, 0.0
+    for item in accept.split(","):
+        media, *params = item.split(";")
+        media = media.strip().lower()
+        if media == offer:
+            specificity = 2
+        elif media == f"{kind}/*":
+            specificity = 1
+        elif media == "*/*":
+            specificity = 0
+        else:
+            continue
+        value = 1.0
+        for param in params:
+            name, _, raw = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    value = float(raw.strip())
+                except ValueError:
+                    value = 0.0
+        if specificity > best:
+            best, quality = specificity, value
+    return quality
+
+
+def preferred_type(accept: str, offers: Sequence[str]) -> str | None:
+    """Return the offer *accept* prefers, the first of equals, or ``None`` for none.
+
+    As webob's ``acceptable_offers``: each offer takes the quality of the
+    most specific media range matching it, and ``q=0`` refuses it.
+    """
+    ranked = [(_quality(accept, offer), -index, offer) for index, offer in enumerate(offers)]
+    quality, _, offer = max(ranked)
+    return offer if quality > 0 else None
+
+
+_HTML_PAGE = """\
+<html>
+ <head>
+  <title>{status}</title>
+ </head>
+ <body>
+  <h1>{status}</h1>
+  {message}<br /><br />
+
+
+
+ </body>
+</html>"""
+
+#: webob's explanations, for the errors Falcon raises without a description.
+_EXPLANATIONS = {
+    404: "The resource could not be found.",
+    405: "The method {method} is not allowed for this resource.",
+}
+
+
+class WebobErrors(ErrorFormat):
+    """Glance's errors: webob's, in the media type the request's ``Accept`` prefers.
+
+    webob (``WSGIHTTPException.generate_response``) offers ``text/html`` then
+    ``application/json``, the first winning a tie (so ``*/*``, which
+    glanceclient sends, gets the HTML page), and answers ``text/plain``
+    when the request accepts neither.  A 401 is keystonemiddleware's,
+    Keystone's JSON whatever the request accepts, as Glance's comes from
+    ``auth_token`` before Glance sees the request.
+
+    Two departures from webob, both so that clients print the message: a
+    request without an ``Accept`` (or with an empty one, as openstacksdk
+    sends with uploads and patches) gets JSON, where webob answers
+    ``text/plain`` and openstacksdk then prints only the reason phrase;
+    and the JSON message is the message alone, without the
+    ``<br /><br />`` webob's template leaves in it.
+    """
+
+    OFFERS = ("text/html", "application/json")
+
+    def default_message(self, req: falcon.Request, code: int) -> str | None:
+        explanation = _EXPLANATIONS.get(code)
+        return explanation.format(method=printable(req.method)) if explanation else None
+
+    def write(self, req: falcon.Request, resp: falcon.Response, code: int, message: str) -> None:
+        resp.status = code
+        if code == 401:
+            resp.content_type = falcon.MEDIA_JSON
+            resp.text = FORMATS["keystone"].body(code, message)
+            return
+        accept = (req.get_header("Accept") or "").strip()
+        chosen = preferred_type(accept, self.OFFERS) if accept else "application/json"
+        status = f"{code} {_title(code)}"
+        if chosen == "application/json":
+            resp.content_type = falcon.MEDIA_JSON
+            resp.text = self.body(code, message)
+        elif chosen == "text/html":
+            resp.content_type = "text/html; charset=UTF-8"
+            resp.text = _HTML_PAGE.format(status=status, message=html.escape(message, quote=False))
+        else:
+            resp.content_type = "text/plain; charset=UTF-8"
+            resp.text = f"{status}\n\n{message}\n\n"
+
 
 FORMATS: dict[str, ErrorFormat] = {
     "keystone": ErrorFormat("keystone", _keystone),
     "nova": ErrorFormat("nova", _nova),
     "cinder": ErrorFormat("cinder", _nova),
     "neutron": ErrorFormat("neutron", _neutron),
-    "glance": ErrorFormat("glance", _glance),
+    "glance": WebobErrors("glance", _glance),
 }
 
 
 def _format_for(req: falcon.Request, resolve: Callable[[str], ErrorFormat]) -> ErrorFormat:
     return resolve(req.path)
-
-
-def _write(resp: falcon.Response, fmt: ErrorFormat, code: int, message: str) -> None:
-    resp.status = code
-    resp.content_type = falcon.MEDIA_JSON
-    resp.text = fmt.body(code, message)
 
 
 def install(app: falcon.App, resolve: Callable[[str], ErrorFormat]) -> None:
@@ -137,7 +250,7 @@ def install(app: falcon.App, resolve: Callable[[str], ErrorFormat]) -> None:
                 printable(req.path),
                 printable(ex),
             )
-        _write(resp, _format_for(req, resolve), code, str(ex))
+        _format_for(req, resolve).write(req, resp, code, str(ex))
         if code == 401:
             challenge = req.context.get("auth_challenge")
             if challenge:
@@ -146,17 +259,18 @@ def install(app: falcon.App, resolve: Callable[[str], ErrorFormat]) -> None:
     def http_error(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
         assert isinstance(ex, falcon.HTTPError)
         code = ex.status_code
-        message = ex.description or ex.title or _title(code)
-        _write(resp, _format_for(req, resolve), code, message)
+        fmt = _format_for(req, resolve)
+        message = ex.description or fmt.default_message(req, code) or ex.title or _title(code)
+        fmt.write(req, resp, code, message)
         for name, value in (ex.headers or {}).items():
             if name.lower() != "content-type":
                 resp.set_header(name, value)
 
     def unexpected(req: falcon.Request, resp: falcon.Response, ex: Exception, params) -> None:
         LOG.exception("Unexpected error on %s %s", printable(req.method), printable(req.path))
-        _write(
+        _format_for(req, resolve).write(
+            req,
             resp,
-            _format_for(req, resolve),
             500,
             "An unexpected error prevented the server from fulfilling your request.",
         )

@@ -19,6 +19,7 @@ from nimbus.context import RequestContext, generate_request_id
 __all__ = [
     "AuthMiddleware",
     "BodyMiddleware",
+    "PathMiddleware",
     "RequestIdMiddleware",
     "TokenValidator",
 ]
@@ -27,6 +28,26 @@ LOG = logging.getLogger(__name__)
 
 _MAX_DEPTH = 32
 _REQUEST_ID = re.compile(r"req-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+class PathMiddleware:
+    """Rewrite the request's path before it is routed, or refuse it.
+
+    :param normalize: returns the path to route a request path as, or
+        ``None`` for one that no route may match (the app's trailing-slash
+        rules, one per API: Falcon would take ``/v2/images/`` for an image
+        whose id is empty).
+    """
+
+    def __init__(self, normalize: Callable[[str], str | None]) -> None:
+        self.normalize = normalize
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        path = self.normalize(req.path)
+        if path is None:
+            raise falcon.HTTPRouteNotFound()
+        # Falcon routes on req.path: setting it here re-routes the request.
+        req.path = path
 
 
 class RequestIdMiddleware:

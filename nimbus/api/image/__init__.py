@@ -19,4 +19,6 @@ def image_api(service: ImageService, data: ImageData) -> ServiceAPI:
         error_format=errors.FORMATS["glance"],
         routes=functools.partial(routes.routes, service, data),
         is_public=routes.is_public,
+        # Glance's routes (Routes, without minimization) match paths exactly.
+        strip_trailing_slash=False,
     )

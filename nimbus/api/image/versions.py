@@ -1,12 +1,26 @@
-"""Version discovery for the image API: every v2 minor version, the newest current."""
+"""Version discovery for the image API: the v2 minor versions whose features nimbus has.
+
+Glance lists a minor version only while its feature is there: 2.8 with
+multiple stores configured, 2.14, 2.16 and 2.18 with the image cache
+(``glance/api/versions.py``).  Clients read the list that way:
+glanceclient asks for 2.12 before ``GET /v2/images/{id}/tasks``, 2.14 for
+the cache calls and 2.17 for the location calls (``utils.has_version``),
+and tempest skips its task and location tests without 2.12 and 2.17.  So
+nimbus lists what it serves: 2.0 (images, tags), 2.1 (members), 2.2 and
+2.4 (what they changed concerns property protections and image locations,
+neither of which nimbus has), 2.3 (deactivate), 2.5 (community images)
+and 2.7 (hidden images, multihash), the newest.  It leaves out 2.6
+(interoperable import), 2.8 to 2.13 (stores, tasks, quota usage) and
+2.14 to 2.18 (cache, store details, locations).
+"""
 
 from __future__ import annotations
 
 from nimbus.api.versions import Version
 
-_NEWEST = 16
+_MINORS = (7, 5, 4, 3, 2, 1, 0)
 
 VERSIONS = [
-    Version(f"v2.{minor}", "CURRENT" if minor == _NEWEST else "SUPPORTED", "/v2/")
-    for minor in range(_NEWEST, -1, -1)
+    Version(f"v2.{minor}", "CURRENT" if minor == _MINORS[0] else "SUPPORTED", "/v2/")
+    for minor in _MINORS
 ]

@@ -1,12 +1,16 @@
 """The image API's answers to bad input, bad callers and broken uploads.
 
-Every error must be a 4xx in Glance's shape, ``{"message", "code": "404 Not
-Found", "title": "Not Found"}`` as ``application/json`` with an
-``x-openstack-request-id`` header, because glanceclient and openstacksdk read
-nothing else.  Each test also checks that the refused request changed
-nothing: the image is still there, still ``queued``, holds no new property,
-and the store's directory holds no data.  The whole app runs in-process on
-SQLite (see ``conftest.py`` here and one level up).
+Every error must be a 4xx in Glance's shape with an ``x-openstack-request-id``
+header: for these requests, which name no ``Accept``, the JSON webob sends,
+``{"message", "code": "404 Not Found", "title": "Not Found"}`` (a 401 is
+keystonemiddleware's, Keystone's ``{"error": {...}}``).  The HTML page and
+the plain text a client may ask for instead are checked in
+``tests/unit/api/image/test_images.py`` and
+``tests/functional/test_glance_client.py``.  Each test also checks that the
+refused request changed nothing: the image is still there, still
+``queued``, holds no new property, and the store's directory holds no data.
+The whole app runs in-process on SQLite (see ``conftest.py`` here and one
+level up).
 """
 
 from __future__ import annotations

@@ -62,6 +62,8 @@ PATCH_TYPES = (
 )
 OCTET = "application/octet-stream"
 DATA = b"0123456789" * 10
+#: What webob answers a request preferring HTML, or accepting neither HTML nor JSON.
+PAGE_TYPES = ("text/html; charset=UTF-8", "text/plain; charset=UTF-8")
 
 SETTINGS = settings(
     max_examples=90,
@@ -492,6 +494,16 @@ _CONTENT_TYPES = [
 ]
 
 
+_ACCEPTS = [
+    "*/*",
+    "application/json",
+    "text/html",
+    "text/plain",
+    "application/json;q=0, text/*;q=0.5",
+    "",
+]
+
+
 def _headers(draw: st.DrawFn, pool: Pool, fitting: str) -> dict[str, str]:
     """Return random headers; the ``Content-Type`` is often the one that fits the body."""
     headers = {}
@@ -524,6 +536,9 @@ def _headers(draw: st.DrawFn, pool: Pool, fitting: str) -> dict[str, str]:
         headers["X-OpenStack-Request-ID"] = draw(
             HEADER_TEXT | st.just("req-00000000-0000-0000-0000-000000000000")
         )
+    if not draw(st.integers(0, 4)):
+        # Errors are negotiated (HTML, JSON or plain text): any Accept, even junk.
+        headers["Accept"] = draw(st.sampled_from(_ACCEPTS) | HEADER_TEXT)
     return headers
 
 
@@ -597,10 +612,24 @@ def _body(draw: st.DrawFn, pool: Pool, template: str, method: str) -> tuple[byte
 # == Checks ===================================================================
 
 
+def _check_page(result: Any, method: str, request: str) -> None:
+    """Check an error page webob sends as HTML or plain text: the status line in it."""
+    assert result.status_code < 500 and result.headers["content-type"] in PAGE_TYPES, request
+    assert result.headers.get("x-openstack-request-id", "").startswith("req-"), request
+    if method != "HEAD":
+        assert result.status in result.text, (request, result.text)
+
+
 def check_response(result: Any, method: str, request: str, caplog: Any) -> None:
-    """Assert no 5xx, a request id, and Glance's shape for every 4xx."""
+    """Assert no 5xx, a request id, and Glance's error for every 4xx, as the request accepts."""
+    if result.headers.get("content-type") in PAGE_TYPES:
+        _check_page(result, method, request)
+        return
     body = error_document(result, method, request, caplog)
     if body is None:
+        return
+    if result.status_code == 401:
+        assert set(body) == {"error"} and body["error"]["code"] == 401, (request, body)
         return
     assert isinstance(body, dict) and set(body) == {"message", "code", "title"}, (request, body)
     assert isinstance(body["title"], str) and body["title"].strip(), (request, body)

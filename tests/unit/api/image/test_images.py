@@ -35,14 +35,117 @@ def test_versions_are_public(client: falcon.testing.TestClient) -> None:
     result = client.simulate_get("/", headers={"X-Auth-Token": ""})
     assert result.status_code == 300
     versions = result.json["versions"]
-    assert versions[0]["id"] == "v2.16" and versions[0]["status"] == "CURRENT"
+    assert versions[0]["id"] == "v2.7" and versions[0]["status"] == "CURRENT"
     assert versions[0]["links"] == [{"rel": "self", "href": "http://falconframework.org/v2/"}]
 
 
+def test_versions_list_only_what_is_served(client: falcon.testing.TestClient) -> None:
+    """No import (2.6), stores (2.8-2.10), tasks (2.12), cache (2.14) or locations (2.17)."""
+    listed = {v["id"]: v["status"] for v in client.simulate_get("/versions").json["versions"]}
+
+    assert listed == {
+        "v2.7": "CURRENT",
+        **{f"v2.{minor}": "SUPPORTED" for minor in (0, 1, 2, 3, 4, 5)},
+    }
+
+
 def test_a_token_is_required(client: falcon.testing.TestClient) -> None:
-    result = client.simulate_get("/v2/images", headers={"X-Auth-Token": ""})
-    assert_glance_error(result, 401)
-    assert result.headers["WWW-Authenticate"] == 'Keystone uri="http://identity.test/v3"'
+    """keystonemiddleware's 401: Keystone's JSON whatever the request accepts."""
+    for accept in (None, "*/*", "text/html", "text/plain"):
+        headers = {"X-Auth-Token": ""} | ({"Accept": accept} if accept else {})
+        result = client.simulate_get("/v2/images", headers=headers)
+        assert result.status_code == 401
+        assert result.headers["content-type"] == "application/json"
+        assert result.json == {
+            "error": {
+                "code": 401,
+                "title": "Unauthorized",
+                "message": "The request you have made requires authentication.",
+            }
+        }
+        assert result.headers["WWW-Authenticate"] == 'Keystone uri="http://identity.test/v3"'
+
+
+_MISSING = "/v2/images/00000000-0000-0000-0000-000000000000"
+_NOT_FOUND = "No image found with ID 00000000-0000-0000-0000-000000000000"
+
+
+@pytest.mark.parametrize(
+    "accept",
+    ["*/*", "text/html", "application/json, text/html", "text/*", "text/html;q=0.9, */*;q=0.1"],
+)
+def test_an_error_is_an_html_page_when_html_is_preferred(
+    client: falcon.testing.TestClient, accept: str
+) -> None:
+    """webob's page: glanceclient sends ``*/*`` and reads the lines between the tags."""
+    result = client.simulate_get(_MISSING, headers={"Accept": accept})
+
+    assert result.status_code == 404
+    assert result.headers["content-type"] == "text/html; charset=UTF-8"
+    assert result.text == (
+        "<html>\n <head>\n  <title>404 Not Found</title>\n </head>\n <body>\n"
+        f"  <h1>404 Not Found</h1>\n  {_NOT_FOUND}<br /><br />\n\n\n\n </body>\n</html>"
+    )
+
+
+def test_an_html_error_escapes_its_message(client: falcon.testing.TestClient) -> None:
+    result = client.simulate_get("/v2/images", params={"marker": "<b>&"}, headers={"Accept": "*/*"})
+
+    assert result.status_code == 400
+    assert "&lt;b&gt;&amp;" in result.text and "<b>" not in result.text
+
+
+@pytest.mark.parametrize(
+    "accept", [None, "", "application/json", "application/*", "text/html;q=0.5, application/json"]
+)
+def test_an_error_is_json_when_json_is_preferred_or_nothing_asked(
+    client: falcon.testing.TestClient, accept: str | None
+) -> None:
+    headers = {} if accept is None else {"Accept": accept}
+
+    result = client.simulate_get(_MISSING, headers=headers)
+
+    assert result.headers["content-type"] == "application/json"
+    assert assert_glance_error(result, 404) == _NOT_FOUND
+    assert result.json == {"message": _NOT_FOUND, "code": "404 Not Found", "title": "Not Found"}
+
+
+@pytest.mark.parametrize("accept", ["text/plain", "image/png", "application/json;q=0"])
+def test_an_error_is_plain_text_when_neither_is_acceptable(
+    client: falcon.testing.TestClient, accept: str
+) -> None:
+    result = client.simulate_get(_MISSING, headers={"Accept": accept})
+
+    assert result.status_code == 404
+    assert result.headers["content-type"] == "text/plain; charset=UTF-8"
+    assert result.text == f"404 Not Found\n\n{_NOT_FOUND}\n\n"
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/v2/nothing"),
+        ("GET", "/v2/images/"),
+        ("DELETE", "/v2/images/"),
+        ("POST", "/v2/images/"),
+        ("GET", _MISSING + "/"),
+        ("GET", "/v2/schemas/image/"),
+        ("GET", "/versions/"),
+    ],
+)
+def test_a_path_no_route_matches_exactly_is_not_found(
+    client: falcon.testing.TestClient, method: str, path: str
+) -> None:
+    """Glance's routes match exactly: a trailing slash finds nothing (webob's message)."""
+    result = client.simulate_request(method, path, json={"name": "n"} if method == "POST" else None)
+
+    assert assert_glance_error(result, 404) == "The resource could not be found."
+    assert result.headers["x-openstack-request-id"].startswith("req-")
+
+
+def test_the_root_answers_with_or_without_a_slash(client: falcon.testing.TestClient) -> None:
+    assert client.simulate_get("/").status_code == 300
+    assert client.simulate_get("/versions").status_code == 200
 
 
 def test_create_shows_links_and_location(client: falcon.testing.TestClient) -> None:
@@ -125,7 +228,8 @@ def test_delete(client: falcon.testing.TestClient) -> None:
 
 
 def test_collection_answers_405_to_other_methods(client: falcon.testing.TestClient) -> None:
-    assert client.simulate_delete("/v2/images").status_code == 405
+    result = client.simulate_delete("/v2/images")
+    assert assert_glance_error(result, 405) == "The method DELETE is not allowed for this resource."
 
 
 def test_tags_and_actions(client: falcon.testing.TestClient) -> None:
