@@ -327,7 +327,7 @@ class FileStore(ImageStore):
             raise self._error(ex, "cannot write the image data") from ex
         return direct
 
-    def _write_all(self, fd: int, chunks: Iterable[bytes], *, direct: bool) -> int:
+    def _write_all(self, fd: int, chunks: Iterable[bytes | memoryview], *, direct: bool) -> int:
         """Write every chunk to *fd*; return the number of bytes written.
 
         Errors raised by *chunks* itself pass through untouched; only the
@@ -348,7 +348,9 @@ class FileStore(ImageStore):
             self._write(fd, view, False)
         return size
 
-    def _write_direct(self, fd: int, chunks: Iterable[bytes], block: memoryview) -> int:
+    def _write_direct(
+        self, fd: int, chunks: Iterable[bytes | memoryview], block: memoryview
+    ) -> int:
         """Write *chunks* to the direct *fd* in aligned blocks copied to *block*.
 
         The unaligned tail, if any, goes through the page cache.
@@ -429,7 +431,7 @@ class FileStore(ImageStore):
 
     # -- the interface --------------------------------------------------------
 
-    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredData:
+    def add(self, image_id: str, chunks: Iterable[bytes | memoryview]) -> StoredData:
         self._check_image_id(image_id)
         final = os.path.join(self.datadir, image_id)
         partial = os.path.join(self.datadir, f".{image_id}.{secrets.token_hex(8)}{_PARTIAL_SUFFIX}")
