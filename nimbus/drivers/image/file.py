@@ -351,17 +351,33 @@ class FileStore(ImageStore):
     def _write_direct(
         self, fd: int, chunks: Iterable[bytes | memoryview], block: memoryview
     ) -> int:
-        """Write *chunks* to the direct *fd* in aligned blocks copied to *block*.
+        """Write *chunks* to the direct *fd* in aligned blocks.
 
-        The unaligned tail, if any, goes through the page cache.
+        A chunk that starts at an aligned offset and is a whole number of
+        blocks is written from its own memory, when that is page-aligned
+        (the upload's buffers are: see :class:`nimbus.image.data`); other
+        data is copied into *block* first.  The unaligned tail, if any,
+        goes through the page cache.
         """
         direct = True
+        # Whether to try writing chunks from their own memory: the kernel
+        # refuses (EINVAL, before writing anything) memory that is not
+        # aligned, and then chunks are copied for the rest of the upload.
+        in_place = True
         size = filled = 0
         progress = self._now()
         for chunk in chunks:
             data = memoryview(chunk).cast("B")
             size += len(data)
             wrote = False
+            if in_place and direct and not filled and data and not len(data) % _DIRECT_ALIGN:
+                written = self._write_in_place(fd, data)
+                if written is None:
+                    in_place = False
+                else:
+                    direct = self._write(fd, data[written:], direct)
+                    data = data[len(data) :]
+                    wrote = True
             while data:
                 count = min(len(data), len(block) - filled)
                 block[filled : filled + count] = data[:count]
@@ -385,6 +401,19 @@ class FileStore(ImageStore):
                 self._leave_direct(fd)
             self._write(fd, block[aligned:filled], False)
         return size
+
+    def _write_in_place(self, fd: int, data: memoryview) -> int | None:
+        """Write *data* to the direct *fd* once; return the bytes written.
+
+        ``None``: the kernel refused *data*'s memory (not aligned) and
+        wrote nothing.
+        """
+        try:
+            return os.write(fd, data)
+        except OSError as ex:
+            if ex.errno == errno.EINVAL:
+                return None
+            raise self._error(ex, "cannot write the image data") from ex
 
     @staticmethod
     def _mark_progress(fd: int, now: float) -> None:
