@@ -9,10 +9,12 @@ fresh temporary state directory (SQLite; the ``file`` store writes to
   state directory (the store's file system), the upload's reference, and
   one with ``oflag=direct`` for information, and MD5 and SHA-512 on one
   core in this process (every upload computes both: they bound it);
-* upload: ``PUT /image/v2/images/{id}/file`` of ``--size`` bytes streamed from
-  a generator of 1 MiB chunks (never the whole image in memory), then the
-  image record's ``status``, ``size``, ``checksum`` and ``os_hash_value``
-  checked against the client's own MD5 and SHA-512 of what it sent;
+* upload: ``PUT /image/v2/images/{id}/file`` of ``--size`` bytes sent from a
+  file in the state directory as a client uploading a file would send it
+  (1 MiB reads into one reused buffer, each sent whole; never the whole
+  image in memory), then the image record's ``status``, ``size``,
+  ``checksum`` and ``os_hash_value`` checked against the client's own MD5
+  and SHA-512 of what it sent;
 * download: ``GET /image/v2/images/{id}/file`` read into one reused buffer
   and thrown away, without hashing, for the transfer rate, in turns with dd
   reading the stored image file, the page cache emptied before each
@@ -34,7 +36,7 @@ puts the setting back afterwards.
 
 The client runs on the same cores as the server, so it hashes the upload's
 bytes before the clock starts (``--client-hash before``, the default: the
-data is generated, the same bytes twice) rather than while sending them
+file is read twice, the first time untimed) rather than while sending them
 (``inline``), which takes a core the server would otherwise have; the output
 says which, with the CPU time client and server spent.  The server is
 stopped and the temporary directory removed on the way out (``--keep`` keeps
@@ -437,23 +439,55 @@ def measured(server: launcher.Server, interval: float) -> Iterator[dict[str, Any
     )
 
 
+def write_image(path: str, size: int) -> dict[str, Any]:
+    """Write the benchmark's image of *size* bytes to *path*; return its size and hashes."""
+    hashes = Hashes()
+    with open(path, "wb") as f:
+        for chunk in body_chunks(size):
+            hashes.update(chunk)
+            f.write(chunk)
+    return hashes.as_dict()
+
+
+def file_chunks(path: str, hashes: Hashes | None = None) -> Iterator[memoryview]:
+    """Yield the file at *path* in reads of 1 MiB into one reused buffer (hashed, with *hashes*).
+
+    As a client that uploads a file sends it: large reads, each sent before
+    the next (``http.client`` sends every chunk with ``sendall`` before it
+    asks for the next one), no new bytes per chunk.
+    """
+    buffer = bytearray(CHUNK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as f:
+        while count := f.readinto(buffer):
+            if hashes is not None:
+                hashes.update(view[:count])
+            yield view[:count]
+
+
 def upload(
     server: launcher.Server,
     token: str,
     image_id: str,
-    size: int,
+    source: str,
     *,
     client_hash: str,
     interval: float,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Stream the image's data to the server; return the figures and the client's hashes."""
+    """Send the image file *source* to the server; return the figures and the client's hashes.
+
+    With *client_hash* ``before``, the hashes are those computed when the
+    file was written (:func:`write_image`); ``inline`` hashes what is sent.
+    """
+    size = os.path.getsize(source)
     hashes = Hashes()
     if client_hash == "before":
-        for chunk in body_chunks(size):
-            hashes.update(chunk)
-        body: Iterator[bytes] = body_chunks(size)
+        # Untimed: the hashes, and the file in the page cache as a user's would be.
+        for _ in file_chunks(source, hashes):
+            pass
+        body: Iterator[memoryview] = file_chunks(source)
     else:
-        body = hashes.hashed(body_chunks(size))
+        body = file_chunks(source, hashes)
     client = Client(server.port, token)
     path = f"{IMAGES_PATH}/{image_id}/file"
     headers = client.headers(
@@ -943,16 +977,24 @@ def bench_transfers(
     finally:
         client.close()
     image_id = image["id"]
+    source = os.path.join(state, "upload.bin")
+    _step(f"write the image ({human_size(opts.size)}) to {source}")
+    written = write_image(source, opts.size)
     baseline = server.worker_memory()
     _step(f"upload of {human_size(opts.size)} to image {image_id}")
-    up, expected = upload(
-        server,
-        token,
-        image_id,
-        opts.size,
-        client_hash=opts.client_hash,
-        interval=opts.sample_interval,
-    )
+    try:
+        up, expected = upload(
+            server,
+            token,
+            image_id,
+            source,
+            client_hash=opts.client_hash,
+            interval=opts.sample_interval,
+        )
+    finally:
+        os.unlink(source)
+    if expected != written:
+        raise BenchError(f"the client sent {expected}, not the image written ({written})")
     client = Client(server.port, token)
     try:
         record = client.expect(200, "GET", f"{IMAGES_PATH}/{image_id}")
@@ -1004,7 +1046,8 @@ def run(opts: Options, results: dict[str, Any]) -> None:
         else:
             stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         state = os.path.join(tmp, "state")
-        needed = opts.size + 512 * MIB
+        # The upload's source file, the stored image (or dd's file), and room.
+        needed = 2 * opts.size + 512 * MIB
         free = shutil.disk_usage(tmp).free
         if free < needed:
             raise BenchError(f"{tmp} has {human_size(free)} free, {human_size(needed)} needed")

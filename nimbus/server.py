@@ -38,6 +38,11 @@ How
     Every connection, reading or not, counts towards ``worker_connections``:
     at that many the worker stops accepting, as gthread does.
 
+    A request body of known length (``Content-Length``) is given to the
+    application as a :class:`Body`: gunicorn's, plus ``readinto``, which
+    receives into the application's buffer straight from the socket, where
+    gunicorn's ``read`` copies every byte through two buffers into new bytes.
+
 Not covered
     TLS, the PROXY protocol, uWSGI and HTTP/2 with prior knowledge still take
     gthread's path (the thread reads the head), with ``body_timeout`` on each
@@ -52,6 +57,7 @@ usual places).
 from __future__ import annotations
 
 import errno
+import io
 import os
 import selectors
 import socket
@@ -63,12 +69,14 @@ from typing import Any
 
 from gunicorn.config import Config
 from gunicorn.http import RequestParser
+from gunicorn.http import body as gunicorn_body
 from gunicorn.http.parser import Parser
+from gunicorn.http.unreader import SocketUnreader
 from gunicorn.http2 import negotiation
 from gunicorn.workers import gthread
 from oslo_config import cfg
 
-__all__ = ["HEAD_CAP", "Conn", "Worker", "head_limit"]
+__all__ = ["HEAD_CAP", "Body", "Conn", "Worker", "head_limit"]
 
 #: The largest request head accepted, in bytes, whatever gunicorn's limits allow.
 HEAD_CAP = 64 * 1024
@@ -124,6 +132,82 @@ def _reads_heads_in_loop(config: Config, client: Any) -> bool:
         and getattr(config, "protocol", "http") == "http"
         and not negotiation.prior_knowledge_allowed(config, client)
     )
+
+
+class Body(gunicorn_body.Body):
+    """A request body of known length that can be read into a buffer.
+
+    gunicorn's ``read`` receives into new bytes and copies them through the
+    unreader's buffer and its own: for a large upload that is two copies of
+    every byte, and a fresh allocation (page faults, zeroing) for every
+    chunk.  :meth:`readinto` gives out first what the parser already holds
+    (bytes that came with the head, or that ``read`` left over), then
+    receives with one ``recv_into`` into the caller's buffer, never past
+    the end of the body.  ``read`` and ``readline`` are gunicorn's, and may
+    be mixed with it.  As with ``read``, an error of the socket (its
+    timeout, ``[api] body_timeout``, included) propagates and marks the body
+    ``failed``, so that the connection is not kept alive.
+
+    :param reader: gunicorn's reader of the body, over the connection's
+        socket unreader.
+    :param sock: the connection's socket.
+    """
+
+    def __init__(self, reader: gunicorn_body.LengthReader, sock: socket.socket) -> None:
+        super().__init__(reader)
+        self._length_reader = reader
+        self._sock = sock
+
+    def readinto(self, buffer: Any, /) -> int:
+        """Read up to ``len(buffer)`` bytes of the body into *buffer*; return how many.
+
+        0 means the body has ended, or the client closed the connection
+        before its end.
+        """
+        view = memoryview(buffer).cast("B")
+        if not view:
+            return 0
+        if self.buf.tell():
+            # What gunicorn's read() or readline() left over comes first.
+            data = self.buf.getvalue()
+            count = min(len(view), len(data))
+            view[:count] = data[:count]
+            self.buf = io.BytesIO()
+            self.buf.write(data[count:])
+            return count
+        reader = self._length_reader
+        want = min(len(view), reader.length)
+        if want <= 0:
+            return 0
+        held = reader.unreader.take_buffered()
+        if held:
+            # Bytes read ahead with the head; beyond the body, the next request's.
+            count = min(want, len(held))
+            view[:count] = held[:count]
+            if count < len(held):
+                reader.unreader.unread(held[count:])
+        else:
+            try:
+                count = self._sock.recv_into(view, want)
+            except Exception:
+                self.failed = True
+                raise
+        reader.length -= count
+        return count
+
+
+def _with_readinto(req: Any, conn: Conn) -> None:
+    """Give *req* a :class:`Body` if its body has a length and comes from *conn*'s socket."""
+    body = getattr(req, "body", None)
+    if (
+        conn.in_loop
+        and type(body) is gunicorn_body.Body
+        and isinstance(body.reader, gunicorn_body.LengthReader)
+        and isinstance(body.reader.unreader, SocketUnreader)
+        and body.reader.unreader.sock is conn.sock
+        and not body.buf.tell()
+    ):
+        req.body = Body(body.reader, conn.sock)
 
 
 class Conn(gthread.TConn):
@@ -205,6 +289,12 @@ class Worker(gthread.ThreadWorker):
         # (deadline, connection) of those being closed, in deadline order.
         self.closing_conns: deque[tuple[float, Conn]] = deque()
         self._lingering = False
+
+    def handle_request(self, req: Any, conn: gthread.TConn) -> bool:
+        """Serve *req* as gthread does, its body of known length a :class:`Body`."""
+        if isinstance(conn, Conn):
+            _with_readinto(req, conn)
+        return bool(super().handle_request(req, conn))
 
     def init_process(self) -> None:
         """Read the timeouts from the nimbus configuration, then start as gthread."""

@@ -29,12 +29,14 @@ import binascii
 import dataclasses
 import hashlib
 import logging
+import mmap
 import queue
 import re
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
 
 from nimbus import exception
 from nimbus.common.logsafe import printable
@@ -43,7 +45,7 @@ from nimbus.drivers.image import Capability, DataReader, StoredData
 from nimbus.image.formats import FormatInspector
 from nimbus.image.service import ImageService, UploadClaim, utcnow
 
-__all__ = ["Download", "ImageData", "ReadAhead", "parse_range"]
+__all__ = ["Download", "ImageData", "ReadAhead", "parse_range", "reading_into"]
 
 LOG = logging.getLogger(__name__)
 
@@ -53,6 +55,9 @@ _THREADED_CHUNKS = 8
 #: A chunked upload under a storage quota reserves this many chunks ahead
 #: of what it received: one database write per step.
 _RESERVE_CHUNKS = 4
+#: Buffers of ``chunk_size`` a threaded upload reads into, in turn: how far
+#: reading may run ahead of the slowest of hashing and writing.
+_BUFFERS = 6
 
 #: Digits of the largest position a range may name (a 64-bit size has 20).
 _RANGE_DIGITS = 20
@@ -94,8 +99,8 @@ def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
     return start, end - start + 1
 
 
-def _read_body(read: Callable[[int], bytes], size: int) -> bytes:
-    """Read up to *size* bytes of a request body.
+def _read_body(readinto: Callable[[memoryview], int], view: memoryview) -> int:
+    """Read the next bytes of a request body into *view*; return how many (0 at its end).
 
     What the web server's input stream raises means a stalled, malformed or
     cut-off body: the client's fault, not the server's.
@@ -106,13 +111,45 @@ def _read_body(read: Callable[[int], bytes], size: int) -> bytes:
         InvalidChunkSize or NoMoreData, a reset connection).
     """
     try:
-        return read(size)
+        return readinto(view)
     except TimeoutError as ex:
         raise exception.RequestTimeout() from ex
     except Exception as ex:  # noqa: BLE001 - any server's input errors are the client's
         raise exception.BadRequest(
             reason="The request body is malformed or ended early; the image was not stored."
         ) from ex
+
+
+def _fill(
+    readinto: Callable[[memoryview], int], view: memoryview, heartbeat: Callable[[], None]
+) -> int:
+    """Read into all of *view*, or until the body ends; return the bytes read.
+
+    *heartbeat* is called after every read that brought data, so that a
+    slow client filling a chunk still shows its upload alive.
+    """
+    filled = 0
+    while filled < len(view):
+        count = _read_body(readinto, view[filled:])
+        if not count:
+            break
+        filled += count
+        heartbeat()
+    return filled
+
+
+def reading_into(read: Callable[[int], bytes]) -> Callable[[memoryview], int]:
+    """Return a ``readinto`` for a body read as new bytes (``read(n)``), by copying them.
+
+    For an input stream without ``readinto`` (a WSGI server's, a test's).
+    """
+
+    def readinto(view: memoryview) -> int:
+        data = read(len(view))
+        view[: len(data)] = data
+        return len(data)
+
+    return readinto
 
 
 def _md5_hex(value: str) -> str:
@@ -177,44 +214,112 @@ class _Heartbeat:
             self.service.heartbeat_upload(self.image_id, self.upload_id)
 
 
+class _Closed(Exception):
+    """The upload stopped while its reader waited for a free buffer."""
+
+
+class _Buffers:
+    """The page-aligned buffers an upload's chunks are read into, used in turn.
+
+    A chunk is read into the next buffer of the ring, and handed to every
+    consumer (the store's writer, and each hash thread when the upload is
+    threaded) as a slice of it, with no copy.  Each consumer takes the
+    chunks in order and calls :meth:`release` with its number once done
+    with one; a buffer is given out again only when every consumer has
+    released the chunk it held, so the reader is at most ``count`` chunks
+    ahead of the slowest consumer and memory stays at ``count`` buffers.
+    The buffers are anonymous memory maps (page-aligned, so a store may
+    write them with ``O_DIRECT`` as they are).
+
+    :param size: bytes per buffer.
+    :param count: buffers in the ring.
+    :param consumers: how many consumers release each chunk.
+    """
+
+    def __init__(self, size: int, count: int, consumers: int) -> None:
+        self._blocks = [memoryview(mmap.mmap(-1, max(1, size))) for _ in range(count)]
+        self._released = [0] * consumers
+        self._taken = 0
+        self._closed = False
+        self._changed = threading.Condition()
+
+    def take(self) -> memoryview:
+        """Return the next buffer, once every consumer is done with its last chunk.
+
+        :raises _Closed: :meth:`close` was called.
+        """
+        reusable = self._taken - len(self._blocks) + 1
+        with self._changed:
+            while not self._closed and min(self._released) < reusable:
+                self._changed.wait()
+            if self._closed:
+                raise _Closed()
+            block = self._blocks[self._taken % len(self._blocks)]
+            self._taken += 1
+        return block
+
+    def release(self, consumer: int) -> None:
+        """Tell that *consumer* is done with its oldest chunk."""
+        with self._changed:
+            self._released[consumer] += 1
+            self._changed.notify_all()
+
+    def close(self) -> None:
+        """Stop giving out buffers: a :meth:`take` waiting or to come raises."""
+        with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+
+#: The consumer number of the store's writer in :class:`_Buffers`; the hash
+#: threads follow it.
+_WRITER = 0
+
+
 class _Digests:
     """Size and hashes of a stream, updated chunk by chunk.
 
-    With *threaded*, each hash runs in a thread of its own fed through a
-    short queue: hashlib releases the GIL on large buffers, so MD5 and the
-    multihash run beside the socket reads and file writes instead of after
-    them.  The queues hold the chunks themselves (no copies), at most
-    ``_DEPTH`` each, so memory stays bounded.
+    With *buffers*, each hash runs in a thread of its own, fed the chunks
+    through a queue and releasing each one to *buffers* once hashed, as
+    consumer 1, 2, ...: hashlib releases the GIL on large buffers, so MD5
+    and the multihash run beside each other, the socket reads and the file
+    writes instead of after them.  The queues hold slices of the buffers
+    (no copies); *buffers* bounds how many.
     """
 
-    _DEPTH = 2
-    _DONE = b""
+    _DONE = memoryview(b"")
 
-    def __init__(self, algorithm: str, extra: set[str], *, threaded: bool) -> None:
+    def __init__(self, algorithm: str, extra: set[str], *, buffers: _Buffers | None) -> None:
         self.size = 0
         self.hashes: dict[str, Any] = {
             "md5": hashlib.md5(usedforsecurity=False),
             "multihash": hashlib.new(algorithm),
             **{name: hashlib.new(name) for name in extra},
         }
-        self._queues: list[queue.Queue[bytes]] = []
+        self._queues: list[queue.SimpleQueue[memoryview]] = []
         self._threads: list[threading.Thread] = []
-        if threaded:
-            for digest in self.hashes.values():
-                feed: queue.Queue[bytes] = queue.Queue(maxsize=self._DEPTH)
+        if buffers is not None:
+            for number, digest in enumerate(self.hashes.values(), start=_WRITER + 1):
+                feed: queue.SimpleQueue[memoryview] = queue.SimpleQueue()
                 thread = threading.Thread(
-                    target=self._consume, args=(digest, feed), name="image-hash", daemon=True
+                    target=self._consume,
+                    args=(digest, feed, partial(buffers.release, number)),
+                    name="image-hash",
+                    daemon=True,
                 )
                 thread.start()
                 self._queues.append(feed)
                 self._threads.append(thread)
 
     @classmethod
-    def _consume(cls, digest: Any, feed: queue.Queue[bytes]) -> None:
+    def _consume(
+        cls, digest: Any, feed: queue.SimpleQueue[memoryview], release: Callable[[], None]
+    ) -> None:
         while (data := feed.get()) is not cls._DONE:
             digest.update(data)
+            release()
 
-    def update(self, data: bytes) -> None:
+    def update(self, data: memoryview) -> None:
         """Count and hash one chunk (queued to the hash threads when threaded)."""
         self.size += len(data)
         if self._queues:
@@ -239,16 +344,20 @@ class _Digests:
 
 
 _END = object()
+_Chunk = TypeVar("_Chunk", bytes, memoryview)
 
 
-def _prefetched(items: Generator[bytes], depth: int = 2) -> Generator[bytes]:
+def _prefetched(
+    items: Generator[_Chunk], depth: int = 2, *, on_stop: Callable[[], None] | None = None
+) -> Generator[_Chunk]:
     """Run *items* in a thread of its own, at most *depth* items ahead.
 
     The body is read from the socket while the store writes earlier chunks.
     An exception raised by *items* is raised here, to the consumer; when the
-    consumer stops early, the thread stops after the item it is producing
-    and is joined before this generator returns, so nothing touches the
-    request afterwards.
+    consumer stops early, *on_stop* is called (to wake a producer that waits
+    for something else than this hand-off), the thread stops after the item
+    it is producing and is joined before this generator returns, so nothing
+    touches the request afterwards.
     """
     handoff: queue.Queue[Any] = queue.Queue(maxsize=depth)
     stop = threading.Event()
@@ -280,8 +389,25 @@ def _prefetched(items: Generator[bytes], depth: int = 2) -> Generator[bytes]:
             yield item
     finally:
         stop.set()
+        if on_stop is not None:
+            on_stop()
         thread.join()
         items.close()
+
+
+def _released(chunks: Generator[memoryview], buffers: _Buffers) -> Generator[memoryview]:
+    """Yield *chunks*; release each to *buffers* as the writer when the next is asked for.
+
+    A store is done with a chunk when it asks for the next one (see
+    :meth:`~nimbus.drivers.image.base.ImageStore.add`).  Closing this
+    closes *chunks*.
+    """
+    try:
+        for chunk in chunks:
+            yield chunk
+            buffers.release(_WRITER)
+    finally:
+        chunks.close()
 
 
 class ReadAhead:
@@ -337,14 +463,16 @@ class ImageData:
         self,
         ctx: RequestContext,
         image_id: str,
-        read: Callable[[int], bytes],
+        readinto: Callable[[memoryview], int],
         *,
         content_length: int | None,
         content_md5: str | None = None,
     ) -> dict[str, Any]:
-        """Store an image's data from *read* and make the image active.
+        """Store an image's data from *readinto* and make the image active.
 
-        :param read: returns up to n bytes of the request body; b'' at its end.
+        :param readinto: reads the next bytes of the request body into the
+            buffer it is given (at most its length) and returns how many;
+            0 at the body's end.
         :param content_length: the declared body length, if any.
         :param content_md5: a declared MD5 of the data (hex or base64).
         :returns: the active image.
@@ -368,20 +496,30 @@ class ImageData:
         stored: StoredData | None = None
         try:
             large = content_length is None or content_length >= _THREADED_CHUNKS * conf.chunk_size
-            digests = _Digests(
-                conf.hashing_algorithm,
-                {name for name in claim.declared if name != "md5"},
-                threaded=large,
-            )
+            extra = {name for name in claim.declared if name != "md5"}
+            if large:
+                # The writer, then one hash thread per digest.
+                buffers = _Buffers(conf.chunk_size, _BUFFERS, 1 + 2 + len(extra))
+            else:
+                # One thread: the chunk is hashed before the store writes it.
+                size = conf.chunk_size if content_length is None else content_length
+                buffers = _Buffers(min(conf.chunk_size, size), 1, 1)
+            digests = _Digests(conf.hashing_algorithm, extra, buffers=buffers if large else None)
+            chunks: Generator[memoryview] | None = None
             try:
                 inspector = FormatInspector(claim.disk_format)
-                chunks: Generator[bytes] = self._chunks(
-                    read, content_length, claim, digests, inspector, heartbeat
+                chunks = self._chunks(
+                    readinto, content_length, claim, digests, inspector, heartbeat, buffers
                 )
                 if large:
-                    chunks = _prefetched(chunks)
+                    chunks = _prefetched(chunks, on_stop=buffers.close)
+                chunks = _released(chunks, buffers)
                 stored = self.store.add(image_id, chunks)
             finally:
+                if chunks is not None:
+                    # Stop (and join) the reading thread now, not when the
+                    # traceback that may hold the generator goes.
+                    chunks.close()
                 digests.finish()
             inspection = inspector.finish(stored.size)
             self._verify(digests, expected_md5, claim.declared)
@@ -411,26 +549,32 @@ class ImageData:
 
     def _chunks(
         self,
-        read: Callable[[int], bytes],
+        readinto: Callable[[memoryview], int],
         content_length: int | None,
         claim: UploadClaim,
         digests: _Digests,
         inspector: FormatInspector,
         heartbeat: Callable[[], None],
-    ) -> Generator[bytes]:
+        buffers: _Buffers,
+    ) -> Generator[memoryview]:
         chunk_size = self.conf.image.chunk_size
         cap = self.conf.image.image_size_cap
         # A body of unknown length holds its quota as it grows, in steps.
         reserved = None if claim.remaining is None or content_length is not None else 0
-        while True:
+        ended = False
+        while not ended:
             want = chunk_size
             if content_length is not None:
                 want = min(want, content_length - digests.size)
                 if want <= 0:
                     break
-            data = _read_body(read, want)
-            if not data:
+            block = buffers.take()
+            count = _fill(readinto, block[:want], heartbeat)
+            if not count:
                 break
+            # A short chunk means the body ended.
+            ended = count < want
+            data = block[:count]
             digests.update(data)
             if digests.size > cap:
                 raise exception.OverLimit(reason=f"The image is over the limit of {cap} bytes.")
@@ -449,7 +593,6 @@ class ImageData:
                     limit=self.conf.image.image_storage_quota,
                 )
             inspector.feed(data)
-            heartbeat()
             yield data
         if content_length is not None and digests.size != content_length:
             raise exception.BadRequest(

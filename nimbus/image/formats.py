@@ -173,7 +173,7 @@ class FormatInspector:
         self._vhdx_size: int | None = None
         self._vhdx_unsafe: str | None = None
 
-    def feed(self, chunk: bytes) -> None:
+    def feed(self, chunk: bytes | memoryview) -> None:
         """Take the next chunk of the image data.
 
         :param chunk: the bytes that follow those fed before.
@@ -260,7 +260,7 @@ class FormatInspector:
             )
         return candidates[0] if candidates else None
 
-    def _fill_windows(self, chunk: bytes, chunk_start: int) -> None:
+    def _fill_windows(self, chunk: bytes | memoryview, chunk_start: int) -> None:
         chunk_end = chunk_start + len(chunk)
         i = 0
         # A full window's callback may open another, which this loop then

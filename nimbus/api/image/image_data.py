@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import falcon
 
@@ -11,6 +11,7 @@ from nimbus.api import hooks
 from nimbus.api.app import Links
 from nimbus.api.image.base import Resource
 from nimbus.image import Download, ImageData, ImageService
+from nimbus.image.data import reading_into
 
 if TYPE_CHECKING:
     from falcon.typing import ReadableIO
@@ -20,17 +21,46 @@ __all__ = ["ImageFile"]
 _OCTET = "application/octet-stream"
 
 
-def _no_body(size: int) -> bytes:
-    return b""
+def _no_body(view: memoryview) -> int:
+    return 0
 
 
-def _body_reader(req: falcon.Request) -> Callable[[int], bytes]:
+class _Body:
+    """An upload's body, read into the caller's buffers, at most *length* bytes.
+
+    The WSGI server's ``readinto``, where it has one (``nimbus.server.Worker``
+    receives straight into the buffer), else its ``read`` and a copy.
+
+    :param stream: the WSGI input.
+    :param length: the declared length; None for a body that ends itself
+        (de-chunked by the server).
+    """
+
+    def __init__(self, stream: Any, length: int | None) -> None:
+        self._readinto: Callable[[memoryview], int] = getattr(
+            stream, "readinto", None
+        ) or reading_into(stream.read)
+        self._left = length
+
+    def readinto(self, view: memoryview) -> int:
+        """Read the next bytes into *view*; return how many (0 at the end)."""
+        if self._left is None:
+            return self._readinto(view)
+        want = min(len(view), self._left)
+        if want <= 0:
+            return 0
+        count = self._readinto(view[:want])
+        self._left -= count
+        return count
+
+
+def _body_reader(req: falcon.Request) -> Callable[[memoryview], int]:
     """Return how to read an upload's body: bounded by its length, or de-chunked."""
     if req.content_length is not None:
-        return req.bounded_stream.read
+        return _Body(req.stream, req.content_length).readinto
     if "chunked" in (req.get_header("Transfer-Encoding") or "").lower():
         # The WSGI server de-chunks the body and ends the stream at its end.
-        return req.stream.read
+        return _Body(req.stream, None).readinto
     return _no_body
 
 
@@ -60,9 +90,9 @@ class ImageFile(Resource):
     @falcon.before(hooks.content_type(_OCTET, default=_OCTET))
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         md5 = req.get_header("Content-MD5")
-        read = _body_reader(req)
+        readinto = _body_reader(req)
         self.data.upload(
-            self.ctx(req), image_id, read, content_length=req.content_length, content_md5=md5
+            self.ctx(req), image_id, readinto, content_length=req.content_length, content_md5=md5
         )
         resp.status = falcon.HTTP_204
 

@@ -53,7 +53,7 @@ class ImageStore(CapabilityGuarded, abc.ABC):
         self.conf = conf
 
     @abc.abstractmethod
-    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredData:
+    def add(self, image_id: str, chunks: Iterable[bytes | memoryview]) -> StoredData:
         """Store the bytes yielded by *chunks* as *image_id*'s data.
 
         The data becomes readable only once every chunk is written (and made
@@ -65,8 +65,11 @@ class ImageStore(CapabilityGuarded, abc.ABC):
         data stays intact, and the exception propagates unchanged.
 
         :param image_id: the image's id (a UUID string).
-        :param chunks: the data, in pieces of any size; iterating it may
-            raise (a client went away, a limit was passed).
+        :param chunks: the data, in pieces of any size (bytes, or
+            memoryviews of bytes); iterating it may raise (a client went
+            away, a limit was passed).  A piece is only valid until the
+            next is asked for (its buffer is then reused): a store that
+            keeps data across pieces copies it.
         :returns: the new location and the number of bytes written.
         :raises StorageFull: the store ran out of space.
         :raises DriverError: the store failed.

@@ -66,7 +66,7 @@ class FakeStore(ImageStore):
             return location[len(_SCHEME) :] or None
         return None
 
-    def add(self, image_id: str, chunks: Iterable[bytes]) -> StoredData:
+    def add(self, image_id: str, chunks: Iterable[bytes | memoryview]) -> StoredData:
         token = f"{image_id}.{uuid.uuid4().hex}"
         buffer = bytearray()
         with self._lock:

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
+import random
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import pytest
 
 from nimbus import exception
 from nimbus.context import RequestContext
+from nimbus.drivers.image import StoredData
 from nimbus.drivers.image.fake import FakeStore
 from nimbus.image import Download, ImageData, ImageService
-from nimbus.image.data import ReadAhead, parse_range
+from nimbus.image.data import ReadAhead, _Buffers, _Closed, parse_range
 
 DATA = bytes(range(256)) * 40
 
@@ -78,7 +83,7 @@ def test_upload_then_download(
 ) -> None:
     md5 = hashlib.md5(DATA).hexdigest()
     active = data.upload(
-        ctx, image["id"], io.BytesIO(DATA).read, content_length=len(DATA), content_md5=md5
+        ctx, image["id"], io.BytesIO(DATA).readinto, content_length=len(DATA), content_md5=md5
     )
     assert active["status"] == "active"
     assert active["size"] == len(DATA)
@@ -101,7 +106,7 @@ def test_large_download_reads_ahead(
     # Eight chunks or more are read ahead in a thread.
     fake_service.conf.set_override("chunk_size", 4096, group="image")
     large = DATA * 4
-    data.upload(ctx, image["id"], io.BytesIO(large).read, content_length=None)
+    data.upload(ctx, image["id"], io.BytesIO(large).readinto, content_length=None)
     download = data.download(ctx, image["id"])
     assert isinstance(download.body, ReadAhead)
     assert read_all(download) == large
@@ -115,7 +120,7 @@ def test_base64_md5_is_accepted(
 ) -> None:
     md5 = base64.b64encode(hashlib.md5(DATA).digest()).decode()
     active = data.upload(
-        ctx, image["id"], io.BytesIO(DATA).read, content_length=len(DATA), content_md5=md5
+        ctx, image["id"], io.BytesIO(DATA).readinto, content_length=len(DATA), content_md5=md5
     )
     assert active["checksum"] == hashlib.md5(DATA).hexdigest()
 
@@ -142,7 +147,7 @@ def test_failed_upload_stores_nothing(
     md5: str | None,
     message: str,
 ) -> None:
-    read = io.BytesIO(DATA).read
+    read = io.BytesIO(DATA).readinto
     with pytest.raises(exception.BadRequest, match=message):
         data.upload(ctx, image["id"], read, content_length=length, content_md5=md5)
     after = fake_service.get(ctx, image["id"])
@@ -154,20 +159,125 @@ def test_bad_md5_header_is_refused(
     data: ImageData, ctx: RequestContext, image: dict[str, Any]
 ) -> None:
     with pytest.raises(exception.BadRequest, match="Content-MD5"):
-        data.upload(ctx, image["id"], io.BytesIO(DATA).read, content_length=1, content_md5="x")
+        data.upload(ctx, image["id"], io.BytesIO(DATA).readinto, content_length=1, content_md5="x")
 
 
 def test_size_cap(data: ImageData, ctx: RequestContext, image: dict[str, Any]) -> None:
     data.conf.set_override("image_size_cap", 100, group="image")
     with pytest.raises(exception.OverLimit):
-        data.upload(ctx, image["id"], io.BytesIO(DATA).read, content_length=len(DATA))
+        data.upload(ctx, image["id"], io.BytesIO(DATA).readinto, content_length=len(DATA))
     with pytest.raises(exception.OverLimit):
-        data.upload(ctx, image["id"], io.BytesIO(DATA).read, content_length=None)
+        data.upload(ctx, image["id"], io.BytesIO(DATA).readinto, content_length=None)
 
 
 def test_second_upload_conflicts(
     data: ImageData, ctx: RequestContext, image: dict[str, Any]
 ) -> None:
-    data.upload(ctx, image["id"], io.BytesIO(DATA).read, content_length=len(DATA))
+    data.upload(ctx, image["id"], io.BytesIO(DATA).readinto, content_length=len(DATA))
     with pytest.raises(exception.Conflict):
-        data.upload(ctx, image["id"], io.BytesIO(DATA).read, content_length=len(DATA))
+        data.upload(ctx, image["id"], io.BytesIO(DATA).readinto, content_length=len(DATA))
+
+
+# -- uploads into reused buffers ------------------------------------------------------
+
+
+class _Recording(FakeStore):
+    """A fake store that notes the size of every chunk and checks its type."""
+
+    def __init__(self, *args: Any, fail_after: int | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sizes: list[int] = []
+        self.fail_after = fail_after
+
+    def add(self, image_id: str, chunks: Iterable[bytes | memoryview]) -> StoredData:
+        def noted() -> Iterator[bytes | memoryview]:
+            for chunk in chunks:
+                assert isinstance(chunk, memoryview)
+                if self.fail_after is not None and len(self.sizes) == self.fail_after:
+                    raise exception.StorageFull(store="fake", reason="full")
+                self.sizes.append(len(chunk))
+                yield chunk
+
+        return super().add(image_id, noted())
+
+
+def _trickle(data: bytes, piece: int) -> Callable[[memoryview], int]:
+    """Return a body's readinto that gives at most *piece* bytes per call."""
+    source = io.BytesIO(data)
+    return lambda view: source.readinto(view[:piece])
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_threaded_upload_fills_whole_chunks_and_hashes_every_byte(
+    fake_service: ImageService, ctx: RequestContext, image: dict[str, Any], declared: bool
+) -> None:
+    fake_service.conf.set_override("chunk_size", 4096, group="image")
+    store = _Recording(fake_service.conf)
+    data = ImageData(dataclasses.replace(fake_service, store=store))
+    # Forty chunks and a bit (threaded: eight or more), in reads that never
+    # line up with a chunk, through six reused buffers.
+    body = random.Random(1).randbytes(40 * 4096 + 123)
+    active = data.upload(
+        ctx,
+        image["id"],
+        _trickle(body, 1000),
+        content_length=len(body) if declared else None,
+    )
+    assert store.sizes == [4096] * 40 + [123]
+    assert (active["size"], active["checksum"], active["os_hash_value"]) == (
+        len(body),
+        hashlib.md5(body).hexdigest(),
+        hashlib.sha512(body).hexdigest(),
+    )
+    assert read_all(data.download(ctx, image["id"])) == body
+
+
+def test_a_store_failing_mid_upload_stops_the_reading_thread(
+    fake_service: ImageService, ctx: RequestContext, image: dict[str, Any]
+) -> None:
+    fake_service.conf.set_override("chunk_size", 4096, group="image")
+    store = _Recording(fake_service.conf, fail_after=3)
+    data = ImageData(dataclasses.replace(fake_service, store=store))
+    body = bytes(64 * 4096)
+    before = set(threading.enumerate())
+    with pytest.raises(exception.StorageFull):
+        data.upload(ctx, image["id"], io.BytesIO(body).readinto, content_length=len(body))
+    # The reading thread (it may have been waiting for a free buffer) and
+    # the hash threads are gone when upload returns.
+    assert set(threading.enumerate()) <= before
+    after = fake_service.get(ctx, image["id"])
+    assert (after["status"], after["size"]) == ("queued", None)
+    assert store.ex_partial_writes() == set()
+
+
+def test_a_buffer_is_given_out_again_once_every_consumer_released_it() -> None:
+    buffers = _Buffers(16, 2, consumers=2)
+    first, second = buffers.take(), buffers.take()
+    assert first.obj is not second.obj
+    taken: list[memoryview] = []
+    thread = threading.Thread(target=lambda: taken.append(buffers.take()))
+    thread.start()
+    buffers.release(0)
+    thread.join(0.2)
+    assert thread.is_alive()  # consumer 1 still holds the first chunk
+    buffers.release(1)
+    thread.join(5)
+    assert taken[0].obj is first.obj
+
+
+def test_closing_the_buffers_wakes_a_waiting_reader() -> None:
+    buffers = _Buffers(16, 1, consumers=1)
+    buffers.take()
+    raised: list[BaseException] = []
+
+    def take() -> None:
+        try:
+            buffers.take()
+        except _Closed as ex:
+            raised.append(ex)
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    buffers.close()
+    thread.join(5)
+    assert len(raised) == 1

@@ -19,6 +19,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.drivers.image.file import FileStore
 from nimbus.image import ImageData, ImageService, models, tasks
+from nimbus.image.data import reading_into
 from nimbus.image.service import StoredImage, utcnow
 
 TIMEOUT = 10.0
@@ -203,7 +204,7 @@ def _reader(chunks: list[bytes], step: Callable[[], None] = lambda: None) -> Any
         step()
         return chunks.pop(0) if chunks else b""
 
-    return read
+    return reading_into(read)
 
 
 def test_an_upload_beats_at_most_once_per_interval(
@@ -255,7 +256,7 @@ def test_an_upload_that_lost_its_image_fails_cleanly_when_it_finishes(
 
     def upload() -> None:
         try:
-            data.upload(ctx, image_id, read, content_length=None)
+            data.upload(ctx, image_id, reading_into(read), content_length=None)
         except BaseException as ex:
             errors.append(ex)
 
@@ -291,7 +292,7 @@ def test_an_upload_that_lost_its_image_stops_at_its_next_heartbeat(
         return b"z" * 100 if reads[0] < 50 else b""
 
     with pytest.raises(exception.InvalidState):
-        data.upload(ctx, image_id, read, content_length=None)
+        data.upload(ctx, image_id, reading_into(read), content_length=None)
     assert reads[0] == 2  # it read no more after the heartbeat failed
     assert _files(store) == []
 

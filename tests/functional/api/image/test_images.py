@@ -25,6 +25,7 @@ import nimbus.image.models
 import nimbus.wsgi
 from nimbus import exception
 from nimbus.context import RequestContext
+from nimbus.image.data import reading_into
 from tests.functional.api.conftest import Identity, Member
 
 ROOT = "/image/v2"
@@ -431,7 +432,9 @@ def test_concurrent_uploads_exactly_one_wins(
 
     def first() -> None:
         try:
-            services.image_data.upload(admin_ctx, image["id"], slow_read, content_length=None)
+            services.image_data.upload(
+                admin_ctx, image["id"], reading_into(slow_read), content_length=None
+            )
         except BaseException as ex:  # pragma: no cover - reported below
             errors.append(ex)
 
@@ -440,7 +443,9 @@ def test_concurrent_uploads_exactly_one_wins(
     assert started.wait(10)
     assert admin.get(image["id"])["status"] == "saving"
     with pytest.raises(exception.Conflict):
-        services.image_data.upload(admin_ctx, image["id"], lambda n: b"x", content_length=1)
+        services.image_data.upload(
+            admin_ctx, image["id"], reading_into(lambda n: b"x"), content_length=1
+        )
     release.set()
     thread.join(10)
     assert errors == []
@@ -452,8 +457,8 @@ class _ClientWentAway(OSError):
     pass
 
 
-def _body(size: int, chunk: int) -> Callable[[int], bytes]:
-    """Return a request body's read: *size* bytes, at most *chunk* per call, slowly."""
+def _body(size: int, chunk: int) -> Callable[[memoryview], int]:
+    """Return a request body's readinto: *size* bytes, at most *chunk* per call, slowly."""
     left = [size]
 
     def read(want: int) -> bytes:
@@ -463,7 +468,7 @@ def _body(size: int, chunk: int) -> Callable[[int], bytes]:
             threading.Event().wait(0.002)  # let the other uploads interleave
         return b"q" * n
 
-    return read
+    return reading_into(read)
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
@@ -531,7 +536,9 @@ def test_an_interrupted_upload_leaves_nothing(
 
     # What the server's input stream raises is the client's fault: a 400.
     with pytest.raises(exception.BadRequest, match="ended early") as raised:
-        services.image_data.upload(admin_ctx, image["id"], read, content_length=100 * 1024**2)
+        services.image_data.upload(
+            admin_ctx, image["id"], reading_into(read), content_length=100 * 1024**2
+        )
     assert isinstance(raised.value.__cause__, _ClientWentAway)
     shown = admin.get(image["id"])
     assert (shown["status"], shown["size"], shown["checksum"]) == ("queued", None, None)
@@ -547,7 +554,10 @@ def test_a_short_body_is_refused(
     body = [b"x" * 10]
     with pytest.raises(exception.BadRequest, match="10 of the 20 bytes"):
         services.image_data.upload(
-            admin_ctx, image["id"], lambda n: body.pop() if body else b"", content_length=20
+            admin_ctx,
+            image["id"],
+            reading_into(lambda n: body.pop() if body else b""),
+            content_length=20,
         )
     assert admin.get(image["id"])["status"] == "queued"
     assert _store_files(services) == []
@@ -567,7 +577,7 @@ def test_deleting_during_an_upload_removes_the_data(
         return b""
 
     with pytest.raises(exception.NotFound):
-        services.image_data.upload(admin_ctx, image["id"], read, content_length=None)
+        services.image_data.upload(admin_ctx, image["id"], reading_into(read), content_length=None)
     assert _store_files(services) == []
 
 

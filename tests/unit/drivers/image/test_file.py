@@ -386,6 +386,71 @@ def test_direct_write_trouble_falls_back_to_buffered_writes(
     assert _hidden(store) == set()
 
 
+def _recording_writes(
+    real_write: Callable[[int, bytes], int], sources: list[object]
+) -> Callable[[int, bytes], int]:
+    """Wrap os.write: note the object whose memory each write sends."""
+
+    def write(fd: int, data: bytes) -> int:
+        sources.append(memoryview(data).obj)
+        return real_write(fd, data)
+
+    return write
+
+
+def test_aligned_chunks_are_written_from_their_own_memory(
+    conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(conf)
+    if not _supports_direct(store.datadir):
+        pytest.skip("the file system refuses O_DIRECT")
+    data = random.Random(4).randbytes(3 * 256 * 1024 + 100)
+    memory = mmap.mmap(-1, len(data))  # page-aligned, as the upload's buffers
+    memory[:] = data
+    view = memoryview(memory)
+    pieces = [view[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]
+    sources: list[object] = []
+    monkeypatch.setattr(os, "write", _recording_writes(os.write, sources))
+    stored = store.add(IMAGE_ID, pieces)
+    monkeypatch.undo()
+    assert _read(store, stored.location) == data
+    # The three whole pieces went from the caller's memory, the 100-byte
+    # tail through the store's own buffer.
+    assert sources[:3] == [memory] * 3
+    assert all(source is not memory for source in sources[3:])
+
+
+def test_chunks_in_memory_the_kernel_refuses_are_copied(
+    conf: cfg.ConfigOpts, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = FileStore(conf)
+    direct = _supports_direct(store.datadir)
+    data = random.Random(5).randbytes(4 * 256 * 1024)
+    pieces = [data[i : i + 256 * 1024] for i in range(0, len(data), 256 * 1024)]
+    real_write = os.write
+    sources: list[object] = []
+    flags: list[int] = []
+
+    def write(fd: int, buffer: bytes) -> int:
+        # As a kernel that wants aligned memory: bytes objects never are.
+        source = memoryview(buffer).obj
+        sources.append(source)
+        flags.append(fcntl.fcntl(fd, fcntl.F_GETFL))
+        if isinstance(source, bytes) and fcntl.fcntl(fd, fcntl.F_GETFL) & O_DIRECT:
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return real_write(fd, buffer)
+
+    monkeypatch.setattr(os, "write", write)
+    stored = store.add(IMAGE_ID, pieces)
+    monkeypatch.undo()
+    assert _read(store, stored.location) == data
+    if direct:
+        # One refused try, then every piece copied and written direct.
+        assert isinstance(sources[0], bytes)
+        assert not any(isinstance(source, bytes) for source in sources[1:])
+        assert all(f & O_DIRECT for f in flags)
+
+
 # -- fsync ------------------------------------------------------------------------
 
 
