@@ -50,6 +50,23 @@ def _stamps(row: Any) -> Ref:
     return {"created_at": _iso(row.created_at), "updated_at": _iso(row.updated_at)}
 
 
+def _prefixed(view: Ref, prefix: str) -> Ref:
+    """Return a namespace's view with *prefix* before its property names (as Glance)."""
+    view = dict(view)
+    if "properties" in view:
+        view["properties"] = {prefix + k: v for k, v in view["properties"].items()}
+    if "objects" in view:
+        view["objects"] = [
+            {
+                **obj,
+                "properties": {prefix + k: v for k, v in obj["properties"].items()},
+                "required": [prefix + r for r in obj["required"]],
+            }
+            for obj in view["objects"]
+        ]
+    return view
+
+
 @dataclasses.dataclass(frozen=True)
 class NamespaceQuery:
     """What a namespace list asked for.
@@ -302,12 +319,25 @@ class MetadefService:
                 views.append(view)
             return views, more
 
-    def get_namespace(self, ctx: RequestContext, name: str) -> Ref:
+    def get_namespace(
+        self, ctx: RequestContext, name: str, *, resource_type: str | None = None
+    ) -> Ref:
         """Return a namespace with everything it defines.
 
+        :param resource_type: name properties as applied to this resource
+            type: with the prefix of the namespace's association with it.
         :raises NotFound: no such namespace visible to the caller.
         """
-        return self._read(ctx, name, "get_metadef_namespace", self._full_view)
+        view = self._read(ctx, name, "get_metadef_namespace", self._full_view)
+        prefix = next(
+            (
+                assoc.get("prefix")
+                for assoc in view.get("resource_type_associations", [])
+                if assoc["name"] == resource_type
+            ),
+            None,
+        )
+        return _prefixed(view, prefix) if prefix else view
 
     def create_namespace(self, ctx: RequestContext, values: Ref) -> Ref:
         """Create a namespace, and the definitions the body nests in it.

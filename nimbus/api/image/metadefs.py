@@ -141,7 +141,8 @@ class NamespaceItem(_Resource):
     """``GET`` shows a namespace, ``PUT`` updates it, ``DELETE`` deletes it."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        resp.media = self.service.get_namespace(self.ctx(req), namespace)
+        kind = req.get_param("resource_type", default=None) or None
+        resp.media = self.service.get_namespace(self.ctx(req), namespace, resource_type=kind)
 
     @falcon.before(_body("namespace"))
     def on_put(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:

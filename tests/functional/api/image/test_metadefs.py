@@ -376,3 +376,27 @@ def test_a_protected_namespace_keeps_its_definitions(
 def test_definitions_of_a_missing_namespace_are_not_found(images: ImageAPI) -> None:
     for sub in ("/objects", "/objects/o", "/properties/p", "/tags", "/resource_types"):
         images.assert_error(images.request("GET", f"{NS}/no-such-ns{sub}"), 404)
+
+
+def test_showing_for_a_resource_type_prefixes_property_names(
+    images: ImageAPI, namespace: Callable[..., Any]
+) -> None:
+    ns = namespace(
+        resource_type_associations=[{"name": "OS::Nova::Flavor", "prefix": "hw:"}],
+        properties={"cpu_policy": {"title": "CPU policy", "type": "string"}},
+        objects=[
+            {
+                "name": "o",
+                "required": ["mem"],
+                "properties": {"mem": {"title": "Memory", "type": "integer"}},
+            }
+        ],
+    )["namespace"]
+    plain = images.request("GET", f"{NS}/{ns}").json
+    assert list(plain["properties"]) == ["cpu_policy"]
+    shown = images.request("GET", f"{NS}/{ns}", params={"resource_type": "OS::Nova::Flavor"}).json
+    assert list(shown["properties"]) == ["hw:cpu_policy"]
+    assert list(shown["objects"][0]["properties"]) == ["hw:mem"]
+    assert shown["objects"][0]["required"] == ["hw:mem"]
+    other = images.request("GET", f"{NS}/{ns}", params={"resource_type": "OS::Glance::Image"})
+    assert list(other.json["properties"]) == ["cpu_policy"]
