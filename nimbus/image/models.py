@@ -1,4 +1,4 @@
-"""The image service's tables: images, their properties, tags and members."""
+"""The image service's tables: images, their properties, tags and members; metadefs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,19 @@ from sqlalchemy import orm
 
 from nimbus.db.models import ID, TYPE_MAP, utcnow
 
-__all__ = ["Base", "Image", "ImageMember", "ImageProperty", "ImageTag"]
+__all__ = [
+    "Base",
+    "Image",
+    "ImageMember",
+    "ImageProperty",
+    "ImageTag",
+    "MetadefNamespace",
+    "MetadefNamespaceResourceType",
+    "MetadefObject",
+    "MetadefProperty",
+    "MetadefResourceType",
+    "MetadefTag",
+]
 
 
 class Base(orm.DeclarativeBase):
@@ -87,5 +99,96 @@ class ImageMember(Base):
     )
     member: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True, index=True)
     status: orm.Mapped[str] = orm.mapped_column(sa.String(20))
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+# -- metadata definitions (Glance's metadefs) --------------------------------
+
+
+def _namespace_fk() -> orm.Mapped[int]:
+    return orm.mapped_column(
+        sa.ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class MetadefNamespace(Base):
+    """A metadata definition namespace: a named catalogue of properties, objects and tags.
+
+    ``namespace`` is its name in URLs; ``id`` only links the rows that hang off it,
+    so a rename touches one row.
+    """
+
+    __tablename__ = "metadef_namespaces"
+
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True, autoincrement=True)
+    namespace: orm.Mapped[str] = orm.mapped_column(sa.String(80), unique=True)
+    display_name: orm.Mapped[str | None] = orm.mapped_column(sa.String(80))
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    visibility: orm.Mapped[str] = orm.mapped_column(sa.String(32))
+    protected: orm.Mapped[bool] = orm.mapped_column(default=False)
+    owner: orm.Mapped[str] = orm.mapped_column(ID, index=True)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class MetadefObject(Base):
+    """A named group of property definitions in a namespace."""
+
+    __tablename__ = "metadef_objects"
+
+    namespace_id: orm.Mapped[int] = _namespace_fk()
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True)
+    description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
+    required: orm.Mapped[list[str] | None] = orm.mapped_column(sa.JSON)
+    properties: orm.Mapped[dict[str, object] | None] = orm.mapped_column(sa.JSON)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class MetadefProperty(Base):
+    """A property definition (a JSON schema fragment) in a namespace."""
+
+    __tablename__ = "metadef_properties"
+
+    namespace_id: orm.Mapped[int] = _namespace_fk()
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True)
+    schema: orm.Mapped[dict[str, object]] = orm.mapped_column(sa.JSON)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class MetadefTag(Base):
+    __tablename__ = "metadef_tags"
+
+    namespace_id: orm.Mapped[int] = _namespace_fk()
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class MetadefResourceType(Base):
+    """A kind of resource namespaces apply to (``OS::Glance::Image`` ...)."""
+
+    __tablename__ = "metadef_resource_types"
+
+    id: orm.Mapped[int] = orm.mapped_column(primary_key=True, autoincrement=True)
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), unique=True)
+    protected: orm.Mapped[bool] = orm.mapped_column(default=False)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class MetadefNamespaceResourceType(Base):
+    """That a namespace applies to a resource type, with the prefix its properties take."""
+
+    __tablename__ = "metadef_namespace_resource_types"
+
+    namespace_id: orm.Mapped[int] = _namespace_fk()
+    resource_type_id: orm.Mapped[int] = orm.mapped_column(
+        sa.ForeignKey("metadef_resource_types.id", ondelete="CASCADE"), primary_key=True
+    )
+    prefix: orm.Mapped[str | None] = orm.mapped_column(sa.String(80))
+    properties_target: orm.Mapped[str | None] = orm.mapped_column(sa.String(80))
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
     updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)

@@ -16,6 +16,12 @@ READER = f"{ADMIN_REQUIRED} or role:reader"
 MEMBER = f"{ADMIN_REQUIRED} or role:member"
 OWNER = f"{ADMIN_REQUIRED} or (role:member and project_id:%(project_id)s)"
 _IMAGE = "/v2/images/{image_id}"
+_NS = "/v2/metadefs/namespaces/{namespace}"
+#: Glance's ADMIN_OR_PROJECT_READER_GET_NAMESPACE: private namespaces are
+#: also hidden by the service from other projects.
+NAMESPACE_READER = (
+    f"{ADMIN_REQUIRED} or (role:reader and (project_id:%(project_id)s or 'public':%(visibility)s))"
+)
 
 
 _rule = rule_factory("image")
@@ -49,6 +55,103 @@ RULES = [
         "Stop sharing an image with a project.",
         "DELETE",
         _IMAGE + "/members/{member_id}",
+    ),
+    # -- metadata definitions: anyone may read, cloud admins write (Glance's defaults)
+    _rule("get_metadef_namespaces", READER, "List namespaces.", "GET", "/v2/metadefs/namespaces"),
+    _rule("get_metadef_namespace", NAMESPACE_READER, "Show a namespace.", "GET", _NS),
+    _rule(
+        "add_metadef_namespace",
+        ADMIN_REQUIRED,
+        "Create a namespace.",
+        "POST",
+        "/v2/metadefs/namespaces",
+    ),
+    _rule("modify_metadef_namespace", ADMIN_REQUIRED, "Update a namespace.", "PUT", _NS),
+    _rule("delete_metadef_namespace", ADMIN_REQUIRED, "Delete a namespace.", "DELETE", _NS),
+    _rule("get_metadef_objects", NAMESPACE_READER, "List objects.", "GET", _NS + "/objects"),
+    _rule(
+        "get_metadef_object", NAMESPACE_READER, "Show an object.", "GET", _NS + "/objects/{name}"
+    ),
+    _rule("add_metadef_object", ADMIN_REQUIRED, "Create an object.", "POST", _NS + "/objects"),
+    _rule(
+        "modify_metadef_object",
+        ADMIN_REQUIRED,
+        "Update an object.",
+        "PUT",
+        _NS + "/objects/{name}",
+    ),
+    _rule(
+        "delete_metadef_object",
+        ADMIN_REQUIRED,
+        "Delete an object.",
+        "DELETE",
+        _NS + "/objects/{name}",
+    ),
+    _rule(
+        "get_metadef_properties",
+        NAMESPACE_READER,
+        "List properties.",
+        "GET",
+        _NS + "/properties",
+    ),
+    _rule(
+        "get_metadef_property",
+        NAMESPACE_READER,
+        "Show a property.",
+        "GET",
+        _NS + "/properties/{name}",
+    ),
+    _rule(
+        "add_metadef_property", ADMIN_REQUIRED, "Create a property.", "POST", _NS + "/properties"
+    ),
+    _rule(
+        "modify_metadef_property",
+        ADMIN_REQUIRED,
+        "Update a property.",
+        "PUT",
+        _NS + "/properties/{name}",
+    ),
+    _rule(
+        "remove_metadef_property",
+        ADMIN_REQUIRED,
+        "Delete a property.",
+        "DELETE",
+        _NS + "/properties/{name}",
+    ),
+    _rule("get_metadef_tags", NAMESPACE_READER, "List tags.", "GET", _NS + "/tags"),
+    _rule("get_metadef_tag", NAMESPACE_READER, "Show a tag.", "GET", _NS + "/tags/{name}"),
+    _rule("add_metadef_tag", ADMIN_REQUIRED, "Create a tag.", "POST", _NS + "/tags/{name}"),
+    _rule("add_metadef_tags", ADMIN_REQUIRED, "Create tags.", "POST", _NS + "/tags"),
+    _rule("modify_metadef_tag", ADMIN_REQUIRED, "Rename a tag.", "PUT", _NS + "/tags/{name}"),
+    _rule("delete_metadef_tag", ADMIN_REQUIRED, "Delete a tag.", "DELETE", _NS + "/tags/{name}"),
+    _rule("delete_metadef_tags", ADMIN_REQUIRED, "Delete all tags.", "DELETE", _NS + "/tags"),
+    _rule(
+        "list_metadef_resource_types",
+        READER,
+        "List resource types.",
+        "GET",
+        "/v2/metadefs/resource_types",
+    ),
+    _rule(
+        "get_metadef_resource_type",
+        NAMESPACE_READER,
+        "List a namespace's resource type associations.",
+        "GET",
+        _NS + "/resource_types",
+    ),
+    _rule(
+        "add_metadef_resource_type_association",
+        ADMIN_REQUIRED,
+        "Associate a namespace with a resource type.",
+        "POST",
+        _NS + "/resource_types",
+    ),
+    _rule(
+        "remove_metadef_resource_type_association",
+        ADMIN_REQUIRED,
+        "End a resource type association.",
+        "DELETE",
+        _NS + "/resource_types/{name}",
     ),
 ]
 

@@ -7,16 +7,31 @@ from typing import Any
 import falcon
 
 from nimbus.api.app import Links
-from nimbus.api.image import image_data, images, members, schemas, versions
+from nimbus.api.image import image_data, images, members, metadefs, schemas, versions
 from nimbus.api.versions import Versions
 from nimbus.image import ImageData, ImageService
+from nimbus.image.metadefs import MetadefService
 
 _I = "/v2/images/{image_id}"
+_NS = "/v2/metadefs/namespaces/{namespace}"
+_METADEF_SCHEMAS = (
+    "namespace",
+    "namespaces",
+    "object",
+    "objects",
+    "property",
+    "properties",
+    "tag",
+    "tags",
+    "resource_type",
+    "resource_types",
+)
 
 
 def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the image root."""
     deps = (service, links)
+    md = (MetadefService(service.db, service.enforcer), links)
     return [
         ("/", Versions(links, versions.VERSIONS)),
         # Glance answers its root 300 and /versions 200; glanceclient reads
@@ -34,6 +49,27 @@ def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[s
         ("/v2/schemas/images", schemas.Schema(service.conf, "images")),
         ("/v2/schemas/member", schemas.Schema(service.conf, "member")),
         ("/v2/schemas/members", schemas.Schema(service.conf, "members")),
+        *_metadef_routes(md, service),
+    ]
+
+
+def _metadef_routes(
+    md: tuple[MetadefService, Links], service: ImageService
+) -> list[tuple[str, Any]]:
+    """Return the metadata definition routes (``/v2/metadefs``, their schemas)."""
+    return [
+        ("/v2/metadefs/namespaces", metadefs.NamespaceCollection(*md, service.conf)),
+        (_NS, metadefs.NamespaceItem(*md)),
+        (_NS + "/objects", metadefs.NamespaceObjectCollection(*md)),
+        (_NS + "/objects/{name}", metadefs.NamespaceObjectItem(*md)),
+        (_NS + "/properties", metadefs.NamespacePropertyCollection(*md)),
+        (_NS + "/properties/{name}", metadefs.NamespacePropertyItem(*md)),
+        (_NS + "/tags", metadefs.NamespaceTagCollection(*md)),
+        (_NS + "/tags/{name}", metadefs.NamespaceTagItem(*md)),
+        (_NS + "/resource_types", metadefs.ResourceTypeAssociationCollection(*md)),
+        (_NS + "/resource_types/{name}", metadefs.ResourceTypeAssociationItem(*md)),
+        ("/v2/metadefs/resource_types", metadefs.ResourceTypeCollection(*md)),
+        *((f"/v2/schemas/metadefs/{n}", metadefs.MetadefSchema(n)) for n in _METADEF_SCHEMAS),
     ]
 
 

@@ -714,7 +714,9 @@ def test_every_image_route_answers_404_for_unknown_images(
     wrong = []
     for template, method in requests:
         for unknown in UNKNOWN_IDS:
-            path = template.format(image_id=unknown, tag="t", member_id=alice.project["id"])
+            path = template.format(
+                image_id=unknown, tag="t", namespace="ns", name="n", member_id=alice.project["id"]
+            )
             kwargs = _valid_request(template, method, alice.project["id"])
 
             result = images.request(method, path[len("/v2") :], **kwargs)
@@ -761,7 +763,9 @@ def test_every_unanswered_method_is_a_glance_405(images: ImageAPI, services: Any
     wrong = []
     checked = 0
     for template, methods in _route_table(services):
-        path = template.format(image_id=image["id"], tag="t", member_id="m")
+        path = template.format(
+            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m"
+        )
         path = "" if path == "/" else path
         for method in (*HTTP_METHODS, "HEAD"):
             if method in methods:
@@ -1551,7 +1555,9 @@ def test_every_route_but_discovery_needs_a_valid_token(
     wrong = []
     checked = 0
     for template, methods in _route_table(services):
-        path = template.format(image_id=image["id"], tag="t", member_id="m")
+        path = template.format(
+            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m"
+        )
         public = routes.is_public("GET", path)
         for method in methods:
             headers = {} if token is None else {"X-Auth-Token": token}

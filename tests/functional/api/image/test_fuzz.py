@@ -677,7 +677,7 @@ def _valid_requests(
     """
     other = pool.other.project["id"]
     image_id = pool.ids["member_shared" if "/members" in template else "member_queued"]
-    path = template.format(image_id=image_id, tag="t", member_id=other)
+    path = template.format(image_id=image_id, tag="t", namespace="ns", name="n", member_id=other)
     member = pool.tokens["member"]
     bodies: dict[tuple[str, str], tuple[str, str, Any]] = {
         ("/v2/images", "POST"): (member, "application/json", _CREATE_BASE),
