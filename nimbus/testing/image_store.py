@@ -308,6 +308,22 @@ class ImageStoreContract:
         assert calls == ["started"]
         assert _read(store, stored.location) == b"abcdef"
 
+    def test_chunks_from_one_reused_buffer_are_stored_as_they_were(self, store: ImageStore) -> None:
+        """The service hands out memoryviews of buffers it reuses once the next is asked for."""
+        data = os.urandom(sum(_ODD_SIZES) * 2)
+        buffer = bytearray(max(_ODD_SIZES))
+
+        def chunks() -> Iterator[memoryview]:
+            for piece in _pieces(data, _ODD_SIZES):
+                view = memoryview(buffer)[: len(piece)]
+                view[:] = piece
+                yield view
+                view[:] = b"\xff" * len(piece)  # reused: what a store kept is gone
+
+        stored = store.add(_new_id(), chunks())
+        assert stored.size == len(data)
+        assert _read(store, stored.location) == data
+
     # -- ranges -----------------------------------------------------------------
 
     def test_read_from_an_offset_to_the_end(self, store: ImageStore) -> None:
