@@ -347,14 +347,20 @@ class Worker(gthread.ThreadWorker):
         else:
             self.poller.register(conn.sock, selectors.EVENT_READ, callback)
 
+    @staticmethod
+    def _recv(conn: Conn) -> bytes | None:
+        """Return what *conn* sent: ``None`` if nothing yet, ``b""`` at its end or on an error."""
+        try:
+            return conn.sock.recv(_RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError:
+            return b""
+
     def _on_head_data(self, conn: Conn, _sock: object) -> None:
         """Read what has come of *conn*'s head; hand it over once it is complete."""
-        try:
-            data = conn.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self._close(conn)
+        data = self._recv(conn)
+        if data is None:
             return
         if not data:
             self._close(conn)
@@ -471,12 +477,9 @@ class Worker(gthread.ThreadWorker):
 
     def _on_drain(self, conn: Conn, _sock: object) -> None:
         """Drop what a closing connection still sends; close it at its end or past the cap."""
-        try:
-            data = conn.sock.recv(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        data = self._recv(conn)
+        if data is None:
             return
-        except OSError:
-            data = b""
         conn.drained += len(data)
         if not data or conn.drained > CLOSE_DRAIN:
             self._close(conn)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from nimbus.image.schema import collection_schema
+
 __all__ = ["DOCUMENTS", "document", "item_schema"]
 
 _TYPES = ["array", "boolean", "integer", "number", "object", "string", None]
@@ -250,20 +252,7 @@ def _collection(name: str, item: dict[str, Any], *, as_dict: bool = False) -> di
         members = {"type": "object", "additionalProperties": item}
     else:
         members = {"type": "array", "items": item}
-    raw: dict[str, Any] = {
-        "name": name,
-        "properties": {
-            name: members,
-            "first": {"type": "string"},
-            "next": {"type": "string"},
-            "schema": {"type": "string"},
-        },
-        "links": [
-            {"rel": "first", "href": "{first}"},
-            {"rel": "next", "href": "{next}"},
-            {"rel": "describedby", "href": "{schema}"},
-        ],
-    }
+    raw = collection_schema(name, members)
     if definitions:
         raw["definitions"] = definitions
     return raw

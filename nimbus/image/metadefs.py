@@ -380,9 +380,9 @@ class MetadefService:
             for assoc in values.get("resource_type_associations") or []:
                 self._associate(session, row, assoc, now)
             for prop_name, prop in (values.get("properties") or {}).items():
-                self._add_property(session, row, {**prop, "name": prop_name}, now)
+                self._add(session, PROPERTIES, row, {**prop, "name": prop_name}, now)
             for obj in values.get("objects") or []:
-                self._add_object(session, row, obj, now)
+                self._add(session, OBJECTS, row, obj, now)
             self._add_tags(session, row, [t["name"] for t in values.get("tags") or []], now)
             session.flush()
             return self._full_view(session, row)
@@ -439,249 +439,116 @@ class MetadefService:
 
         self.db.write(delete)
 
-    def _clear(self, ctx: RequestContext, name: str, action: str, model: Any) -> None:
-        def clear(session: orm.Session, row: Namespace) -> None:
-            self._protected(row)
-            session.execute(sa.delete(model).where(model.namespace_id == row.id))
+    # -- objects, properties and tags ------------------------------------------
 
-        self._write(ctx, name, action, clear)
-
-    def delete_objects(self, ctx: RequestContext, name: str) -> None:
-        """Delete every object of a namespace (refused while it is protected)."""
-        self._clear(ctx, name, "delete_metadef_namespace", models.MetadefObject)
-
-    def delete_properties(self, ctx: RequestContext, name: str) -> None:
-        """Delete every property of a namespace (refused while it is protected)."""
-        self._clear(ctx, name, "delete_metadef_namespace", models.MetadefProperty)
-
-    def delete_tags(self, ctx: RequestContext, name: str) -> None:
-        """Delete every tag of a namespace (refused while it is protected)."""
-        self._clear(ctx, name, "delete_metadef_tags", models.MetadefTag)
-
-    # -- objects -----------------------------------------------------------
-
-    def _add_object(
-        self, session: orm.Session, ns: Namespace, values: Ref, now: datetime.datetime
-    ) -> models.MetadefObject:
+    def _add(
+        self,
+        session: orm.Session,
+        member: Member,
+        ns: Namespace,
+        values: Ref,
+        now: datetime.datetime,
+    ) -> Any:
+        """Store one definition of *member*'s kind in *ns*. :raises Conflict: its name is taken."""
         name = values["name"]
-        if session.get(models.MetadefObject, (ns.id, name)) is not None:
-            raise self._duplicate("object", name, ns.namespace)
-        row = models.MetadefObject(
-            namespace_id=ns.id,
-            name=name,
-            description=values.get("description"),
-            required=values.get("required") or [],
-            properties=values.get("properties") or {},
-            created_at=now,
-            updated_at=now,
+        if session.get(member.model, (ns.id, name)) is not None:
+            raise self._duplicate(member.kind, name, ns.namespace)
+        row = member.model(
+            namespace_id=ns.id, name=name, created_at=now, updated_at=now, **member.columns(values)
         )
         session.add(row)
         session.flush()
         return row
 
-    def _object(self, session: orm.Session, ns: Namespace, name: str) -> models.MetadefObject:
-        row = session.get(models.MetadefObject, (ns.id, name))
+    def _member(self, session: orm.Session, member: Member, ns: Namespace, name: str) -> Any:
+        row = session.get(member.model, (ns.id, name))
         if row is None:
-            raise self._missing("object", name, ns.namespace)
+            raise self._missing(member.kind, name, ns.namespace)
         return row
 
-    def list_objects(self, ctx: RequestContext, namespace: str) -> list[Ref]:
-        """Return a namespace's objects."""
+    def list_members(self, ctx: RequestContext, namespace: str, member: Member) -> list[Ref]:
+        """Return a namespace's objects, properties or tags, by name."""
         return self._read(
             ctx,
             namespace,
-            "get_metadef_objects",
+            member.rules["list"],
             lambda s, ns: [
-                self.object_view(ns.namespace, o)
-                for o in self._children(s, models.MetadefObject, ns)
+                member.view(ns.namespace, r) for r in self._children(s, member.model, ns)
             ],
         )
 
-    def create_object(self, ctx: RequestContext, namespace: str, values: Ref) -> Ref:
-        """Add an object to a namespace.
+    def create_member(
+        self, ctx: RequestContext, namespace: str, member: Member, values: Ref
+    ) -> Ref:
+        """Add an object, a property or a tag to a namespace.
 
-        :raises Conflict: the namespace has an object of that name.
+        :raises Conflict: the namespace has one of that name.
         """
         return self._write(
             ctx,
             namespace,
-            "add_metadef_object",
-            lambda s, ns: self.object_view(ns.namespace, self._add_object(s, ns, values, _now())),
+            member.rules["add"],
+            lambda s, ns: member.view(ns.namespace, self._add(s, member, ns, values, _now())),
         )
 
-    def get_object(self, ctx: RequestContext, namespace: str, name: str) -> Ref:
-        """Return one object of a namespace.
-
-        :raises NotFound: no such object.
-        """
+    def get_member(self, ctx: RequestContext, namespace: str, member: Member, name: str) -> Ref:
+        """Return one object, property or tag of a namespace. :raises NotFound: none."""
         return self._read(
             ctx,
             namespace,
-            "get_metadef_object",
-            lambda s, ns: self.object_view(ns.namespace, self._object(s, ns, name)),
+            member.rules["get"],
+            lambda s, ns: member.view(ns.namespace, self._member(s, member, ns, name)),
         )
 
-    def update_object(self, ctx: RequestContext, namespace: str, name: str, values: Ref) -> Ref:
-        """Replace an object's definition (a new ``name`` renames it).
+    def update_member(
+        self, ctx: RequestContext, namespace: str, member: Member, name: str, values: Ref
+    ) -> Ref:
+        """Replace a definition with *values* (a new ``name`` renames it).
 
-        :raises NotFound: no such object.
+        The creation time stays.
+
+        :raises NotFound: no such definition.
         :raises Conflict: the new name is taken.
         """
 
         def change(session: orm.Session, ns: Namespace) -> Ref:
-            row = self._object(session, ns, name)
-            new_name = values["name"]
-            if new_name != name:
-                if session.get(models.MetadefObject, (ns.id, new_name)) is not None:
-                    raise self._duplicate("object", new_name, ns.namespace)
-                created = row.created_at
-                session.delete(row)
-                session.flush()
-                row = models.MetadefObject(namespace_id=ns.id, name=new_name, created_at=created)
-                session.add(row)
-            row.description = values.get("description")
-            row.required = values.get("required") or []
-            row.properties = values.get("properties") or {}
-            row.updated_at = _now()
+            created = self._member(session, member, ns, name).created_at
+            if values["name"] != name and session.get(member.model, (ns.id, values["name"])):
+                raise self._duplicate(member.kind, values["name"], ns.namespace)
+            session.delete(self._member(session, member, ns, name))
             session.flush()
-            return self.object_view(ns.namespace, row)
-
-        return self._write(ctx, namespace, "modify_metadef_object", change)
-
-    def delete_object(self, ctx: RequestContext, namespace: str, name: str) -> None:
-        """Delete one object of a namespace.
-
-        :raises NotFound: no such object.
-        """
-        self._write(
-            ctx,
-            namespace,
-            "delete_metadef_object",
-            lambda s, ns: s.delete(self._object(s, ns, name)),
-        )
-
-    # -- properties --------------------------------------------------------
-
-    def _add_property(
-        self, session: orm.Session, ns: Namespace, values: Ref, now: datetime.datetime
-    ) -> models.MetadefProperty:
-        name = values["name"]
-        if session.get(models.MetadefProperty, (ns.id, name)) is not None:
-            raise self._duplicate("property", name, ns.namespace)
-        body = {k: v for k, v in values.items() if k != "name"}
-        row = models.MetadefProperty(
-            namespace_id=ns.id, name=name, schema=body, created_at=now, updated_at=now
-        )
-        session.add(row)
-        session.flush()
-        return row
-
-    def _property(self, session: orm.Session, ns: Namespace, name: str) -> models.MetadefProperty:
-        row = session.get(models.MetadefProperty, (ns.id, name))
-        if row is None:
-            raise self._missing("property", name, ns.namespace)
-        return row
-
-    def list_properties(self, ctx: RequestContext, namespace: str) -> dict[str, Ref]:
-        """Return a namespace's properties by name."""
-        return self._read(
-            ctx,
-            namespace,
-            "get_metadef_properties",
-            lambda s, ns: {
-                p.name: dict(p.schema) for p in self._children(s, models.MetadefProperty, ns)
-            },
-        )
-
-    def create_property(self, ctx: RequestContext, namespace: str, values: Ref) -> Ref:
-        """Add a property definition to a namespace.
-
-        :raises Conflict: the namespace has a property of that name.
-        """
-        return self._write(
-            ctx,
-            namespace,
-            "add_metadef_property",
-            lambda s, ns: self.property_view(self._add_property(s, ns, values, _now())),
-        )
-
-    def get_property(self, ctx: RequestContext, namespace: str, name: str) -> Ref:
-        """Return one property definition of a namespace.
-
-        :raises NotFound: no such property.
-        """
-        return self._read(
-            ctx,
-            namespace,
-            "get_metadef_property",
-            lambda s, ns: self.property_view(self._property(s, ns, name)),
-        )
-
-    def update_property(self, ctx: RequestContext, namespace: str, name: str, values: Ref) -> Ref:
-        """Replace a property definition (a new ``name`` renames it).
-
-        :raises NotFound: no such property.
-        :raises Conflict: the new name is taken.
-        """
-
-        def change(session: orm.Session, ns: Namespace) -> Ref:
-            row = self._property(session, ns, name)
-            created = row.created_at
-            new_name = values["name"]
-            if new_name != name and session.get(models.MetadefProperty, (ns.id, new_name)):
-                raise self._duplicate("property", new_name, ns.namespace)
-            session.delete(row)
-            session.flush()
-            row = self._add_property(session, ns, values, _now())
+            row = self._add(session, member, ns, values, _now())
             row.created_at = created
-            return self.property_view(row)
+            return member.view(ns.namespace, row)
 
-        return self._write(ctx, namespace, "modify_metadef_property", change)
+        return self._write(ctx, namespace, member.rules["modify"], change)
 
-    def delete_property(self, ctx: RequestContext, namespace: str, name: str) -> None:
-        """Delete one property definition of a namespace.
-
-        :raises NotFound: no such property.
-        """
+    def delete_member(self, ctx: RequestContext, namespace: str, member: Member, name: str) -> None:
+        """Delete one object, property or tag of a namespace. :raises NotFound: none."""
         self._write(
             ctx,
             namespace,
-            "remove_metadef_property",
-            lambda s, ns: s.delete(self._property(s, ns, name)),
+            member.rules["delete"],
+            lambda s, ns: s.delete(self._member(s, member, ns, name)),
         )
 
-    # -- tags --------------------------------------------------------------
+    def clear_members(self, ctx: RequestContext, namespace: str, member: Member) -> None:
+        """Delete every object, property or tag of a namespace (refused while it is protected)."""
+
+        def clear(session: orm.Session, row: Namespace) -> None:
+            self._protected(row)
+            session.execute(sa.delete(member.model).where(member.model.namespace_id == row.id))
+
+        self._write(ctx, namespace, member.rules["clear"], clear)
 
     def _add_tags(
         self, session: orm.Session, ns: Namespace, names: Iterable[str], now: datetime.datetime
-    ) -> list[models.MetadefTag]:
+    ) -> list[Any]:
         names = list(names)
-        seen: set[str] = set()
-        rows = []
-        for name in names:
-            if name in seen or session.get(models.MetadefTag, (ns.id, name)) is not None:
-                raise self._duplicate("tag", name, ns.namespace)
-            seen.add(name)
-            row = models.MetadefTag(namespace_id=ns.id, name=name, created_at=now, updated_at=now)
-            session.add(row)
-            rows.append(row)
-        session.flush()
-        return rows
-
-    def _tag(self, session: orm.Session, ns: Namespace, name: str) -> models.MetadefTag:
-        row = session.get(models.MetadefTag, (ns.id, name))
-        if row is None:
-            raise self._missing("tag", name, ns.namespace)
-        return row
-
-    def list_tags(self, ctx: RequestContext, namespace: str) -> list[Ref]:
-        """Return a namespace's tags."""
-        return self._read(
-            ctx,
-            namespace,
-            "get_metadef_tags",
-            lambda s, ns: [self.tag_view(t) for t in self._children(s, models.MetadefTag, ns)],
-        )
+        if len(set(names)) != len(names):
+            repeated = next(n for n in names if names.count(n) > 1)
+            raise self._duplicate("tag", repeated, ns.namespace)
+        return [self._add(session, TAGS, ns, {"name": name}, now) for name in names]
 
     def create_tags(
         self, ctx: RequestContext, namespace: str, names: Sequence[str], *, append: bool = False
@@ -699,56 +566,6 @@ class MetadefService:
             return [self.tag_view(t) for t in self._add_tags(session, ns, names, _now())]
 
         return self._write(ctx, namespace, "add_metadef_tags", create)
-
-    def create_tag(self, ctx: RequestContext, namespace: str, name: str) -> Ref:
-        """Add one tag to a namespace.
-
-        :raises Conflict: the namespace has that tag.
-        """
-        return self._write(
-            ctx,
-            namespace,
-            "add_metadef_tag",
-            lambda s, ns: self.tag_view(self._add_tags(s, ns, [name], _now())[0]),
-        )
-
-    def get_tag(self, ctx: RequestContext, namespace: str, name: str) -> Ref:
-        """Return one tag of a namespace.
-
-        :raises NotFound: no such tag.
-        """
-        return self._read(
-            ctx, namespace, "get_metadef_tag", lambda s, ns: self.tag_view(self._tag(s, ns, name))
-        )
-
-    def update_tag(self, ctx: RequestContext, namespace: str, name: str, new_name: str) -> Ref:
-        """Rename a tag.
-
-        :raises NotFound: no such tag.
-        :raises Conflict: the new name is taken.
-        """
-
-        def change(session: orm.Session, ns: Namespace) -> Ref:
-            row = self._tag(session, ns, name)
-            if new_name == name:
-                return self.tag_view(row)
-            created = row.created_at
-            session.delete(row)
-            session.flush()
-            renamed = self._add_tags(session, ns, [new_name], _now())[0]
-            renamed.created_at = created
-            return self.tag_view(renamed)
-
-        return self._write(ctx, namespace, "modify_metadef_tag", change)
-
-    def delete_tag(self, ctx: RequestContext, namespace: str, name: str) -> None:
-        """Delete one tag of a namespace.
-
-        :raises NotFound: no such tag.
-        """
-        self._write(
-            ctx, namespace, "delete_metadef_tag", lambda s, ns: s.delete(self._tag(s, ns, name))
-        )
 
     # -- resource types ----------------------------------------------------
 
@@ -840,3 +657,61 @@ class MetadefService:
             session.delete(found)
 
         self._write(ctx, namespace, "remove_metadef_resource_type_association", delete)
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """A kind of definition inside a namespace (objects, properties, tags), keyed by name.
+
+    :param kind: its name in messages (``object``).
+    :param model: its table, keyed by ``(namespace_id, name)``.
+    :param rules: Glance's rule of each verb (``list``, ``get``, ``add``,
+        ``modify``, ``delete``, and ``clear`` for deleting them all).
+    :param columns: the row's other columns from a request body.
+    :param view: the body shown, from the namespace's name and the row.
+    """
+
+    kind: str
+    model: Any
+    rules: dict[str, str]
+    columns: Callable[[Ref], Ref]
+    view: Callable[[str, Any], Ref]
+
+
+def _rules(noun: str, plural: str, clear: str, **special: str) -> dict[str, str]:
+    rules = {
+        "list": f"get_metadef_{plural}",
+        "get": f"get_metadef_{noun}",
+        "add": f"add_metadef_{noun}",
+        "modify": f"modify_metadef_{noun}",
+        "delete": f"delete_metadef_{noun}",
+        "clear": clear,
+    }
+    return {**rules, **special}
+
+
+OBJECTS = Member(
+    "object",
+    models.MetadefObject,
+    _rules("object", "objects", "delete_metadef_namespace"),
+    lambda values: {
+        "description": values.get("description"),
+        "required": values.get("required") or [],
+        "properties": values.get("properties") or {},
+    },
+    MetadefService.object_view,
+)
+PROPERTIES = Member(
+    "property",
+    models.MetadefProperty,
+    _rules("property", "properties", "delete_metadef_namespace", delete="remove_metadef_property"),
+    lambda values: {"schema": {k: v for k, v in values.items() if k != "name"}},
+    lambda namespace, row: MetadefService.property_view(row),
+)
+TAGS = Member(
+    "tag",
+    models.MetadefTag,
+    _rules("tag", "tags", "delete_metadef_tags"),
+    lambda values: {},
+    lambda namespace, row: MetadefService.tag_view(row),
+)

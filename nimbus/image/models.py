@@ -107,12 +107,30 @@ class ImageMember(Base):
 
 
 def _namespace_fk() -> orm.Mapped[int]:
+    # First in the table, so first in the primary key: session.get(model, (namespace_id, name)).
     return orm.mapped_column(
-        sa.ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True
+        sa.ForeignKey("metadef_namespaces.id", ondelete="CASCADE"), primary_key=True, sort_order=-2
     )
 
 
-class MetadefNamespace(Base):
+class _Stamped:
+    """When a metadata definition was created and last changed."""
+
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class _Member(_Stamped):
+    """What a namespace's objects, properties and tags share: their key, its name and one."""
+
+    @orm.declared_attr
+    def namespace_id(cls) -> orm.Mapped[int]:
+        return _namespace_fk()
+
+    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True, sort_order=-1)
+
+
+class MetadefNamespace(_Stamped, Base):
     """A metadata definition namespace: a named catalogue of properties, objects and tags.
 
     ``namespace`` is its name in URLs; ``id`` only links the rows that hang off it,
@@ -128,46 +146,31 @@ class MetadefNamespace(Base):
     visibility: orm.Mapped[str] = orm.mapped_column(sa.String(32))
     protected: orm.Mapped[bool] = orm.mapped_column(default=False)
     owner: orm.Mapped[str] = orm.mapped_column(ID, index=True)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
-class MetadefObject(Base):
+class MetadefObject(_Member, Base):
     """A named group of property definitions in a namespace."""
 
     __tablename__ = "metadef_objects"
 
-    namespace_id: orm.Mapped[int] = _namespace_fk()
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True)
     description: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     required: orm.Mapped[list[str] | None] = orm.mapped_column(sa.JSON)
     properties: orm.Mapped[dict[str, object] | None] = orm.mapped_column(sa.JSON)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
-class MetadefProperty(Base):
+class MetadefProperty(_Member, Base):
     """A property definition (a JSON schema fragment) in a namespace."""
 
     __tablename__ = "metadef_properties"
 
-    namespace_id: orm.Mapped[int] = _namespace_fk()
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True)
     schema: orm.Mapped[dict[str, object]] = orm.mapped_column(sa.JSON)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
-class MetadefTag(Base):
+class MetadefTag(_Member, Base):
     __tablename__ = "metadef_tags"
 
-    namespace_id: orm.Mapped[int] = _namespace_fk()
-    name: orm.Mapped[str] = orm.mapped_column(sa.String(80), primary_key=True)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
-
-class MetadefResourceType(Base):
+class MetadefResourceType(_Stamped, Base):
     """A kind of resource namespaces apply to (``OS::Glance::Image`` ...)."""
 
     __tablename__ = "metadef_resource_types"
@@ -175,11 +178,9 @@ class MetadefResourceType(Base):
     id: orm.Mapped[int] = orm.mapped_column(primary_key=True, autoincrement=True)
     name: orm.Mapped[str] = orm.mapped_column(sa.String(80), unique=True)
     protected: orm.Mapped[bool] = orm.mapped_column(default=False)
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
-class MetadefNamespaceResourceType(Base):
+class MetadefNamespaceResourceType(_Stamped, Base):
     """That a namespace applies to a resource type, with the prefix its properties take."""
 
     __tablename__ = "metadef_namespace_resource_types"
@@ -190,5 +191,3 @@ class MetadefNamespaceResourceType(Base):
     )
     prefix: orm.Mapped[str | None] = orm.mapped_column(sa.String(80))
     properties_target: orm.Mapped[str | None] = orm.mapped_column(sa.String(80))
-    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
-    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)

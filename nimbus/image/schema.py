@@ -192,15 +192,15 @@ def image_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:
     }
 
 
-def images_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:
-    """Return the ``/v2/schemas/images`` document."""
+def collection_schema(name: str, members: dict[str, Any]) -> dict[str, Any]:
+    """Return the schema of a Glance listing: *members* under *name*, and its page links."""
     return {
-        "name": "images",
+        "name": name,
         "properties": {
-            "images": {"type": "array", "items": image_schema(conf)},
-            "schema": {"type": "string"},
+            name: members,
             "first": {"type": "string"},
             "next": {"type": "string"},
+            "schema": {"type": "string"},
         },
         "links": [
             {"rel": "first", "href": "{first}"},
@@ -208,6 +208,11 @@ def images_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:
             {"rel": "describedby", "href": "{schema}"},
         ],
     }
+
+
+def images_schema(conf: cfg.ConfigOpts) -> dict[str, Any]:
+    """Return the ``/v2/schemas/images`` document."""
+    return collection_schema("images", {"type": "array", "items": image_schema(conf)})
 
 
 def member_schema() -> dict[str, Any]:

@@ -68,62 +68,30 @@ RULES = [
     ),
     _rule("modify_metadef_namespace", ADMIN_REQUIRED, "Update a namespace.", "PUT", _NS),
     _rule("delete_metadef_namespace", ADMIN_REQUIRED, "Delete a namespace.", "DELETE", _NS),
-    _rule("get_metadef_objects", NAMESPACE_READER, "List objects.", "GET", _NS + "/objects"),
-    _rule(
-        "get_metadef_object", NAMESPACE_READER, "Show an object.", "GET", _NS + "/objects/{name}"
-    ),
-    _rule("add_metadef_object", ADMIN_REQUIRED, "Create an object.", "POST", _NS + "/objects"),
-    _rule(
-        "modify_metadef_object",
-        ADMIN_REQUIRED,
-        "Update an object.",
-        "PUT",
-        _NS + "/objects/{name}",
-    ),
-    _rule(
-        "delete_metadef_object",
-        ADMIN_REQUIRED,
-        "Delete an object.",
-        "DELETE",
-        _NS + "/objects/{name}",
-    ),
-    _rule(
-        "get_metadef_properties",
-        NAMESPACE_READER,
-        "List properties.",
-        "GET",
-        _NS + "/properties",
-    ),
-    _rule(
-        "get_metadef_property",
-        NAMESPACE_READER,
-        "Show a property.",
-        "GET",
-        _NS + "/properties/{name}",
-    ),
-    _rule(
-        "add_metadef_property", ADMIN_REQUIRED, "Create a property.", "POST", _NS + "/properties"
-    ),
-    _rule(
-        "modify_metadef_property",
-        ADMIN_REQUIRED,
-        "Update a property.",
-        "PUT",
-        _NS + "/properties/{name}",
-    ),
-    _rule(
-        "remove_metadef_property",
-        ADMIN_REQUIRED,
-        "Delete a property.",
-        "DELETE",
-        _NS + "/properties/{name}",
-    ),
-    _rule("get_metadef_tags", NAMESPACE_READER, "List tags.", "GET", _NS + "/tags"),
-    _rule("get_metadef_tag", NAMESPACE_READER, "Show a tag.", "GET", _NS + "/tags/{name}"),
+    # Objects, properties and tags: the same five rules each (a property's delete is "remove").
+    *[
+        _rule(f"{verb}_metadef_{noun}", check, f"{what} {article} {noun}.", method, _NS + path)
+        for noun, plural, article, delete in (
+            ("object", "objects", "an", "delete"),
+            ("property", "properties", "a", "remove"),
+            ("tag", "tags", "a", "delete"),
+        )
+        for verb, check, what, method, path in (
+            ("get", NAMESPACE_READER, "Show", "GET", f"/{plural}/{{name}}"),
+            ("add", ADMIN_REQUIRED, "Create", "POST", f"/{plural}"),
+            ("modify", ADMIN_REQUIRED, "Update", "PUT", f"/{plural}/{{name}}"),
+            (delete, ADMIN_REQUIRED, "Delete", "DELETE", f"/{plural}/{{name}}"),
+        )
+        if (noun, verb) != ("tag", "add")
+    ],
+    *[
+        _rule(
+            f"get_metadef_{plural}", NAMESPACE_READER, f"List {plural}.", "GET", f"{_NS}/{plural}"
+        )
+        for plural in ("objects", "properties", "tags")
+    ],
     _rule("add_metadef_tag", ADMIN_REQUIRED, "Create a tag.", "POST", _NS + "/tags/{name}"),
     _rule("add_metadef_tags", ADMIN_REQUIRED, "Create tags.", "POST", _NS + "/tags"),
-    _rule("modify_metadef_tag", ADMIN_REQUIRED, "Rename a tag.", "PUT", _NS + "/tags/{name}"),
-    _rule("delete_metadef_tag", ADMIN_REQUIRED, "Delete a tag.", "DELETE", _NS + "/tags/{name}"),
     _rule("delete_metadef_tags", ADMIN_REQUIRED, "Delete all tags.", "DELETE", _NS + "/tags"),
     _rule(
         "list_metadef_resource_types",

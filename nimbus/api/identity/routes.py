@@ -15,7 +15,7 @@ from nimbus.api.identity import (
     users,
     versions,
 )
-from nimbus.api.identity.base import Collection, Item
+from nimbus.api.identity.base import Collection, Item, Kind
 from nimbus.api.versions import VersionDocument, Versions
 from nimbus.identity.service import IdentityService
 from nimbus.policy import Enforcer
@@ -41,6 +41,16 @@ def _grant_routes(deps: tuple[Any, ...]) -> list[tuple[str, Any]]:
     return table
 
 
+def _kind_routes(
+    kind: Kind, deps: tuple[Any, ...], collection: type = Collection, item: type = Item
+) -> list[tuple[str, Any]]:
+    """A kind's collection (``/v3/users``) and item (``/v3/users/{user_id}``) routes."""
+    return [
+        (kind.collection, collection(kind, *deps)),
+        (f"{kind.collection}/{{{kind.member_key}_id}}", item(kind, *deps)),
+    ]
+
+
 def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the identity root."""
     deps = (service, enforcer, links)
@@ -53,34 +63,26 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/auth/projects", auth.Projects(*deps)),
         ("/v3/auth/domains", auth.Domains(*deps)),
         ("/v3/auth/system", auth.System(*deps)),
-        ("/v3/domains", Collection(projects.DOMAINS, *deps)),
-        ("/v3/domains/{domain_id}", Item(projects.DOMAINS, *deps)),
-        ("/v3/projects", Collection(projects.PROJECTS, *deps)),
-        ("/v3/projects/{project_id}", Item(projects.PROJECTS, *deps)),
+        *_kind_routes(projects.DOMAINS, deps),
+        *_kind_routes(projects.PROJECTS, deps),
         ("/v3/projects/{project_id}/tags", projects.ProjectTags(*deps)),
         ("/v3/projects/{project_id}/tags/{tag}", projects.ProjectTag(*deps)),
-        ("/v3/users", Collection(users.USERS, *deps)),
-        ("/v3/users/{user_id}", Item(users.USERS, *deps)),
+        *_kind_routes(users.USERS, deps),
         ("/v3/users/{user_id}/password", users.UserPassword(*deps)),
         ("/v3/users/{user_id}/projects", users.UserProjects(*deps)),
         ("/v3/users/{user_id}/groups", users.UserGroups(*deps)),
-        ("/v3/groups", Collection(groups.GROUPS, *deps)),
-        ("/v3/groups/{group_id}", Item(groups.GROUPS, *deps)),
+        *_kind_routes(groups.GROUPS, deps),
         ("/v3/groups/{group_id}/users", groups.GroupUsers(*deps)),
         ("/v3/groups/{group_id}/users/{user_id}", groups.GroupUser(*deps)),
-        ("/v3/roles", Collection(roles.ROLES, *deps)),
-        ("/v3/roles/{role_id}", Item(roles.ROLES, *deps)),
+        *_kind_routes(roles.ROLES, deps),
         ("/v3/roles/{role_id}/implies", roles.ImpliedRoles(*deps)),
         ("/v3/roles/{role_id}/implies/{implied_role_id}", roles.ImpliedRole(*deps)),
         ("/v3/role_inferences", roles.RoleInferences(*deps)),
         *_grant_routes(deps),
         ("/v3/role_assignments", role_assignments.RoleAssignments(*deps)),
-        ("/v3/services", catalog.CatalogCollection(catalog.SERVICES, *deps)),
-        ("/v3/services/{service_id}", catalog.CatalogItem(catalog.SERVICES, *deps)),
-        ("/v3/endpoints", catalog.CatalogCollection(catalog.ENDPOINTS, *deps)),
-        ("/v3/endpoints/{endpoint_id}", catalog.CatalogItem(catalog.ENDPOINTS, *deps)),
-        ("/v3/regions", catalog.RegionCollection(catalog.REGIONS, *deps)),
-        ("/v3/regions/{region_id}", catalog.RegionItem(catalog.REGIONS, *deps)),
+        *_kind_routes(catalog.SERVICES, deps, catalog.CatalogCollection, catalog.CatalogItem),
+        *_kind_routes(catalog.ENDPOINTS, deps, catalog.CatalogCollection, catalog.CatalogItem),
+        *_kind_routes(catalog.REGIONS, deps, catalog.RegionCollection, catalog.RegionItem),
     ]
 
 

@@ -7,6 +7,7 @@ Bodies are validated against the schemas ``/v2/schemas/metadefs/*`` serve
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -17,23 +18,23 @@ from nimbus import exception
 from nimbus.api import hooks, resource
 from nimbus.api.app import Links
 from nimbus.image import metadef_schema
-from nimbus.image.metadefs import MetadefService, NamespaceQuery
+from nimbus.image.metadefs import OBJECTS, PROPERTIES, TAGS, Member, MetadefService, NamespaceQuery
 
 __all__ = [
     "MetadefSchema",
     "NamespaceCollection",
     "NamespaceItem",
-    "NamespaceObjectCollection",
-    "NamespaceObjectItem",
-    "NamespacePropertyCollection",
-    "NamespacePropertyItem",
+    "MemberCollection",
+    "MemberItem",
     "NamespaceTagCollection",
     "NamespaceTagItem",
+    "object_routes",
     "ResourceTypeAssociationCollection",
     "ResourceTypeAssociationItem",
     "ResourceTypeCollection",
 ]
 
+Ref = dict[str, Any]
 _NS = "/v2/metadefs/namespaces"
 _READ_ONLY = ("self", "schema", "created_at", "updated_at")
 _STAMPS = ("created_at", "updated_at")
@@ -153,108 +154,118 @@ class NamespaceItem(_Resource):
         resp.status = falcon.HTTP_204
 
 
-class NamespaceObjectCollection(_Resource):
-    """A namespace's objects: list, create, delete them all."""
+class MemberCollection(_Resource):
+    """A namespace's objects or properties: list, create one, delete them all.
+
+    :param member: which kind (:data:`~nimbus.image.metadefs.OBJECTS` ...).
+    :param listing: the list body, from the definitions shown one by one.
+    :param read_only: attributes a body may not carry (403).
+    """
+
+    def __init__(
+        self,
+        service: MetadefService,
+        links: Links,
+        member: Member,
+        listing: Callable[[list[Ref]], Ref],
+        read_only: tuple[str, ...] = _READ_ONLY,
+    ) -> None:
+        super().__init__(service, links)
+        self.member = member
+        self.shape = listing
+        self.check = _body(member.kind, read_only=read_only)
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        objects = self.service.list_objects(self.ctx(req), namespace)
-        resp.media = {"objects": objects, "schema": "v2/schemas/metadefs/objects"}
+        resp.media = self.shape(self.service.list_members(self.ctx(req), namespace, self.member))
 
-    @falcon.before(_body("object"))
     def on_post(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
+        self.check(req, resp, self, {})
+        created = self.service.create_member(self.ctx(req), namespace, self.member, self.body(req))
         resp.status = falcon.HTTP_201
-        resp.media = self.service.create_object(self.ctx(req), namespace, self.body(req))
+        resp.media = created
 
     def on_delete(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        self.service.delete_objects(self.ctx(req), namespace)
+        self.service.clear_members(self.ctx(req), namespace, self.member)
         resp.status = falcon.HTTP_204
 
 
-class NamespaceObjectItem(_Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
-        resp.media = self.service.get_object(self.ctx(req), namespace, name)
+class MemberItem(_Resource):
+    """One object, property or tag: show, replace (``PUT``), delete."""
 
-    @falcon.before(_body("object"))
+    def __init__(
+        self,
+        service: MetadefService,
+        links: Links,
+        member: Member,
+        read_only: tuple[str, ...] = _READ_ONLY,
+    ) -> None:
+        super().__init__(service, links)
+        self.member = member
+        self.check = _body(member.kind, read_only=read_only)
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
+        resp.media = self.service.get_member(self.ctx(req), namespace, self.member, name)
+
     def on_put(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
-        resp.media = self.service.update_object(self.ctx(req), namespace, name, self.body(req))
+        self.check(req, resp, self, {})
+        values = self.body(req)
+        resp.media = self.service.update_member(self.ctx(req), namespace, self.member, name, values)
 
     def on_delete(
         self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str
     ) -> None:
-        self.service.delete_object(self.ctx(req), namespace, name)
+        self.service.delete_member(self.ctx(req), namespace, self.member, name)
         resp.status = falcon.HTTP_204
 
 
-class NamespacePropertyCollection(_Resource):
-    """A namespace's properties (by name): list, create, delete them all."""
-
-    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        resp.media = {"properties": self.service.list_properties(self.ctx(req), namespace)}
-
-    @falcon.before(_body("property", read_only=_STAMPS))
-    def on_post(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        resp.status = falcon.HTTP_201
-        resp.media = self.service.create_property(self.ctx(req), namespace, self.body(req))
-
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        self.service.delete_properties(self.ctx(req), namespace)
-        resp.status = falcon.HTTP_204
-
-
-class NamespacePropertyItem(_Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
-        resp.media = self.service.get_property(self.ctx(req), namespace, name)
-
-    @falcon.before(_body("property", read_only=_STAMPS))
-    def on_put(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
-        resp.media = self.service.update_property(self.ctx(req), namespace, name, self.body(req))
-
-    def on_delete(
-        self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str
-    ) -> None:
-        self.service.delete_property(self.ctx(req), namespace, name)
-        resp.status = falcon.HTTP_204
-
-
-class NamespaceTagCollection(_Resource):
+class NamespaceTagCollection(MemberCollection):
     """A namespace's tags: list, set (or append, with ``X-Openstack-Append``), delete all."""
 
-    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        resp.media = {"tags": self.service.list_tags(self.ctx(req), namespace)}
+    def __init__(self, service: MetadefService, links: Links) -> None:
+        super().__init__(service, links, TAGS, lambda tags: {"tags": tags}, _STAMPS)
+        self.check = _body("tags_create", read_only=_STAMPS)
 
-    @falcon.before(_body("tags_create", read_only=_STAMPS))
     def on_post(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
+        self.check(req, resp, self, {})
         names = [tag["name"] for tag in self.body(req).get("tags", [])]
         append = resource.bool_value(req.get_header("X-Openstack-Append") or "false")
         tags = self.service.create_tags(self.ctx(req), namespace, names, append=append)
         resp.status = falcon.HTTP_201
         resp.media = {"tags": tags}
 
-    def on_delete(self, req: falcon.Request, resp: falcon.Response, namespace: str) -> None:
-        self.service.delete_tags(self.ctx(req), namespace)
-        resp.status = falcon.HTTP_204
 
+class NamespaceTagItem(MemberItem):
+    """One tag: show, create (``POST``, no body), rename (``PUT``), delete."""
 
-class NamespaceTagItem(_Resource):
-    def on_get(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
-        resp.media = self.service.get_tag(self.ctx(req), namespace, name)
+    def __init__(self, service: MetadefService, links: Links) -> None:
+        super().__init__(service, links, TAGS, _STAMPS)
 
     def on_post(
         self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str
     ) -> None:
         resp.status = falcon.HTTP_201
-        resp.media = self.service.create_tag(self.ctx(req), namespace, name)
+        resp.media = self.service.create_member(self.ctx(req), namespace, TAGS, {"name": name})
 
-    @falcon.before(_body("tag", read_only=_STAMPS))
-    def on_put(self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str) -> None:
-        new_name = self.body(req)["name"]
-        resp.media = self.service.update_tag(self.ctx(req), namespace, name, new_name)
 
-    def on_delete(
-        self, req: falcon.Request, resp: falcon.Response, namespace: str, name: str
-    ) -> None:
-        self.service.delete_tag(self.ctx(req), namespace, name)
-        resp.status = falcon.HTTP_204
+def _properties(found: list[Ref]) -> Ref:
+    """Glance lists properties by name."""
+    return {"properties": {p["name"]: {k: v for k, v in p.items() if k != "name"} for p in found}}
+
+
+def object_routes(service: MetadefService, links: Links) -> list[tuple[str, Any]]:
+    """The routes of objects, properties and tags, relative to a namespace's URL."""
+    objects = {"objects": None, "schema": "v2/schemas/metadefs/objects"}
+    return [
+        (
+            "/objects",
+            MemberCollection(service, links, OBJECTS, lambda found: {**objects, "objects": found}),
+        ),
+        ("/objects/{name}", MemberItem(service, links, OBJECTS)),
+        ("/properties", MemberCollection(service, links, PROPERTIES, _properties, _STAMPS)),
+        ("/properties/{name}", MemberItem(service, links, PROPERTIES, _STAMPS)),
+        ("/tags", NamespaceTagCollection(service, links)),
+        ("/tags/{name}", NamespaceTagItem(service, links)),
+    ]
 
 
 class ResourceTypeCollection(_Resource):

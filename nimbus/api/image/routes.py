@@ -60,12 +60,7 @@ def _metadef_routes(
     return [
         ("/v2/metadefs/namespaces", metadefs.NamespaceCollection(*md, service.conf)),
         (_NS, metadefs.NamespaceItem(*md)),
-        (_NS + "/objects", metadefs.NamespaceObjectCollection(*md)),
-        (_NS + "/objects/{name}", metadefs.NamespaceObjectItem(*md)),
-        (_NS + "/properties", metadefs.NamespacePropertyCollection(*md)),
-        (_NS + "/properties/{name}", metadefs.NamespacePropertyItem(*md)),
-        (_NS + "/tags", metadefs.NamespaceTagCollection(*md)),
-        (_NS + "/tags/{name}", metadefs.NamespaceTagItem(*md)),
+        *((_NS + path, res) for path, res in metadefs.object_routes(*md)),
         (_NS + "/resource_types", metadefs.ResourceTypeAssociationCollection(*md)),
         (_NS + "/resource_types/{name}", metadefs.ResourceTypeAssociationItem(*md)),
         ("/v2/metadefs/resource_types", metadefs.ResourceTypeCollection(*md)),
