@@ -271,6 +271,26 @@ class AssignmentManager(Manager):
             rules.setdefault(prior, set()).add(implied)
         return rules
 
+    def _token_roles(self, session: orm.Session) -> tuple[dict[str, set[str]], set[str]]:
+        """Return the implication rules and the domain-specific role ids, in one query.
+
+        A domain-specific role is never in a token (Keystone's rule), so the
+        callers drop those ids after expanding the implied roles.
+        """
+        ir, r = models.ImpliedRole, models.Role
+        stmt = sa.union_all(
+            sa.select(ir.prior_role_id, ir.implied_role_id),
+            sa.select(r.id, sa.null()).where(r.domain_id.is_not(None)),
+        )
+        rules: dict[str, set[str]] = {}
+        local: set[str] = set()
+        for first, implied in session.execute(stmt):
+            if implied is None:
+                local.add(first)
+            else:
+                rules.setdefault(first, set()).add(implied)
+        return rules, local
+
     def _implied_pairs(self, prior_role_id: str | None = None) -> list[tuple[str, str]]:
         """Return (prior, implied) pairs, all or for one (existing) prior role."""
         stmt = sa.select(models.ImpliedRole.prior_role_id, models.ImpliedRole.implied_role_id)
@@ -594,6 +614,8 @@ class AssignmentManager(Manager):
                 stored += self.list_grants(group_id=gid)
         else:
             stored = self.list_grants()
+        with self.database.reader() as session:
+            rules, local = self._token_roles(session)
         result: list[Grant] = []
         for grant in stored:
             users = (
@@ -615,7 +637,7 @@ class AssignmentManager(Manager):
             wanted = {"project": project_id, "domain": domain_id, "system": system}
             if any(v is not None for v in wanted.values()):
                 targets = [(k, t) for k, t in targets if wanted[k] == t]
-            roles = self._global(self.expand_implied([grant.role_id]))
+            roles = _closure({grant.role_id}, rules) - local
             for uid in users:
                 for kind, target in targets:
                     for rid in sorted(roles):
@@ -667,16 +689,8 @@ class AssignmentManager(Manager):
             direct = set(session.scalars(stmt))
             if not direct:
                 return set()
-            return self._global(_closure(direct, self._implications(session)), session)
-
-    def _global(self, role_ids: set[str], session: orm.Session | None = None) -> set[str]:
-        """Keep the global roles: a domain-specific one is never in a token (Keystone's rule)."""
-        r = models.Role
-        stmt = sa.select(r.id).where(r.id.in_(sorted(role_ids)), r.domain_id.is_(None))
-        if session is not None:
-            return set(session.scalars(stmt))
-        with self.database.reader() as reader:
-            return set(reader.scalars(stmt))
+            rules, local = self._token_roles(session)
+        return _closure(direct, rules) - local
 
     def expand_implied(self, role_ids: Iterable[str]) -> set[str]:
         """Return *role_ids* with every role they imply."""
