@@ -188,7 +188,9 @@ class AuthManager(Manager):
             system=scope.get("system"),
         )
         token_id = self.formatter.encode(payload)
-        data = self._build(token_id, payload, user=user, user_domain=user_domain)
+        data = self._build(
+            token_id, payload, user=user, user_domain=user_domain, project=scope.get("project")
+        )
         self._remember(token_id, data)
         return data
 
@@ -262,7 +264,8 @@ class AuthManager(Manager):
             raise exception.Unauthorized(f"Domain {domain['id']} is disabled.")
         return domain
 
-    def _scope(self, user: User, scope: Any) -> dict[str, str]:
+    def _scope(self, user: User, scope: Any) -> dict[str, Any]:
+        """Resolve the requested scope to ids (and the project read on the way, if any)."""
         if scope == "unscoped":
             # Explicitly unscoped: the default project is not used.
             return {}
@@ -276,7 +279,7 @@ class AuthManager(Manager):
                 if project["enabled"] and self.assignments.effective_role_ids(
                     user.id, project_id=project_id, project_domain_id=project["domain_id"]
                 ):
-                    return {"project_id": project_id}
+                    return {"project_id": project_id, "project": project}
             return {}
         if not isinstance(scope, dict) or len(scope) != 1:
             raise exception.ValidationError(
@@ -297,7 +300,7 @@ class AuthManager(Manager):
                 raise exception.Unauthorized(
                     f"Could not find project: {ref.get('id') or ref.get('name')}."
                 ) from ex
-            return {"project_id": project["id"]}
+            return {"project_id": project["id"], "project": project}
         if "domain" in scope:
             return {"domain_id": self._domain_id(scope["domain"])}
         if "system" in scope:
@@ -318,8 +321,13 @@ class AuthManager(Manager):
         *,
         user: User | None = None,
         user_domain: dict[str, Any] | None = None,
+        project: dict[str, Any] | None = None,
     ) -> TokenData:
-        """Rebuild what a payload stands for, checking everything is still enabled."""
+        """Rebuild what a payload stands for, checking everything is still enabled.
+
+        *user*, *user_domain* and *project* are what issuing has just read:
+        given, they are not read again.
+        """
         try:
             user = user or self.users.get_user(INTERNAL, payload.user_id)
         except exception.NotFound as ex:
@@ -330,12 +338,16 @@ class AuthManager(Manager):
         values: dict[str, Any] = {}
         if payload.project_id is not None:
             try:
-                project = self.resources.projects.get(INTERNAL, payload.project_id)
+                project = project or self.resources.projects.get(INTERNAL, payload.project_id)
             except exception.NotFound as ex:
                 raise exception.Unauthorized(
                     f"Could not find project: {payload.project_id}."
                 ) from ex
-            project_domain = self.resources.domains.get(INTERNAL, project["domain_id"])
+            project_domain = (
+                user_domain
+                if project["domain_id"] == user_domain["id"]
+                else self.resources.domains.get(INTERNAL, project["domain_id"])
+            )
             if not project["enabled"] or not project_domain["enabled"]:
                 raise exception.Unauthorized(f"Project {project['id']} is disabled.")
             role_ids = self.assignments.effective_role_ids(
