@@ -10,6 +10,7 @@ import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
@@ -204,16 +205,37 @@ def _run_service(
     return summary, run.seconds
 
 
-def _run(args: argparse.Namespace, results: Path, auth_url: str, password: str) -> int:
-    chosen = _chosen(args.services)
-    features = _features(_pairs(args.features, "--features"))
-    regexes = _pairs(args.regex, "--regex")
-    excludes = _pairs(args.exclude, "--exclude")
-    overrides = _overrides(args.set)
+@dataclass(frozen=True)
+class _Plan:
+    """What the command line asked for, checked."""
 
+    services: list[Selection]
+    features: dict[str, frozenset[str]]
+    regexes: dict[str, str]
+    excludes: dict[str, str]
+    overrides: list[tuple[str, str, str]]
+
+    @classmethod
+    def parse(cls, args: argparse.Namespace) -> _Plan:
+        return cls(
+            _chosen(args.services),
+            _features(_pairs(args.features, "--features")),
+            _pairs(args.regex, "--regex"),
+            _pairs(args.exclude, "--exclude"),
+            _overrides(args.set),
+        )
+
+
+def _run(
+    args: argparse.Namespace,
+    plan: _Plan,
+    tempest: Path,
+    results: Path,
+    auth_url: str,
+    password: str,
+) -> int:
+    chosen, features, regexes, excludes = plan.services, plan.features, plan.regexes, plan.excludes
     admin = config.Admin(args.username, password, args.project, args.domain)
-    tempest = ensure_venv(args.venv.resolve())
-    print(f"tempest ({REQUIREMENT}) from {tempest}", flush=True)
     workspace = Workspace(tempest, results)
     workspace.init()
     try:
@@ -221,7 +243,7 @@ def _run(args: argparse.Namespace, results: Path, auth_url: str, password: str) 
     except OSError as ex:
         raise RunnerError(f"could not get an admin token from {auth_url}: {ex}") from ex
     conf, warnings = config.build(
-        auth_url, admin, catalog, chosen, features, region=args.region, overrides=overrides
+        auth_url, admin, catalog, chosen, features, region=args.region, overrides=plan.overrides
     )
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)
@@ -271,14 +293,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     results = (args.results or _ROOT / ".tox" / "tempest-results" / stamp).resolve()
     try:
         results.mkdir(parents=True, exist_ok=True)
+        plan = _Plan.parse(args)
+        if not args.start_cloud and not (args.auth_url and args.password):
+            raise _UsageError("give --auth-url and --password (or OS_*), or --start-cloud")
         with _terminate_as_interrupt():
+            # tempest first: a cold install takes a minute the cloud need not idle
+            tempest = ensure_venv(args.venv.resolve())
+            print(f"tempest ({REQUIREMENT}) from {tempest}", flush=True)
             if not args.start_cloud:
-                if not args.auth_url or not args.password:
-                    raise _UsageError("give --auth-url and --password (or OS_*), or --start-cloud")
-                return _run(args, results, args.auth_url, args.password)
+                return _run(args, plan, tempest, results, args.auth_url, args.password)
             with cloud.started(results / "nimbus-up.log") as running:
                 print(f"nimbus up at {running.auth_url} (log: {running.log})", flush=True)
-                return _run(args, results, running.auth_url, running.password)
+                return _run(args, plan, tempest, results, running.auth_url, running.password)
     except _UsageError as ex:
         print(f"tempest runner: {ex}", file=sys.stderr)
         return 2

@@ -45,7 +45,9 @@ def ensure_venv(
         return tempest
     if not (venv / "bin" / "python").exists():
         venv.parent.mkdir(parents=True, exist_ok=True)
-        subprocess.run([python, "-m", "venv", str(venv)], check=True)
+        made = subprocess.run([python, "-m", "venv", str(venv)], check=False)
+        if made.returncode:
+            raise RunnerError(f"{python} -m venv {venv} failed")
     pip = str(venv / "bin" / "pip")
     log = venv / "pip-install.log"
     with log.open("w") as out:
