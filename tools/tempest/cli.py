@@ -273,17 +273,26 @@ def _run(
 
 
 @contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """Unwind on SIGTERM as on Ctrl-C, so that a started cloud is stopped."""
+def _interruptible() -> Iterator[None]:
+    """Unwind once on Ctrl-C or SIGTERM, and let the clean-up finish.
+
+    The first signal raises :class:`KeyboardInterrupt`, so that the runs
+    and a started cloud are stopped on the way out; later ones (tox sends
+    its own SIGINT after the terminal's) are ignored until then.
+    """
+    stopping = (signal.SIGINT, signal.SIGTERM)
 
     def interrupt(signum: int, frame: FrameType | None) -> None:
+        for number in stopping:
+            signal.signal(number, signal.SIG_IGN)
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {number: signal.signal(number, interrupt) for number in stopping}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -296,7 +305,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         plan = _Plan.parse(args)
         if not args.start_cloud and not (args.auth_url and args.password):
             raise _UsageError("give --auth-url and --password (or OS_*), or --start-cloud")
-        with _terminate_as_interrupt():
+        with _interruptible():
             # tempest first: a cold install takes a minute the cloud need not idle
             tempest = ensure_venv(args.venv.resolve())
             print(f"tempest ({REQUIREMENT}) from {tempest}", flush=True)

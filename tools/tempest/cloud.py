@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import shutil
 import signal
 import socket
@@ -74,7 +73,6 @@ def started(
     """
     state_dir = Path(tempfile.mkdtemp(prefix="nimbus-tempest-"))
     port = free_port(host)
-    password = secrets.token_urlsafe(12)
     command = [
         sys.executable,
         "-m",
@@ -86,8 +84,6 @@ def started(
         str(port),
         "--state-dir",
         str(state_dir),
-        "--admin-password",
-        password,
     ]
     base = f"http://{host}:{port}"
     log.parent.mkdir(parents=True, exist_ok=True)
@@ -103,6 +99,9 @@ def started(
             if time.monotonic() > deadline:
                 raise RunnerError(f"nimbus up did not answer at {base} in {wait:.0f}s; see {log}")
             time.sleep(0.5)
+        # nimbus up made the admin a password and kept it there (not on a
+        # command line, where ps would show it)
+        password = (state_dir / "admin-password").read_text().strip()
         yield Cloud(base + "/identity/v3", password, state_dir, log)
     finally:
         _stop(process)
