@@ -61,9 +61,7 @@ def _stop(process: subprocess.Popen[bytes], grace: float = 30) -> None:
 
 
 @contextlib.contextmanager
-def started(
-    log: Path, *, host: str = "127.0.0.1", wait: float = 120, keep_state: bool = False
-) -> Iterator[Cloud]:
+def started(log: Path, *, host: str = "127.0.0.1", wait: float = 120) -> Iterator[Cloud]:
     """Run ``nimbus up`` on a new state directory and a free port while in use.
 
     The cloud is stopped and its state removed on the way out, also when
@@ -105,5 +103,4 @@ def started(
         yield Cloud(base + "/identity/v3", password, state_dir, log)
     finally:
         _stop(process)
-        if not keep_state:
-            shutil.rmtree(state_dir, ignore_errors=True)
+        shutil.rmtree(state_dir, ignore_errors=True)

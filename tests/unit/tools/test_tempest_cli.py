@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
 
 import pytest
 
-from tools.tempest.cli import main
+from tools.tempest.cli import _interruptible, main
 
 
 @pytest.mark.parametrize(
@@ -33,3 +35,20 @@ def test_credentials_are_needed_without_a_cloud_of_its_own(
     monkeypatch.delenv("OS_PASSWORD", raising=False)
     assert main(["identity", "--results", str(tmp_path)]) == 2
     assert "--start-cloud" in capsys.readouterr().err
+
+
+def test_the_first_stop_signal_unwinds_and_later_ones_let_the_clean_up_finish() -> None:
+    if threading.current_thread() is not threading.main_thread():
+        pytest.skip("signal handlers can only be set in the main thread")
+    before = signal.getsignal(signal.SIGTERM)
+    cleaned = False
+    with _interruptible():
+        try:
+            signal.raise_signal(signal.SIGTERM)
+            pytest.fail("SIGTERM did not interrupt")
+        except KeyboardInterrupt:
+            signal.raise_signal(signal.SIGINT)  # tox's own, after the terminal's
+            signal.raise_signal(signal.SIGTERM)
+            cleaned = True
+    assert cleaned
+    assert signal.getsignal(signal.SIGTERM) == before
