@@ -32,7 +32,7 @@ TEST_PYTHONS := $(strip $(foreach v,$(SUPPORTED_PYTHONS),$(if $(shell \
 # database and message servers the integration tests use.
 SERVICES := $(if $(filter true 1,$(CI) $(NIMBUS_INSTALL_SERVICES)),--services)
 
-.PHONY: up test lint genconfig clean system-packages
+.PHONY: up test tempest lint genconfig clean system-packages
 
 $(VENV)/.installed: setup.cfg pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,10 @@ test: $(VENV)/.installed system-packages
 	@echo "nimbus: unit and functional tests on $(or $(TEST_PYTHONS),no supported Python)"
 	$(VENV)/bin/tox -e pep8,$(subst $(space),$(comma),$(or $(TEST_PYTHONS),py311)),integration,genconfig
 	cd examples/nimbus-identity-static && $(abspath $(VENV))/bin/tox -e py3
+
+# OpenStack's tempest API tests against a throw-away `nimbus up` (tools/tempest).
+tempest: $(VENV)/.installed
+	$(VENV)/bin/tox -e tempest $(if $(ARGS),-- $(ARGS))
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/tox -e pep8

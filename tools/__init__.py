@@ -1,0 +1,1 @@
+"""Tools that run from a checkout of nimbus; none of them ships in the wheel."""

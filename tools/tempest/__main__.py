@@ -1,0 +1,7 @@
+"""Entry point of ``python -m tools.tempest``."""
+
+import sys
+
+from tools.tempest.cli import main
+
+sys.exit(main())
