@@ -278,7 +278,7 @@ class AssignmentManager(Manager):
         callers drop those ids after expanding the implied roles.
         """
         ir, r = models.ImpliedRole, models.Role
-        stmt = sa.union_all(
+        stmt: sa.CompoundSelect[tuple[str, str | None]] = sa.union_all(
             sa.select(ir.prior_role_id, ir.implied_role_id),
             sa.select(r.id, sa.null()).where(r.domain_id.is_not(None)),
         )
