@@ -95,6 +95,11 @@ def _ec2_blob(blob: Any) -> dict[str, Any]:
         raise exception.ValidationError(
             field="credential/blob", reason="an ec2 blob needs an 'access' key"
         )
+    try:
+        # JSON escapes may spell a lone surrogate, which has no bytes to hash.
+        str(parsed["access"]).encode("utf-8")
+    except UnicodeEncodeError:
+        raise exception.ValidationError("Invalid blob in credential") from None
     return parsed
 
 

@@ -68,6 +68,7 @@ def test_list_filters_by_user_and_type(client: Any) -> None:
         {"credential": {"user_id": "u", "type": "ec2", "blob": '{"access": "a"}'}},  # no project
         _body(blob="not json"),
         _body(blob=json.dumps({"secret": "no access"})),
+        _body(blob='{"access": "\\ud800"}'),  # a lone surrogate: nothing to hash
     ],
 )
 def test_invalid_creates_are_400(client: Any, body: dict[str, Any]) -> None:
