@@ -248,7 +248,8 @@ class CredentialManager(Manager):
 
         :raises ValidationError: a new ``ec2`` blob is invalid or changes what
             ties the credential to its delegation (``trust_id`` ...), or the
-            credential would be ``ec2`` without a project.
+            type becomes ``ec2`` while neither the changes nor the
+            credential name a project.
         :raises NotFound: unknown id.
         """
         row = self._visible(ctx, "update", credential_id)
@@ -265,11 +266,12 @@ class CredentialManager(Manager):
                     raise exception.ValidationError(f"{key} can not be updated for credential")
         after = {**current, **{k: v for k, v in changes.items() if k in _COLUMNS}}
         self.authorize(ctx, "identity:update_credential", _target(after))
-        if ("type" in changes or "project_id" in changes) and _is_ec2(after["type"]):
-            if not after["project_id"]:
-                raise exception.ValidationError(
-                    field="credential/project_id", reason="an ec2 credential needs a project"
-                )
+        # Keystone's rule, as clients rely on it: a change to type ec2 needs a
+        # project in the body or already on the credential.
+        if _is_ec2(changes.get("type")) and not changes.get("project_id") and not row.project_id:
+            raise exception.ValidationError(
+                field="credential/project_id", reason="an ec2 credential needs a project"
+            )
         blob = changes.get("blob")
         columns: dict[str, Any] = {k: v for k, v in changes.items() if k in _COLUMNS}
         if blob is not None:

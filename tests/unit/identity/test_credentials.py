@@ -177,6 +177,12 @@ def test_an_ec2_credential_needs_a_project(service: IdentityService, callers: Ca
         callers.admin, cred["id"], {"type": "ec2", "project_id": "p"}
     )
     assert (changed["type"], changed["project_id"], changed["blob"]) == ("ec2", "p", "opaque")
+    # Keystone's rule, which `openstack credential set` without --project relies on:
+    # the project the credential has is enough, even when the body clears it.
+    cleared = service.credentials.update_credential(
+        callers.admin, cred["id"], {"type": "ec2", "project_id": None}
+    )
+    assert cleared["project_id"] is None
 
 
 def test_deleting_a_user_or_a_project_deletes_its_credentials(
