@@ -21,6 +21,7 @@ _COMMANDS = (
     "nimbus.cmd.bootstrap",
     "nimbus.cmd.db",
     "nimbus.cmd.fernet",
+    "nimbus.cmd.credential",
     "nimbus.cmd.plugins",
 )
 

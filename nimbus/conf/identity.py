@@ -11,6 +11,11 @@ TOKEN_GROUP = cfg.OptGroup("token", title="Token options", help="Token lifetime.
 FERNET_GROUP = cfg.OptGroup(
     "fernet_tokens", title="Fernet key options", help="The Fernet key repository."
 )
+CREDENTIAL_GROUP = cfg.OptGroup(
+    "credential",
+    title="Credential options",
+    help="The keys that encrypt the blobs of ``/v3/credentials`` at rest.",
+)
 
 IDENTITY_OPTS = [
     cfg.StrOpt(
@@ -210,9 +215,27 @@ Set it to at least ``token expiration / rotation interval + 2``.
     ),
 ]
 
+CREDENTIAL_OPTS: list[cfg.Opt] = [
+    cfg.StrOpt(
+        "key_repository",
+        help="""Directory holding the credential encryption keys (files named 0, 1, 2, ...).
+
+When unset, ``<state_path>/credential-keys`` is used.  ``nimbus up``,
+``nimbus bootstrap`` and ``nimbus credential setup`` create it with two keys
+when it holds none.  Keep it apart from the token keys (Keystone's
+``[credential] key_repository``): every API process must see the same keys,
+and losing them loses every stored credential.
+
+Related options:
+* [fernet_tokens] key_repository
+""",
+    ),
+]
+
 
 register_opts, list_opts = option_hooks(
     (IDENTITY_GROUP, IDENTITY_OPTS),
     (TOKEN_GROUP, TOKEN_OPTS),
     (FERNET_GROUP, FERNET_OPTS),
+    (CREDENTIAL_GROUP, CREDENTIAL_OPTS),
 )

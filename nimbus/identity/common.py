@@ -44,7 +44,7 @@ class Filters(TypedDict, total=False):
     domain_id: str | None
     #: Projects: the children of this project, or the top-level projects of this domain.
     parent_id: str | None
-    #: Projects: true finds nothing, no project acts as a domain here.
+    #: Projects: true lists the domains, as projects acting as domains.
     is_domain: bool | None
     #: Services.
     type: str | None

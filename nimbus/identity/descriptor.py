@@ -76,9 +76,11 @@ class IdentityDescriptor(ServiceDescriptor):
 
     def setup(self, cloud: Cloud, options: SetupOptions) -> object:
         from nimbus.identity.bootstrap import bootstrap
+        from nimbus.identity.credentials import key_repository
         from nimbus.identity.token.keys import KeyRepository
 
         KeyRepository.from_conf(cloud.conf).initialize()
+        key_repository(cloud.conf).initialize()
         result = bootstrap(
             cloud.identity,
             admin_password=options.admin_password,

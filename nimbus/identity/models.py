@@ -13,6 +13,7 @@ from nimbus.db.models import ID, TYPE_MAP, utcnow
 __all__ = [
     "Assignment",
     "Base",
+    "Credential",
     "Domain",
     "Endpoint",
     "ImpliedRole",
@@ -105,6 +106,26 @@ class Assignment(Base):
     target_id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
     role_id: orm.Mapped[str] = _role_ref()
     inherited: orm.Mapped[bool] = orm.mapped_column(primary_key=True, default=False)
+
+
+class Credential(Base):
+    """A secret a user keeps with the identity service (an EC2 key pair, a TOTP seed ...).
+
+    The blob is stored encrypted with the credential keys; ``key_hash``
+    names the key that encrypted it.  Users and projects live elsewhere
+    (the identity back-end, or may be gone), so there are no foreign keys:
+    deleting a user or a project deletes its credentials.
+    """
+
+    __tablename__ = "credentials"
+
+    id: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True)
+    user_id: orm.Mapped[str] = orm.mapped_column(ID, index=True)
+    project_id: orm.Mapped[str | None] = orm.mapped_column(ID, index=True)
+    type: orm.Mapped[str] = orm.mapped_column(sa.String(255))
+    encrypted_blob: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    key_hash: orm.Mapped[str] = orm.mapped_column(sa.String(64))
+    extra: orm.Mapped[dict[str, Any]] = orm.mapped_column(default=dict)
 
 
 class Region(Base):

@@ -44,6 +44,15 @@ def _project_dict(row: models.Project) -> dict[str, Any]:
     )
 
 
+def _as_project(domain: dict[str, Any]) -> dict[str, Any]:
+    """Return a domain as the projects API shows it: a root project acting as a domain.
+
+    Keystone keeps domains as projects with ``is_domain`` set; nimbus keeps
+    them apart, and shows them through ``/v3/projects`` the way Keystone does.
+    """
+    return {**domain, "domain_id": None, "parent_id": None, "is_domain": True}
+
+
 def _duplicate_name(values: Any) -> str:
     return f"Duplicate entry found with name {values.get('name')}"
 
@@ -79,9 +88,7 @@ class ResourceManager(Manager):
             self.database, models.Project, kind="project", conflict_reason=_duplicate_name
         )
         self.domains = self.kind(domains, _domain_dict, columns=_COLUMNS)
-        self.projects = self.kind(
-            projects, _project_dict, columns=(*_COLUMNS, "tags"), unmatched=("is_domain",)
-        )
+        self.projects = self.kind(projects, _project_dict, columns=(*_COLUMNS, "tags"))
 
     # -- domains -----------------------------------------------------------
 
@@ -97,12 +104,19 @@ class ResourceManager(Manager):
     ) -> dict[str, Any]:
         """Create a domain. :raises Conflict: the name is taken."""
         values = {
+            "id": domain_id or new_id(),
             "name": name,
             "description": description,
             "enabled": enabled,
             "extra": extra or {},
         }
-        return self.domains.create(ctx, {"id": domain_id or new_id(), **values})
+
+        def _check(session: orm.Session) -> None:
+            # A domain is a project too (through /v3/projects): one id names one of them.
+            if self.projects.repository.find(id=values["id"], session=session) is not None:
+                raise exception.Conflict(kind="domain", reason=f"Duplicate ID, {values['id']}")
+
+        return self.domains.create(ctx, values, check=_check)
 
     def update_domain(
         self, ctx: RequestContext, domain_id: str, changes: Mapping[str, Any]
@@ -177,7 +191,18 @@ class ResourceManager(Manager):
         page: Page = Page(),
         **filters: Unpack[Filters],
     ) -> list[dict[str, Any]]:
-        """Return the projects matching every given filter, sorted by id."""
+        """Return the projects matching every given filter, sorted by id.
+
+        ``is_domain`` true lists the domains, as projects acting as domains
+        (they have no domain and no parent); otherwise only projects.
+        """
+        if filters.pop("is_domain", None):
+            self.projects.check(ctx, "list")
+            if filters.get("domain_id") is not None or filters.get("parent_id") is not None:
+                return []
+            named = {k: filters.get(k) for k in ("name", "enabled")}
+            domains = self.domains.list(INTERNAL, filters=named, ids=ids, page=page)
+            return [_as_project(domain) for domain in domains]
         where = []
         if (parent_id := filters.pop("parent_id", None)) is not None:
             p = models.Project
@@ -200,17 +225,42 @@ class ResourceManager(Manager):
         parent_id: str | None = None,
         project_id: str | None = None,
         tags: list[str] | None = None,
+        is_domain: bool = False,
         extra: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Create a project.
+        """Create a project, or with *is_domain* a domain (shown as a project).
 
         :param domain_id: by default the parent's domain, else the caller's
             project's domain, else ``[identity] default_domain_id``.
+        :param is_domain: create a project acting as a domain, as Keystone:
+            a root project (no domain, no parent) that is a domain too; it
+            keeps no tags (domains have none here).
         :raises ValidationError: the domain or parent does not exist, or the
-            parent is in another domain.
-        :raises Conflict: the name is taken in the domain.
+            parent is in another domain, or a domain is given a parent or a
+            domain.
+        :raises Conflict: the name is taken in the domain (among domains for
+            a domain).
         """
         self.projects.check(ctx, "create")
+        if is_domain:
+            if domain_id is not None or parent_id is not None:
+                raise exception.ValidationError("only root projects are allowed to act as domains.")
+            try:
+                domain = self.create_domain(
+                    INTERNAL,
+                    name=name,
+                    description=description,
+                    enabled=enabled,
+                    domain_id=project_id,
+                    extra=extra,
+                )
+            except exception.Conflict as ex:
+                raise exception.Conflict(
+                    kind="project",
+                    reason="it is not permitted to have two projects acting as domains "
+                    f"with the same name: {name}",
+                ) from ex
+            return _as_project(domain)
         if domain_id is None and parent_id is not None:
             parent = self.projects.repository.find(id=parent_id)
             if parent is None:
@@ -252,9 +302,33 @@ class ResourceManager(Manager):
     ) -> dict[str, Any]:
         """Apply *changes* (name, description, enabled, tags, extra keys) to a project.
 
-        Disabling it revokes the tokens scoped to it.
+        Disabling it revokes the tokens scoped to it.  A domain (a project
+        acting as a domain) takes the same changes but tags.
         """
-        return self._update(self.projects, ctx, project_id, changes)
+        if not self._is_domain(project_id):
+            return self._update(self.projects, ctx, project_id, changes)
+        self.projects.check(ctx, "update", project_id)
+        changes = {k: v for k, v in changes.items() if k != "tags"}
+        return _as_project(self._update(self.domains, INTERNAL, project_id, changes))
+
+    def get_project(self, ctx: RequestContext, project_id: str) -> dict[str, Any]:
+        """Return a project, or a domain as a project acting as a domain.
+
+        :raises NotFound: neither a project nor a domain has the id.
+        """
+        self.projects.check(ctx, "get", project_id)
+        try:
+            return self.projects.get(INTERNAL, project_id)
+        except exception.NotFound:
+            if not self._is_domain(project_id):
+                raise
+        return _as_project(self.domains.get(INTERNAL, project_id))
+
+    def _is_domain(self, project_id: str) -> bool:
+        """Tell whether *project_id* names a domain rather than a project."""
+        if self.projects.repository.find(id=project_id) is not None:
+            return False
+        return self.domains.repository.find(id=project_id) is not None
 
     # -- project tags --------------------------------------------------------
 
@@ -327,8 +401,16 @@ class ResourceManager(Manager):
     def delete_project(self, ctx: RequestContext, project_id: str) -> None:
         """Delete a project and every role assignment on it.
 
+        A domain (a project acting as a domain) is deleted as
+        :meth:`delete_domain` does, with everything in it.
+
         :raises Conflict: other projects have it as their parent.
+        :raises Forbidden: it is an enabled domain.
         """
+        if self._is_domain(project_id):
+            self.projects.check(ctx, "delete", project_id)
+            self.delete_domain(INTERNAL, project_id)
+            return
 
         def _check(session: orm.Session, project: models.Project) -> None:
             if self.projects.repository.count(filters={"parent_id": project_id}, session=session):

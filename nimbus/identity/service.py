@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from oslo_config import cfg
+from sqlalchemy import orm
 
 from nimbus import exception, registry
 from nimbus.common.changes import Changes
@@ -14,6 +15,7 @@ from nimbus.identity.assignment import AssignmentManager
 from nimbus.identity.auth import AuthManager
 from nimbus.identity.catalog import CatalogManager
 from nimbus.identity.common import INTERNAL
+from nimbus.identity.credentials import CredentialKeys, CredentialManager, key_repository
 from nimbus.identity.resource import ResourceManager
 from nimbus.identity.token.formatter import TokenFormatter
 from nimbus.identity.token.keys import KeyRepository
@@ -37,6 +39,8 @@ class IdentityService:
     :param driver: an identity back-end; by default the one named by
         ``[identity] driver``, loaded from ``nimbus.identity.backends``.
     :param keys: the Fernet key repository; by default the configured one.
+    :param credential_keys: the keys that encrypt credentials; by default
+        ``[credential] key_repository``.
     :param enforcer: checks policy rules; by default one on *conf*'s rules.
     :param changes: change stamps shared with the other workers of the
         server, so that what one revokes or changes is seen by all at once.
@@ -49,6 +53,7 @@ class IdentityService:
         *,
         driver: IdentityDriver | None = None,
         keys: KeyRepository | None = None,
+        credential_keys: CredentialKeys | None = None,
         enforcer: Enforcer | None = None,
         changes: Changes | None = None,
     ) -> None:
@@ -65,14 +70,15 @@ class IdentityService:
         self.keys = keys or KeyRepository.from_conf(conf)
         self.revocations = RevocationList.from_conf(conf, database, changes=changes)
         self.catalog = CatalogManager(database, self.enforcer, changes=changes)
+        self.credentials = CredentialManager(
+            database, self.enforcer, credential_keys or key_repository(conf)
+        )
         self.resources = ResourceManager(
             conf,
             database,
             self.enforcer,
             self._revoke,
-            on_delete_target=lambda session, target_id: self.assignments.delete_target(
-                session, target_id
-            ),
+            on_delete_target=self._delete_target,
             delete_actors=lambda domain_id: self.users.delete_domain_actors(domain_id),
         )
         self.users = UserManager(
@@ -82,7 +88,7 @@ class IdentityService:
             self._revoke,
             check_domain=self._check_domain,
             check_project=self._check_project,
-            delete_actor=lambda actor_id: self.assignments.delete_actor(actor_id),
+            delete_actor=self._delete_actor,
             forget_tokens=self._forget_tokens,
         )
         self.assignments = AssignmentManager(
@@ -101,6 +107,16 @@ class IdentityService:
             changes=changes,
             **{name: getattr(self, name) for name in shared},
         )
+
+    def _delete_target(self, session: orm.Session, target_id: str) -> None:
+        # What stands on a deleted project or domain goes in the same transaction.
+        self.assignments.delete_target(session, target_id)
+        self.credentials.delete_for_project(session, target_id)
+
+    def _delete_actor(self, actor_id: str) -> None:
+        # Users own credentials; a group id matches none.
+        self.assignments.delete_actor(actor_id)
+        self.credentials.delete_for_user(actor_id)
 
     def _revoke(self, **attrs: Any) -> None:
         self.revocations.revoke(**attrs)

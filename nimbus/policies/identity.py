@@ -13,19 +13,29 @@ _rule = rule_factory("identity")
 
 
 def _crud(
-    noun: str, plural: str, path: str, *, read: str = CLOUD_READER, list_: str = CLOUD_READER
+    noun: str,
+    plural: str,
+    path: str,
+    *,
+    read: str = CLOUD_READER,
+    list_: str = CLOUD_READER,
+    write: str = ADMIN_REQUIRED,
 ) -> list:
     item = f"{path}/{{{noun}_id}}"
     return [
         _rule(f"get_{noun}", read, f"Show a {noun}.", "GET", item),
         _rule(f"list_{plural}", list_, f"List {plural}.", "GET", path),
-        _rule(f"create_{noun}", ADMIN_REQUIRED, f"Create a {noun}.", "POST", path),
-        _rule(f"update_{noun}", ADMIN_REQUIRED, f"Update a {noun}.", "PATCH", item),
-        _rule(f"delete_{noun}", ADMIN_REQUIRED, f"Delete a {noun}.", "DELETE", item),
+        _rule(f"create_{noun}", write, f"Create a {noun}.", "POST", path),
+        _rule(f"update_{noun}", write, f"Update a {noun}.", "PATCH", item),
+        _rule(f"delete_{noun}", write, f"Delete a {noun}.", "DELETE", item),
     ]
 
 
 _PROJECT_READER = f"{CLOUD_READER} or project_id:%(target.project.id)s"
+# Keystone's ADMIN_OR_SYSTEM_READER_OR_CRED_OWNER and ADMIN_OR_CRED_OWNER.
+_CRED_OWNER = "user_id:%(target.credential.user_id)s"
+_CRED_READER = f"{CLOUD_READER} or {_CRED_OWNER}"
+_CRED_WRITER = f"{ADMIN_REQUIRED} or {_CRED_OWNER}"
 _TOKEN_SUBJECT = f"{ADMIN_REQUIRED} or {SERVICE_ROLE} or user_id:%(target.token.user_id)s"
 
 RULES = [
@@ -184,6 +194,14 @@ RULES = [
         "List role assignments (one's own with ?user.id=<self>).",
         "GET",
         "/v3/role_assignments",
+    ),
+    *_crud(
+        "credential",
+        "credentials",
+        "/v3/credentials",
+        read=_CRED_READER,
+        list_=_CRED_READER,
+        write=_CRED_WRITER,
     ),
     *_crud("service", "services", "/v3/services"),
     *_crud("endpoint", "endpoints", "/v3/endpoints"),

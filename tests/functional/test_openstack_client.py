@@ -95,3 +95,46 @@ def test_member_is_refused_admin_work(cloud: Cloud) -> None:
     assert denied.returncode != 0
     assert "403" in denied.stderr and "identity:create_project" in denied.stderr
     assert {p["Name"] for p in cloud.json("project", "list")} == before
+
+
+def test_credential_lifecycle(cloud: Cloud) -> None:
+    project_id = cloud.json("project", "create", "keys")["id"]
+    user_id = cloud.json("user", "create", "--project", "keys", "--password", "pw", "carol")["id"]
+    cloud.run("role", "add", "--project", "keys", "--user", "carol", "member")
+    carol = cloud.as_user("carol", "pw", "keys")
+    blob = json.dumps({"access": "carol-access", "secret": "carol-secret"})
+
+    # As in Keystone, a member may not look users or projects up by name: ids it is.
+    made = cloud.json(
+        "credential", "create", "--type", "ec2", "--project", project_id, user_id, blob, env=carol
+    )
+    assert (made["type"], made["blob"], made["project_id"]) == ("ec2", blob, project_id)
+    listed = cloud.json("credential", "list", "--user", "carol", "--type", "ec2")
+    assert [c["ID"] for c in listed] == [made["id"]]
+    assert [c["ID"] for c in cloud.json("credential", "list", env=carol)] == [made["id"]]
+
+    new_blob = json.dumps({"access": "carol-access-2", "secret": "s2"})
+    cloud.run(
+        "credential",
+        "set",
+        "--user",
+        user_id,
+        "--type",
+        "ec2",
+        "--data",
+        new_blob,
+        made["id"],
+        env=carol,
+    )
+    shown = cloud.json("credential", "show", made["id"], env=carol)
+    assert (shown["id"], shown["blob"]) == (made["id"], new_blob)
+
+    # The admin's own credentials stay out of carol's sight.
+    theirs = cloud.json("credential", "create", "admin", "admin-secret")
+    assert [c["ID"] for c in cloud.json("credential", "list", env=carol)] == [made["id"]]
+    denied = cloud.run("credential", "show", theirs["id"], env=carol, check=False)
+    assert denied.returncode != 0 and "identity:get_credential" in denied.stderr
+
+    cloud.run("credential", "delete", made["id"], env=carol)
+    cloud.run("credential", "delete", theirs["id"])
+    assert cloud.json("credential", "list", "--user", "carol") == []

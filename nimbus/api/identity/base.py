@@ -79,7 +79,8 @@ def paged_crud(manager: Any, noun: str, plural: str, create: kit.CreateCall) -> 
     ``update_<noun>`` and ``delete_<noun>`` write.
 
     A manager that lists with more than the kind's filters has its own
-    ``list_<plural>`` (projects, by parent); it is used instead.
+    ``list_<plural>`` (projects, by parent); it is used instead, and so is
+    its own ``get_<noun>`` (projects, which may be domains).
     """
     kind = getattr(manager, plural)
     lister = getattr(manager, f"list_{plural}", None)
@@ -92,7 +93,7 @@ def paged_crud(manager: Any, noun: str, plural: str, create: kit.CreateCall) -> 
     return kit.Crud(
         list=list_page,
         create=create,
-        get=kind.get,
+        get=getattr(manager, f"get_{noun}", kind.get),
         update=getattr(manager, f"update_{noun}"),
         delete=getattr(manager, f"delete_{noun}"),
         may_create=may_create(manager, noun),

@@ -35,7 +35,7 @@ PROJECT_CREATE = validation.create_schema(
         **_COMMON,
         "domain_id": validation.nullable(validation.ID),
         "parent_id": validation.nullable(validation.ID),
-        "is_domain": {"type": "boolean", "enum": [False]},
+        "is_domain": validation.BOOLEAN,
         **_ANY,
         "tags": TAGS,
     },
@@ -45,7 +45,15 @@ PROJECT_UPDATE = validation.update_schema(
     {**_COMMON, **_ANY, "tags": TAGS}, "id", "domain_id", "parent_id", "is_domain"
 )
 _IGNORED = ("tags", "options", "is_domain", "links")
-_PROJECT_COLUMNS = ("name", "domain_id", "description", "enabled", "parent_id", "tags")
+_PROJECT_COLUMNS = (
+    "name",
+    "domain_id",
+    "description",
+    "enabled",
+    "parent_id",
+    "tags",
+    "is_domain",
+)
 
 
 def _clean(values: dict) -> dict:
@@ -53,7 +61,7 @@ def _clean(values: dict) -> dict:
 
 
 def _clean_project(values: dict) -> dict:
-    return {k: v for k, v in values.items() if k == "tags" or k not in _IGNORED}
+    return {k: v for k, v in values.items() if k in ("tags", "is_domain") or k not in _IGNORED}
 
 
 def _domain_crud(service: IdentityService) -> Crud:

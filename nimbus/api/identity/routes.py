@@ -8,6 +8,7 @@ from nimbus.api.app import Links
 from nimbus.api.identity import (
     auth,
     catalog,
+    credentials,
     groups,
     projects,
     role_assignments,
@@ -80,6 +81,7 @@ def routes(service: IdentityService, enforcer: Enforcer, links: Links) -> list[t
         ("/v3/role_inferences", roles.RoleInferences(*deps)),
         *_grant_routes(deps),
         ("/v3/role_assignments", role_assignments.RoleAssignments(*deps)),
+        *_kind_routes(credentials.CREDENTIALS, deps, item=credentials.CredentialItem),
         *_kind_routes(catalog.SERVICES, deps, catalog.CatalogCollection, catalog.CatalogItem),
         *_kind_routes(catalog.ENDPOINTS, deps, catalog.CatalogCollection, catalog.CatalogItem),
         *_kind_routes(catalog.REGIONS, deps, catalog.RegionCollection, catalog.RegionItem),

@@ -23,6 +23,7 @@ import binascii
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import os
 import re
@@ -94,6 +95,8 @@ class _Loaded:
     signature: _Signature
     numbers: tuple[int, ...]
     crypter: MultiFernet
+    #: sha256 of the primary key: names it without revealing it.
+    primary_hash: str
 
 
 def repository_path(conf: cfg.ConfigOpts) -> str:
@@ -118,6 +121,7 @@ class KeyRepository:
     :param refresh_interval: least number of seconds between two checks of the
         directory for a rotation made by another process.
     :param generate_key: returns a new urlsafe-base64 key, injected by tests.
+    :param setup_hint: what to run when there are no keys, for error messages.
     """
 
     def __init__(
@@ -128,8 +132,10 @@ class KeyRepository:
         clock: Callable[[], float] = time.monotonic,
         refresh_interval: float = 1.0,
         generate_key: Callable[[], bytes] = Fernet.generate_key,
+        setup_hint: str = _FIX_IT,
     ) -> None:
         self.path = os.path.abspath(path)
+        self._fix_it = setup_hint
         self.max_active_keys = max_active_keys
         self._clock = clock
         self._refresh_interval = refresh_interval
@@ -203,13 +209,13 @@ class KeyRepository:
             )
         if not os.path.isdir(self.path):
             raise KeyRepositoryError(
-                path=self.path, reason=f"the directory does not exist; {_FIX_IT}"
+                path=self.path, reason=f"the directory does not exist; {self._fix_it}"
             )
         try:
             with self._exclusive():
                 numbers = sorted(self._key_files())
                 if not numbers:
-                    raise KeyRepositoryError(path=self.path, reason=f"no keys; {_FIX_IT}")
+                    raise KeyRepositoryError(path=self.path, reason=f"no keys; {self._fix_it}")
                 primary = numbers[-1] + 1
                 staged = os.path.join(self.path, str(STAGED))
                 if STAGED in numbers:
@@ -317,6 +323,18 @@ class KeyRepository:
         checked_at = self._checked_at
         return checked_at is not None and now - checked_at < self._refresh_interval
 
+    def primary_key_hash(self) -> str:
+        """Return the sha256 hex digest of the primary key (the one :meth:`crypter` encrypts with).
+
+        Stored beside what the key encrypted, it tells which data a rotation
+        would leave encrypted with an old key.
+
+        :raises KeyRepositoryError: the keys cannot be loaded.
+        """
+        self.crypter()
+        assert self._loaded is not None
+        return self._loaded.primary_hash
+
     def key_numbers(self) -> tuple[int, ...]:
         """Return the numbers of the keys in use, highest first.
 
@@ -334,7 +352,10 @@ class KeyRepository:
             raise KeyRepositoryError(path=self.path, reason="a key is not valid") from ex
         numbers = tuple(keys)
         LOG.info("Loaded Fernet keys %s from %s", ", ".join(map(str, numbers)), self.path)
-        self._loaded = _Loaded(signature=signature, numbers=numbers, crypter=crypter)
+        primary_hash = hashlib.sha256(keys[numbers[0]]).hexdigest()
+        self._loaded = _Loaded(
+            signature=signature, numbers=numbers, crypter=crypter, primary_hash=primary_hash
+        )
         return self._loaded
 
     def _read_consistent(self) -> tuple[_Signature, dict[int, bytes]]:
@@ -346,7 +367,7 @@ class KeyRepository:
                 break
         # After a few tries the last read is still a set of complete keys.
         if not keys:
-            raise KeyRepositoryError(path=self.path, reason=f"no keys; {_FIX_IT}")
+            raise KeyRepositoryError(path=self.path, reason=f"no keys; {self._fix_it}")
         return after, keys
 
     def _key_files(self) -> dict[int, str]:
@@ -372,7 +393,7 @@ class KeyRepository:
                     files.append((entry.name, st.st_ino, st.st_mtime_ns, st.st_size))
         except FileNotFoundError as ex:
             raise KeyRepositoryError(
-                path=self.path, reason=f"the directory does not exist; {_FIX_IT}"
+                path=self.path, reason=f"the directory does not exist; {self._fix_it}"
             ) from ex
         except OSError as ex:
             raise KeyRepositoryError(path=self.path, reason=_os_reason(ex)) from ex

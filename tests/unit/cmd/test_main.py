@@ -22,7 +22,7 @@ def test_config_files_in_either_place(argv: list[str]) -> None:
 
 def test_every_sub_command_is_registered() -> None:
     parser = main.build_parser()
-    for command in ("up", "bootstrap", "db", "fernet", "plugins"):
+    for command in ("up", "bootstrap", "db", "fernet", "credential", "plugins"):
         assert (
             parser.parse_args(
                 [command]

@@ -43,7 +43,7 @@ def _scripts_with(tmp_path: Path, upgrade_body: str) -> list[str]:
     location = tmp_path / "extra"
     location.mkdir()
     header = 'import sqlalchemy as sa\nfrom alembic import op\n\nrevision = "test"\n'
-    header += 'down_revision = "identity_0003"\nbranch_labels = None\ndepends_on = None\n'
+    header += 'down_revision = "identity_0004"\nbranch_labels = None\ndepends_on = None\n'
     (location / "9999_test.py").write_text(header + textwrap.dedent(upgrade_body))
     return [str(location)]
 
@@ -53,7 +53,7 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-HEADS = "identity_0003,identity_sql_0001,image_0003"
+HEADS = "identity_0004,identity_sql_0001,image_0003"
 
 
 def test_head_and_current(db: Database) -> None:

@@ -10,7 +10,7 @@ from oslo_config import cfg
 
 from nimbus.context import RequestContext
 from nimbus.db import Database, migration
-from nimbus.identity import bootstrap
+from nimbus.identity import bootstrap, credentials
 from nimbus.identity.service import IdentityService
 from nimbus.identity.token.keys import KeyRepository
 from nimbus.policy import INTERNAL
@@ -22,6 +22,7 @@ def service(conf: cfg.ConfigOpts) -> Iterator[IdentityService]:
     db = Database(conf)
     migration.upgrade(db)
     KeyRepository.from_conf(conf).initialize()
+    credentials.key_repository(conf).initialize()
     svc = IdentityService(conf, db)
     bootstrap.bootstrap(svc, admin_password="secret", catalog=[])
     try:

@@ -169,10 +169,11 @@ def test_unmatched_filters_list_nothing_but_still_check_policy(
 ) -> None:
     role = service.assignments.roles.create(callers.admin, {"name": "plain"})
     assert role in service.assignments.roles.list(callers.admin, filters={"domain_id": None})
-    # nimbus has no domain-specific roles and no project acting as a domain.
     assert service.assignments.roles.list(callers.admin, filters={"domain_id": "any"}) == []
     assert service.resources.list_projects(callers.admin)
-    assert service.resources.list_projects(callers.admin, is_domain=True) == []
+    # The projects acting as domains are the domains.
+    as_domains = service.resources.list_projects(callers.admin, is_domain=True)
+    assert {p["id"] for p in as_domains} == {"default", callers.other_domain_id}
     assert service.resources.list_projects(callers.admin, is_domain=False)
     with pytest.raises(exception.PolicyNotAuthorized):
         service.resources.list_projects(callers.member, is_domain=True)

@@ -100,3 +100,79 @@ def test_deleting_a_domain_deletes_what_is_in_it(
         service.users.get_group(INTERNAL, group.id)
     assert service.assignments.list_grants(user_id=callers.member.user_id) == []
     assert service.users.get_user(INTERNAL, elsewhere.id).name == "stays"
+
+
+def test_a_project_acting_as_a_domain_is_a_domain(
+    service: IdentityService, callers: Callers
+) -> None:
+    """As Keystone: it is a root project, listed with is_domain, and a domain too."""
+    resources = service.resources
+    made = resources.create_project(callers.admin, name="acme", is_domain=True, description="d")
+    assert made == {
+        "id": made["id"],
+        "name": "acme",
+        "description": "d",
+        "enabled": True,
+        "domain_id": None,
+        "parent_id": None,
+        "is_domain": True,
+        "tags": [],
+        "options": {},
+    }
+    assert resources.domains.get(callers.reader, made["id"])["name"] == "acme"
+    assert resources.get_project(callers.reader, made["id"]) == made
+    as_domains = resources.list_projects(callers.reader, is_domain=True)
+    assert made["id"] in {p["id"] for p in as_domains}
+    assert all(p["is_domain"] for p in as_domains)
+    assert resources.list_projects(callers.reader, is_domain=True, name="acme") == [made]
+    assert resources.list_projects(callers.reader, is_domain=True, domain_id="default") == []
+    plain = resources.list_projects(callers.reader) + resources.list_projects(
+        callers.reader, is_domain=False
+    )
+    assert made["id"] not in {p["id"] for p in plain}
+    assert not any(p["is_domain"] for p in plain)
+    # Projects go in it as in any domain.
+    inside = resources.create_project(callers.admin, name="inside", domain_id=made["id"])
+    assert inside["parent_id"] == made["id"]
+
+    for bad in ({"domain_id": "default"}, {"parent_id": callers.admin_project_id}):
+        with pytest.raises(exception.ValidationError, match="only root projects"):
+            resources.create_project(callers.admin, name="nested", is_domain=True, **bad)
+    with pytest.raises(exception.Conflict, match="acting as domains with the same name: acme"):
+        resources.create_project(callers.admin, name="acme", is_domain=True)
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:create_project"):
+        resources.create_project(callers.member, name="mine", is_domain=True)
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:get_project"):
+        resources.get_project(callers.member, made["id"])
+
+
+def test_a_domain_is_updated_and_deleted_as_a_project(
+    service: IdentityService, callers: Callers
+) -> None:
+    resources = service.resources
+    made = resources.create_project(callers.admin, name="acme", is_domain=True)
+    inside = resources.create_project(callers.admin, name="inside", domain_id=made["id"])
+    with pytest.raises(exception.PolicyNotAuthorized, match="identity:update_project"):
+        resources.update_project(callers.member, made["id"], {"enabled": False})
+    with pytest.raises(exception.Forbidden, match="disable it first"):
+        resources.delete_project(callers.admin, made["id"])
+    changed = resources.update_project(
+        callers.admin, made["id"], {"enabled": False, "tags": ["x"], "description": "gone"}
+    )
+    assert (changed["enabled"], changed["is_domain"], changed["tags"]) == (False, True, [])
+    assert resources.domains.get(INTERNAL, made["id"])["description"] == "gone"
+
+    resources.delete_project(callers.admin, made["id"])
+
+    for get in (resources.domains.get, resources.get_project):
+        with pytest.raises(exception.NotFound):
+            get(INTERNAL, made["id"])
+    with pytest.raises(exception.NotFound):
+        resources.get_project(INTERNAL, inside["id"])
+
+
+def test_a_domain_id_never_names_a_project(service: IdentityService, callers: Callers) -> None:
+    with pytest.raises(exception.Conflict, match=f"Duplicate ID, {callers.admin_project_id}"):
+        service.resources.create_domain(
+            callers.admin, name="clash", domain_id=callers.admin_project_id
+        )

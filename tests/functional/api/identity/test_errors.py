@@ -225,7 +225,7 @@ WRONG_TYPES = [
     ("POST", "/projects", {"project": {"name": "p", "description": 7}}, "description"),
     ("POST", "/projects", {"project": {"name": "p", "parent_id": 12}}, "parent_id"),
     ("POST", "/projects", {"project": {"name": "p", "tags": "a,b"}}, "tags"),
-    ("POST", "/projects", {"project": {"name": "p", "is_domain": True}}, "is_domain"),
+    ("POST", "/projects", {"project": {"name": "p", "is_domain": "true"}}, "is_domain"),
     ("POST", "/domains", {"domain": {"name": ["d"]}}, "name"),
     ("POST", "/domains", {"domain": {"name": "d", "enabled": "yes"}}, "enabled"),
     ("POST", "/roles", {"role": {"name": {"n": 1}}}, "name"),

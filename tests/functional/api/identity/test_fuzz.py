@@ -418,6 +418,17 @@ def _valid_bodies(pool: Pool) -> dict[tuple[str, str], Callable[[], Any]]:
                 "parent_region_id": ids["region_id"][0],
             }
         },
+        ("/v3/credentials", "POST"): lambda: {
+            "credential": {
+                "user_id": pool.member.user["id"],
+                "project_id": ids["project_id"][0],
+                "type": "ec2",
+                "blob": json.dumps({"access": pool.fresh("ak"), "secret": "s"}),
+            }
+        },
+        ("/v3/credentials/{credential_id}", "PATCH"): lambda: {
+            "credential": {"blob": json.dumps({"access": "a", "secret": "s"}), "type": "ec2"}
+        },
         ("/v3/regions/{region_id}", "PUT"): lambda: {"region": {"description": "d"}},
         ("/v3/regions/{region_id}", "PATCH"): lambda: {"region": {"description": "d"}},
     }

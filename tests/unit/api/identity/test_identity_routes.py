@@ -84,3 +84,35 @@ def test_role_assignments_list_the_admin_grant(client: Any) -> None:
     assert body["links"] == {"self": f"{URL}/v3/role_assignments", "previous": None, "next": None}
     assert any(a["role"]["id"] for a in body["role_assignments"])
     assert all("assignment" in a["links"] for a in body["role_assignments"])
+
+
+def test_a_project_acting_as_a_domain(client: Any) -> None:
+    body = {"project": {"name": "acme", "domain_id": None, "is_domain": True}}
+    result = client.simulate_post("/v3/projects", json=body)
+    assert result.status_code == 201, result.text
+    project = result.json["project"]
+    path = f"/v3/projects/{project['id']}"
+    assert (project["is_domain"], project["domain_id"], project["parent_id"]) == (True, None, None)
+    assert project["links"] == {"self": f"{URL}{path}"}
+    listed = client.simulate_get("/v3/projects", params={"is_domain": "True"}).json["projects"]
+    assert project["id"] in {p["id"] for p in listed}
+    plain = client.simulate_get("/v3/projects").json["projects"]
+    assert project["id"] not in {p["id"] for p in plain}
+    assert all(p["is_domain"] is False for p in plain)
+    domains = client.simulate_get("/v3/domains").json["domains"]
+    assert project["id"] in {d["id"] for d in domains}
+    assert client.simulate_get(path).json["project"] == project
+
+    _error(client.simulate_patch(path, json={"project": {"is_domain": False}}), 400)
+    _error(client.simulate_delete(path), 403)
+    client.simulate_patch(path, json={"project": {"enabled": False}})
+    assert client.simulate_delete(path).status_code == 204
+    _error(client.simulate_get(f"/v3/domains/{project['id']}"), 404)
+
+
+def test_is_domain_must_be_a_boolean_and_a_root(client: Any) -> None:
+    for project in (
+        {"name": "x", "is_domain": "yes"},
+        {"name": "x", "is_domain": True, "domain_id": "default"},
+    ):
+        _error(client.simulate_post("/v3/projects", json={"project": project}), 400)
