@@ -153,6 +153,37 @@ Related options:
 * upload_stale_after
 """,
     ),
+    cfg.IntOpt(
+        "task_time_to_live",
+        default=48,
+        min=1,
+        help="""Hours a task is kept after it succeeded or failed.
+
+Its ``expires_at`` is set to the time it ended plus this; expired tasks
+are removed by the periodic recovery of every API process.
+
+Related options:
+* upload_recovery_interval
+""",
+    ),
+    cfg.IntOpt(
+        "task_workers",
+        default=2,
+        min=1,
+        help="""Tasks each API process runs at the same time.
+
+Tasks beyond this wait in ``pending`` for a free worker.
+""",
+    ),
+    cfg.FloatOpt(
+        "task_url_timeout",
+        default=60.0,
+        min=1.0,
+        help="""Seconds an ``import`` task waits for its source URL to connect or send.
+
+A source that stays silent this long fails the task.
+""",
+    ),
 ]
 
 FILE_STORE_OPTS = [

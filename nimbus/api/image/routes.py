@@ -7,9 +7,9 @@ from typing import Any
 import falcon
 
 from nimbus.api.app import Links
-from nimbus.api.image import image_data, images, members, metadefs, schemas, versions
+from nimbus.api.image import image_data, images, members, metadefs, schemas, tasks, versions
 from nimbus.api.versions import Versions
-from nimbus.image import ImageData, ImageService
+from nimbus.image import ImageData, ImageService, TaskService
 from nimbus.image.metadefs import MetadefService
 
 _I = "/v2/images/{image_id}"
@@ -28,7 +28,9 @@ _METADEF_SCHEMAS = (
 )
 
 
-def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[str, Any]]:
+def routes(
+    service: ImageService, data: ImageData, task_service: TaskService, links: Links
+) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the image root."""
     deps = (service, links)
     md = (MetadefService(service.db, service.enforcer), links)
@@ -49,6 +51,10 @@ def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[s
         ("/v2/schemas/images", schemas.Schema(service.conf, "images")),
         ("/v2/schemas/member", schemas.Schema(service.conf, "member")),
         ("/v2/schemas/members", schemas.Schema(service.conf, "members")),
+        ("/v2/tasks", tasks.TaskCollection(task_service, links)),
+        ("/v2/tasks/{task_id}", tasks.TaskItem(task_service, links)),
+        ("/v2/schemas/task", schemas.Schema(service.conf, "task")),
+        ("/v2/schemas/tasks", schemas.Schema(service.conf, "tasks")),
         *_metadef_routes(md, service),
     ]
 
