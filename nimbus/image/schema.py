@@ -72,6 +72,14 @@ READ_ONLY = frozenset(
 )
 #: Names no image may use as a property.
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
+#: Properties with this prefix are Glance's own (the import lock ...): users may not set them.
+RESERVED_PREFIX = "os_glance"
+
+
+def is_reserved(name: str) -> bool:
+    """Tell whether *name* is a property only the image service sets."""
+    return name in RESERVED or name.startswith(RESERVED_PREFIX)
+
 
 #: Attributes kept in columns of the ``images`` table (the rest are properties).
 CORE_COLUMNS = (
@@ -165,7 +173,7 @@ def create_values(conf: cfg.ConfigOpts, document: Any) -> dict[str, Any]:
         raise exception.BadRequest(reason="The request body must be a JSON object.")
     values: dict[str, Any] = {}
     for name, value in document.items():
-        if name in RESERVED:
+        if is_reserved(name):
             raise exception.Forbidden(message=f"Attribute '{name}' is reserved.")
         if name in READ_ONLY and name != "id":
             raise exception.Forbidden(message=f"Attribute '{name}' is read-only.")

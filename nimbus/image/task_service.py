@@ -16,6 +16,16 @@ project, streams the URL's data into it through the same upload path as
 inspection) and names the image in ``result.image_id``.  A failed import
 deletes the image it made.
 
+``api_image_import`` tasks are made by ``POST /v2/images/{id}/import``
+(Glance's interoperable import, :meth:`TaskService.import_image`), never
+through ``/v2/tasks``.  nimbus offers the ``glance-direct`` method: the
+data staged by ``PUT /v2/images/{id}/stage`` is already in the image store
+(written, hashed and inspected by the upload path), so the task reads it
+back, checks it against the recorded size and multihash and activates the
+image; a failed check drops the data and puts the image back to ``queued``.
+``web-download`` and ``glance-download`` (a URL, another region's Glance)
+and ``copy-image`` (which needs several stores) are not offered.
+
 No stuck states: a process counts its own tasks (queued or running) as
 alive and refreshes their heartbeat (``updated_at``) every ``[image]
 upload_recovery_interval`` seconds; every process fails the tasks whose
@@ -27,9 +37,11 @@ process can be running one then.
 
 from __future__ import annotations
 
+import builtins
 import concurrent.futures
 import dataclasses
 import datetime
+import hashlib
 import logging
 import threading
 import urllib.error
@@ -52,7 +64,7 @@ from nimbus.image import models, schema
 from nimbus.image.data import ImageData
 from nimbus.image.service import Authorizer, ImageService, utcnow
 
-__all__ = ["STATUSES", "TYPES", "TaskQuery", "TaskService"]
+__all__ = ["IMPORT_METHODS", "STATUSES", "TYPES", "TaskQuery", "TaskService"]
 
 LOG = logging.getLogger(__name__)
 
@@ -61,6 +73,9 @@ Task = models.Task
 #: ``api_image_import`` and ``location_import``, which only Glance itself makes).
 TYPES = ("import",)
 STATUSES = ("pending", "processing", "success", "failure")
+#: The interoperable import methods nimbus runs (``/v2/info/import``).
+IMPORT_METHODS = ("glance-direct",)
+_IMPORT_BODY_KEYS = frozenset({"method", "stores", "all_stores", "all_stores_must_succeed"})
 UNFINISHED = ("pending", "processing")
 SORT_KEYS = ("created_at", "updated_at", "id", "type", "status", "owner")
 _IMPORT_KEYS = ("import_from", "import_from_format", "image_properties")
@@ -315,20 +330,7 @@ class TaskService:
             raise exception.Forbidden(
                 message="Tasks belong to projects: use a project-scoped token to create one."
             )
-        now = utcnow()
-        row = Task(
-            id=str(uuid.uuid4()),
-            type=kind,
-            status="pending",
-            owner=ctx.project_id,
-            input=task_input,
-            result=None,
-            message="",
-            request_id=ctx.request_id,
-            user_id=ctx.user_id,
-            created_at=now,
-            updated_at=now,
-        )
+        row = self._new(ctx, kind, task_input)
 
         def write(session: orm.Session) -> dict[str, Any]:
             session.add(row)
@@ -338,6 +340,115 @@ class TaskService:
         task = self.db.write(write)
         self._start(ctx, row.id)
         return task
+
+    @staticmethod
+    def _new(
+        ctx: RequestContext, kind: str, task_input: dict[str, Any], image_id: str | None = None
+    ) -> models.Task:
+        now = utcnow()
+        return Task(
+            id=str(uuid.uuid4()),
+            type=kind,
+            status="pending",
+            owner=ctx.project_id or "",
+            input=task_input,
+            result=None,
+            message="",
+            image_id=image_id,
+            request_id=ctx.request_id,
+            user_id=ctx.user_id,
+            created_at=now,
+            updated_at=now,
+        )
+
+    # -- interoperable import ----------------------------------------------------
+
+    def import_image(self, ctx: RequestContext, image_id: str, body: Any) -> dict[str, Any]:
+        """Start importing an image's data (``POST /v2/images/{id}/import``).
+
+        :returns: the ``api_image_import`` task, pending.
+        :raises BadRequest: the body names no method, or one nimbus does not offer.
+        :raises NotFound: no such image visible to the caller.
+        :raises PolicyNotAuthorized: the caller may not modify the image.
+        :raises Conflict: the image is not staged, or another import holds it.
+        """
+        method = self._check_import_body(body)
+        task_input = {"image_id": image_id, "import_req": body}
+        row = self._new(ctx, "api_image_import", task_input, image_id)
+        self.db.write(lambda session: session.add(row))
+        try:
+            self.images.begin_import(ctx, image_id, method, row.id)
+        except BaseException:
+            # A refused import leaves no task behind.
+            stmt = sa.delete(Task).where(Task.id == row.id)
+            self.db.write(lambda session: session.execute(stmt))
+            raise
+        self._start(ctx, row.id)
+        return _view(row)
+
+    def list_for_image(self, ctx: RequestContext, image_id: str) -> builtins.list[dict[str, Any]]:
+        """Return the tasks of an image the caller can see, newest first (Glance 2.12).
+
+        :raises NotFound: no such image visible to the caller.
+        """
+        self.images.get(ctx, image_id)
+        stmt = (
+            sa.select(Task)
+            .where(Task.image_id == image_id, self._visible(ctx))
+            .order_by(Task.created_at.desc(), Task.id)
+        )
+        with self.db.reader() as session:
+            return [_view(row) for row in session.scalars(stmt)]
+
+    @staticmethod
+    def _check_import_body(body: Any) -> str:
+        if not isinstance(body, dict):
+            raise exception.BadRequest(reason="Body expected in request.")
+        unknown = sorted(set(body) - _IMPORT_BODY_KEYS)
+        if unknown:
+            raise exception.BadRequest(
+                reason=f"Additional properties are not allowed ('{printable(unknown[0])[:80]}')"
+            )
+        method = body.get("method")
+        if not isinstance(method, dict) or not isinstance(method.get("name"), str):
+            raise exception.BadRequest(reason="Import request requires a 'method' with a 'name'")
+        name = method["name"]
+        if name not in IMPORT_METHODS:
+            raise exception.BadRequest(
+                reason=f"Import method {printable(name)[:80]} is not supported; available: "
+                + ", ".join(IMPORT_METHODS)
+            )
+        if body.get("all_stores_must_succeed") is False:
+            # As Glance without several stores.
+            raise exception.BadRequest(
+                reason="All_stores_must_succeed can only be set with several stores"
+            )
+        return name
+
+    def _glance_direct(self, task_id: str, task_input: dict[str, Any]) -> str:
+        """Check an image's staged data in the store and activate the image."""
+        image_id = str(task_input["image_id"])
+        stored = self.images.staged_data(image_id)
+        algorithm = stored.hash_algo or self.conf.image.hashing_algorithm
+        digest = hashlib.new(algorithm)
+        size = 0
+        reader = self.images.store.get(stored.location)
+        try:
+            while chunk := reader.read(self.conf.image.chunk_size):
+                digest.update(chunk)
+                size += len(chunk)
+        finally:
+            reader.close()
+        if size != stored.size or digest.hexdigest() != stored.hash_value:
+            raise exception.Conflict(
+                message=f"The staged data of image {image_id} changed since it was staged"
+                f" ({size} bytes read, {stored.size} staged); stage it again."
+            )
+        if self.images.end_import(image_id, task_id, succeeded=True) is None:
+            raise exception.Conflict(
+                message=f"Image {image_id} was deleted or its import given up meanwhile."
+            )
+        return image_id
 
     def _check_body(self, body: Any) -> tuple[str, dict[str, Any]]:
         if body is None:
@@ -415,6 +526,12 @@ class TaskService:
             with self.db.reader() as session:
                 row = session.get(Task, task_id)
                 task_input = dict(row.input or {}) if row is not None else {}
+            with self.db.reader() as session:
+                found = session.get(Task, task_id)
+                kind = found.type if found is not None else ""
+            if kind == "api_image_import":
+                self._run_import(task_id, task_input)
+                return
             image_id: str | None = None
             try:
                 image_id = self._import(ctx, task_id, task_input)
@@ -434,6 +551,18 @@ class TaskService:
         finally:
             with self._lock:
                 self._alive.discard(task_id)
+
+    def _run_import(self, task_id: str, task_input: dict[str, Any]) -> None:
+        """Run an ``api_image_import`` task; a failure puts its image back to ``queued``."""
+        image_id = str(task_input.get("image_id"))
+        try:
+            self._glance_direct(task_id, task_input)
+        except Exception as ex:  # noqa: BLE001 - every failure ends the task, with why
+            LOG.warning("Import task %s of image %s failed: %s", task_id, image_id, printable(ex))
+            self._end(task_id, "failure", message=_message(ex))
+            self.images.end_import(image_id, task_id, succeeded=False)
+            return
+        self._end(task_id, "success", result={"image_id": image_id})
 
     def _import(self, ctx: RequestContext, task_id: str, task_input: dict[str, Any]) -> str:
         """Create the image of an ``import`` task and fill it from the source URL."""
@@ -523,6 +652,13 @@ class TaskService:
         count = self.db.write(write)
         if count:
             LOG.warning("Failed %d task(s) whose process stopped", count)
+        # An image still importing for a task that ended (the recovery
+        # failed it, or its process died between the two writes).
+        for image_id, task_id in self.images.imports_of_ended_tasks():
+            with self.db.reader() as session:
+                task = session.get(Task, task_id)
+                succeeded = task is not None and task.status == "success"
+            self.images.end_import(image_id, task_id, succeeded=succeeded)
         return count
 
     def expire(self) -> int:

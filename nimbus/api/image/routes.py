@@ -7,7 +7,16 @@ from typing import Any
 import falcon
 
 from nimbus.api.app import Links
-from nimbus.api.image import image_data, images, members, metadefs, schemas, tasks, versions
+from nimbus.api.image import (
+    image_data,
+    images,
+    imports,
+    members,
+    metadefs,
+    schemas,
+    tasks,
+    versions,
+)
 from nimbus.api.versions import Versions
 from nimbus.image import ImageData, ImageService, TaskService
 from nimbus.image.metadefs import MetadefService
@@ -42,6 +51,11 @@ def routes(
         ("/v2/images", images.ImageCollection(*deps)),
         (_I, images.ImageItem(*deps)),
         (_I + "/file", image_data.ImageFile(service, data, links)),
+        (_I + "/stage", imports.ImageStage(service, data, links)),
+        (_I + "/import", imports.ImportImage(service, task_service, links)),
+        (_I + "/tasks", imports.ImageTasks(service, task_service, links)),
+        ("/v2/info/import", imports.ImportInfo()),
+        ("/v2/info/stores", imports.StoresInfo(service.conf)),
         (_I + "/tags/{tag}", images.ImageTag(*deps)),
         (_I + "/actions/deactivate", images.Deactivate(*deps)),
         (_I + "/actions/reactivate", images.Reactivate(*deps)),
