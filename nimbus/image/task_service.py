@@ -628,7 +628,7 @@ class TaskService:
         cutoff = now - datetime.timedelta(seconds=older_than)
         expires = now + datetime.timedelta(hours=self.conf.image.task_time_to_live)
 
-        def write(session: orm.Session) -> int:
+        def write(session: orm.Session) -> builtins.list[tuple[str, str, str | None]]:
             if alive and older_than > 0:
                 session.execute(
                     sa.update(Task)
@@ -636,22 +636,36 @@ class TaskService:
                     .values(updated_at=now)
                     .execution_options(synchronize_session=False)
                 )
-            return _rows(
-                session,
-                sa.update(Task)
-                .where(Task.status.in_(UNFINISHED), Task.updated_at <= cutoff)
-                .values(
-                    status="failure",
-                    message="The process running the task stopped before it ended.",
-                    expires_at=expires,
-                    updated_at=now,
+            stale = sa.and_(Task.status.in_(UNFINISHED), Task.updated_at <= cutoff)
+            dead = [
+                (task_id, kind, image_id)
+                for task_id, kind, image_id in session.execute(
+                    sa.select(Task.id, Task.type, Task.image_id).where(stale).with_for_update()
                 )
-                .execution_options(synchronize_session=False),
-            )
+            ]
+            if dead:
+                session.execute(
+                    sa.update(Task)
+                    .where(Task.id.in_([task_id for task_id, _, _ in dead]), stale)
+                    .values(
+                        status="failure",
+                        message="The process running the task stopped before it ended.",
+                        expires_at=expires,
+                        updated_at=now,
+                    )
+                    .execution_options(synchronize_session=False)
+                )
+            return dead
 
-        count = self.db.write(write)
-        if count:
-            LOG.warning("Failed %d task(s) whose process stopped", count)
+        dead = self.db.write(write)
+        if dead:
+            LOG.warning("Failed %d task(s) whose process stopped", len(dead))
+        # A dead legacy import leaves no half-made image behind (as one that failed).
+        admin = RequestContext.admin()
+        for _, kind, image_id in dead:
+            if kind == "import" and image_id is not None:
+                self._discard_image(admin, image_id)
+        count = len(dead)
         # An image still importing for a task that ended (the recovery
         # failed it, or its process died between the two writes).
         for image_id, task_id in self.images.imports_of_ended_tasks():

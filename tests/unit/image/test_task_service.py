@@ -271,3 +271,25 @@ def test_stale_after_must_exceed_the_recovery_interval(conf: cfg.ConfigOpts) -> 
     conf.set_override("upload_recovery_interval", 90.0, group="image")
     with pytest.raises(exception.ValidationError, match="upload_recovery_interval"):
         tasks.check_options(conf)
+
+
+def test_recovery_deletes_the_half_made_image_of_a_dead_import(
+    task_service: TaskService,
+    fake_service: ImageService,
+    ctx: RequestContext,
+    executor: InlineExecutor,
+    database: Database,
+) -> None:
+    executor.hold = True
+    task = task_service.create(ctx, body())["id"]
+    # Its worker made the image, then its process died.
+    image = fake_service.create(ctx, {"disk_format": "raw", "container_format": "bare"})
+    with database.writer() as session:
+        session.execute(
+            sa.update(models.Task).where(models.Task.id == task).values(image_id=image["id"])
+        )
+    task_service._alive.clear()
+    _age(database, task, 600)
+    assert task_service.recover(older_than=60) == 1
+    with pytest.raises(exception.NotFound):
+        fake_service.get(ctx, image["id"])
