@@ -128,14 +128,16 @@ Related options:
         "upload_stale_after",
         default=60.0,
         min=0.1,
-        help="""Seconds without a heartbeat after which an upload counts as dead.
+        help="""Seconds without a heartbeat after which an upload or a task counts as dead.
 
-Its image goes back to ``queued`` and the store's partial data of it is
-removed, by every API process, every ``upload_recovery_interval``
-seconds and at start-up.  An upload whose client sends less than one
-``chunk_size`` in this time is cut off too.  It must be greater than
-``upload_heartbeat_interval``, with room for the clock differences
-between the API hosts.
+A dead upload's image goes back to ``queued`` and the store's partial
+data of it is removed; a dead task (``/v2/tasks``, imports) fails.  Every
+API process does this every ``upload_recovery_interval`` seconds and at
+start-up.  An upload whose client sends less than one ``chunk_size`` in
+this time is cut off too.  It must be greater than
+``upload_heartbeat_interval`` and ``upload_recovery_interval`` (each
+process refreshes its tasks' heartbeat once per recovery interval), with
+room for the clock differences between the API hosts.
 
 Related options:
 * upload_heartbeat_interval
@@ -151,6 +153,37 @@ Related options:
 
 Related options:
 * upload_stale_after
+""",
+    ),
+    cfg.IntOpt(
+        "task_time_to_live",
+        default=48,
+        min=1,
+        help="""Hours a task is kept after it succeeded or failed.
+
+Its ``expires_at`` is set to the time it ended plus this; expired tasks
+are removed by the periodic recovery of every API process.
+
+Related options:
+* upload_recovery_interval
+""",
+    ),
+    cfg.IntOpt(
+        "task_workers",
+        default=2,
+        min=1,
+        help="""Tasks each API process runs at the same time.
+
+Tasks beyond this wait in ``pending`` for a free worker.
+""",
+    ),
+    cfg.FloatOpt(
+        "task_url_timeout",
+        default=60.0,
+        min=1.0,
+        help="""Seconds an ``import`` task waits for its source URL to connect or send.
+
+A source that stays silent this long fails the task.
 """,
     ),
 ]

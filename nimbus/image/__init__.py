@@ -2,5 +2,6 @@
 
 from nimbus.image.data import Download, ImageData
 from nimbus.image.service import ImageService
+from nimbus.image.task_service import TaskService
 
-__all__ = ["Download", "ImageData", "ImageService"]
+__all__ = ["Download", "ImageData", "ImageService", "TaskService"]

@@ -467,15 +467,21 @@ class ImageData:
         *,
         content_length: int | None,
         content_md5: str | None = None,
+        stage: bool = False,
     ) -> dict[str, Any]:
         """Store an image's data from *readinto* and make the image active.
+
+        Staged data (``PUT /v2/images/{id}/stage``) takes the same path, the
+        storage quota and the recovery of dead uploads included, and leaves
+        the image ``uploading`` instead, for an import to activate.
 
         :param readinto: reads the next bytes of the request body into the
             buffer it is given (at most its length) and returns how many;
             0 at the body's end.
         :param content_length: the declared body length, if any.
         :param content_md5: a declared MD5 of the data (hex or base64).
-        :returns: the active image.
+        :param stage: stage the data for a ``glance-direct`` import.
+        :returns: the active (or, staged, the uploading) image.
         :raises Conflict: the image is not ``queued`` (another upload holds it),
             or this upload lost it for sending nothing for ``upload_stale_after``.
         :raises OverLimit: past the size cap or the project's storage quota.
@@ -524,7 +530,7 @@ class ImageData:
             inspection = inspector.finish(stored.size)
             self._verify(digests, expected_md5, claim.declared)
             values = {
-                "status": "active",
+                "status": "uploading" if stage else "active",
                 "size": stored.size,
                 "virtual_size": inspection.virtual_size,
                 "checksum": digests.hexdigest("md5"),
@@ -544,7 +550,8 @@ class ImageData:
             raise
         LOG.info("Stored %d bytes of image %s at %s", values["size"], printable(image_id), location)
         self.service.notify(ctx, "image.upload", image)
-        self.service.notify(ctx, "image.activate", image)
+        if not stage:
+            self.service.notify(ctx, "image.activate", image)
         return image
 
     def _chunks(

@@ -28,7 +28,7 @@ class ImageDescriptor(ServiceDescriptor):
     def build(self, cloud: Cloud) -> dict[str, Any]:
         from nimbus import messaging, registry
         from nimbus.drivers.image import ImageStore
-        from nimbus.image import ImageData, ImageService
+        from nimbus.image import ImageData, ImageService, TaskService
 
         conf = cloud.conf
         store = registry.load_driver(
@@ -36,12 +36,14 @@ class ImageDescriptor(ServiceDescriptor):
         )
         notifier = messaging.Notifier(cloud.transport, f"image.{conf.host}")
         service = ImageService(conf, cloud.database, store, cloud.enforcer, notifier=notifier)
-        return {"image": service, "image_data": ImageData(service)}
+        data = ImageData(service)
+        tasks = TaskService(conf, cloud.database, cloud.enforcer, service, data)
+        return {"image": service, "image_data": data, "image_tasks": tasks}
 
     def api(self, cloud: Cloud) -> ServiceAPI:
         from nimbus.api.image import image_api
 
-        return image_api(cloud.image, cloud.image_data)
+        return image_api(cloud.image, cloud.image_data, cloud.image_tasks)
 
     def catalog(self, conf: cfg.ConfigOpts, base_url: str) -> list[CatalogEntry]:
         # Unversioned: the client discovers v2 at the root.
@@ -52,9 +54,11 @@ class ImageDescriptor(ServiceDescriptor):
             # Nothing uploads before the embedded server starts: an image still
             # "saving" was being uploaded when an earlier run stopped.
             cloud.image_data.recover(older_than=0)
+            # Nor runs a task: one left unfinished will never end.
+            cloud.image_tasks.recover(older_than=0)
         return None
 
     def periodic_tasks(self, cloud: Cloud) -> list[PeriodicTask]:
         from nimbus.image import tasks
 
-        return tasks.periodic_tasks(cloud.conf, cloud.image_data)
+        return tasks.periodic_tasks(cloud.conf, cloud.image_data, cloud.image_tasks)

@@ -21,6 +21,7 @@ __all__ = [
     "MetadefProperty",
     "MetadefResourceType",
     "MetadefTag",
+    "Task",
 ]
 
 
@@ -99,6 +100,36 @@ class ImageMember(Base):
     )
     member: orm.Mapped[str] = orm.mapped_column(ID, primary_key=True, index=True)
     status: orm.Mapped[str] = orm.mapped_column(sa.String(20))
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+    updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
+
+
+class Task(Base):
+    """A Glance task: asynchronous work a project asked for, and how it ended.
+
+    ``status`` goes ``pending`` -> ``processing`` -> ``success`` or
+    ``failure``; while processing, the worker refreshes ``updated_at`` (its
+    heartbeat), so a task whose worker died is failed by the recovery.
+    ``expires_at`` is set when the task ends: after it the row is removed.
+    """
+
+    __tablename__ = "image_tasks"
+    __table_args__ = (
+        sa.Index("ix_image_tasks_owner_created_at", "owner", "created_at"),
+        sa.Index("ix_image_tasks_status_updated_at", "status", "updated_at"),
+    )
+
+    id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
+    type: orm.Mapped[str] = orm.mapped_column(sa.String(30))
+    status: orm.Mapped[str] = orm.mapped_column(sa.String(30))
+    owner: orm.Mapped[str] = orm.mapped_column(ID)
+    input: orm.Mapped[dict[str, object] | None] = orm.mapped_column(sa.JSON)
+    result: orm.Mapped[dict[str, object] | None] = orm.mapped_column(sa.JSON)
+    message: orm.Mapped[str] = orm.mapped_column(sa.Text, default="")
+    image_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36), index=True)
+    request_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(64))
+    user_id: orm.Mapped[str | None] = orm.mapped_column(ID)
+    expires_at: orm.Mapped[datetime.datetime | None] = orm.mapped_column(index=True)
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
     updated_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 

@@ -143,7 +143,7 @@ def apply(
     result = dict(current)
     for change in changes:
         name = change.name
-        if name in schema.RESERVED:
+        if schema.is_reserved(name):
             raise exception.Forbidden(message=f"Attribute '{name}' is reserved.")
         if name in schema.READ_ONLY:
             raise exception.Forbidden(message=f"Attribute '{name}' is read-only.")

@@ -72,6 +72,14 @@ READ_ONLY = frozenset(
 )
 #: Names no image may use as a property.
 RESERVED = frozenset({"location", "deleted", "deleted_at"})
+#: Properties with this prefix are Glance's own (the import lock ...): users may not set them.
+RESERVED_PREFIX = "os_glance"
+
+
+def is_reserved(name: str) -> bool:
+    """Tell whether *name* is a property only the image service sets."""
+    return name in RESERVED or name.startswith(RESERVED_PREFIX)
+
 
 #: Attributes kept in columns of the ``images`` table (the rest are properties).
 CORE_COLUMNS = (
@@ -165,7 +173,7 @@ def create_values(conf: cfg.ConfigOpts, document: Any) -> dict[str, Any]:
         raise exception.BadRequest(reason="The request body must be a JSON object.")
     values: dict[str, Any] = {}
     for name, value in document.items():
-        if name in RESERVED:
+        if is_reserved(name):
             raise exception.Forbidden(message=f"Attribute '{name}' is reserved.")
         if name in READ_ONLY and name != "id":
             raise exception.Forbidden(message=f"Attribute '{name}' is read-only.")
@@ -243,3 +251,61 @@ def members_schema() -> dict[str, Any]:
         },
         "links": [{"rel": "schema", "href": "{schema}"}],
     }
+
+
+def _task_properties(*, full: bool) -> dict[str, Any]:
+    nullable_object = {"type": ["null", "object"]}
+    properties: dict[str, Any] = {
+        "id": {"type": "string", "pattern": _UUID, "description": "An identifier for the task"},
+        "type": {
+            "type": "string",
+            "enum": ["import", "api_image_import", "location_import"],
+            "description": "The type of task represented by this content",
+        },
+        "status": {
+            "type": "string",
+            "enum": ["pending", "processing", "success", "failure"],
+            "description": "The current status of this task",
+        },
+        "input": {**nullable_object, "description": "The parameters required by task, JSON blob"},
+        "result": {**nullable_object, "description": "The result of current task, JSON blob"},
+        "owner": {"type": "string", "description": "An identifier for the owner of this task"},
+        "message": {
+            "type": "string",
+            "description": "Human-readable informative message only included when appropriate"
+            " (usually on failure)",
+        },
+        "image_id": {"type": "string", "description": "Image associated with the task"},
+        "request_id": {"type": "string", "description": "Human-readable informative request-id"},
+        "user_id": {"type": "string", "description": "User associated with the task"},
+        "expires_at": {
+            "type": ["null", "string"],
+            "description": "Datetime when this resource would be subject to removal",
+        },
+        "created_at": {"type": "string", "description": "Datetime when this resource was created"},
+        "updated_at": {"type": "string", "description": "Datetime when this resource was updated"},
+        "self": {"type": "string", "readOnly": True},
+        "schema": {"type": "string", "readOnly": True},
+    }
+    if not full:
+        # A listing shows tasks without their input, result and message.
+        for name in ("input", "result", "message"):
+            del properties[name]
+    return properties
+
+
+_TASK_LINKS = [
+    {"rel": "self", "href": "{self}"},
+    {"rel": "describedby", "href": "{schema}"},
+]
+
+
+def task_schema() -> dict[str, Any]:
+    """Return the ``/v2/schemas/task`` document."""
+    return {"name": "task", "properties": _task_properties(full=True), "links": _TASK_LINKS}
+
+
+def tasks_schema() -> dict[str, Any]:
+    """Return the ``/v2/schemas/tasks`` document (its items are the listed view)."""
+    item = {"name": "task", "properties": _task_properties(full=False), "links": _TASK_LINKS}
+    return collection_schema("tasks", {"type": "array", "items": item})

@@ -37,7 +37,15 @@ from nimbus.image import models, patch, schema
 from nimbus.image import query as queries
 from nimbus.image.query import ImageQuery
 
-__all__ = ["Authorizer", "ImageService", "StoredImage", "UploadClaim", "utcnow"]
+__all__ = [
+    "IMPORT_LOCK",
+    "Authorizer",
+    "ImageService",
+    "StagedData",
+    "StoredImage",
+    "UploadClaim",
+    "utcnow",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -50,6 +58,10 @@ _NULL_SORT: dict[str, Any] = {
     "container_format": "",
     "owner": "",
 }
+#: The statuses in which an image's data is in its store, for good.
+_STORED = ("active", "deactivated")
+#: The property naming the import task that holds an image (Glance's import lock).
+IMPORT_LOCK = "os_glance_import_task"
 #: Properties the openstack client fills with the file's hashes when it knows them.
 _DECLARED = {"owner_specified.openstack.md5": "md5", "owner_specified.openstack.sha256": "sha256"}
 
@@ -91,6 +103,16 @@ class StoredImage:
     location: str | None
     size: int | None
     checksum: str | None
+
+
+@dataclasses.dataclass(frozen=True)
+class StagedData:
+    """Where an image's staged data is, and what staging it recorded."""
+
+    location: str
+    size: int
+    hash_algo: str | None
+    hash_value: str | None
 
 
 class Authorizer(Protocol):
@@ -211,10 +233,15 @@ class ImageService:
             tags[image_id].append(value)
         return props, tags
 
-    @staticmethod
-    def view(row: models.Image, props: dict[str, str], tags: list[str]) -> dict[str, Any]:
-        """Return an image as the API shows it (without its links)."""
+    def view(self, row: models.Image, props: dict[str, str], tags: list[str]) -> dict[str, Any]:
+        """Return an image as the API shows it (without its links).
+
+        An image whose data is stored names the store in ``stores``, as
+        Glance does with several stores (``/v2/info/stores`` lists the one).
+        """
+        stored = {"stores": self.conf.image.store} if row.location and row.status in _STORED else {}
         return {
+            **stored,
             **props,
             "id": row.id,
             "name": row.name,
@@ -582,6 +609,102 @@ class ImageService:
         image = self.db.write(write)
         self.notify(ctx, f"image.{action}", image)
         return image
+
+    # -- interoperable import ---------------------------------------------------
+
+    def begin_import(self, ctx: RequestContext, image_id: str, method: str, task_id: str) -> None:
+        """Move a staged image to ``importing`` for the import task *task_id*.
+
+        The task's id is the image's ``os_glance_import_task`` property, the
+        lock Glance puts on an image under import, until the import ends.
+
+        :raises NotFound: no such image visible to the caller.
+        :raises PolicyNotAuthorized: the caller may not modify the image.
+        :raises Conflict: the image is not in the state *method* needs, its
+            formats are unset, or another import holds it.
+        """
+
+        def write(session: orm.Session) -> None:
+            row = self.load(session, ctx, image_id, lock=True)
+            self.authorize(ctx, "modify_image", row)
+            if row.status == "active":
+                raise exception.Conflict(
+                    message="Image with status active cannot be target for import"
+                )
+            if method == "glance-direct" and row.status != "uploading":
+                raise exception.Conflict(
+                    message="Image needs to be staged before 'glance-direct' method can be used"
+                )
+            for name in ("container_format", "disk_format"):
+                if not getattr(row, name):
+                    raise exception.Conflict(message=f"'{name}' needs to be set before import")
+            if session.get(models.ImageProperty, (image_id, IMPORT_LOCK)) is not None:
+                raise exception.Conflict(message=f"Image {image_id} has an import in progress")
+            row.status = "importing"
+            row.updated_at = utcnow()
+            session.add(models.ImageProperty(image_id=image_id, name=IMPORT_LOCK, value=task_id))
+
+        self.db.write(write)
+
+    def end_import(self, image_id: str, task_id: str, *, succeeded: bool) -> dict[str, Any] | None:
+        """End the import *task_id* holds: ``importing`` -> ``active``, or back to ``queued``.
+
+        A failed import drops the staged data (Glance's revert), so the
+        image takes a new stage or upload.
+
+        :returns: the image, or None if the import no longer held it
+            (deleted, or ended by the recovery).
+        """
+
+        def write(session: orm.Session) -> tuple[dict[str, Any] | None, str | None]:
+            lock = session.get(models.ImageProperty, (image_id, IMPORT_LOCK), with_for_update=True)
+            row = session.get(Image, image_id, with_for_update=True)
+            if lock is None or lock.value != task_id or row is None or row.status != "importing":
+                return None, None
+            session.delete(lock)
+            location = None
+            row.updated_at = utcnow()
+            if succeeded:
+                row.status = "active"
+            else:
+                location = row.location
+                row.status = "queued"
+                for name in ("size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value"):
+                    setattr(row, name, None)
+                row.location = None
+            session.flush()
+            return self.view_one(session, row), location
+
+        image, location = self.db.write(write)
+        if location:
+            self.delete_data(location)
+        return image
+
+    def staged_data(self, image_id: str) -> StagedData:
+        """Return where an importing image's staged data is and what it hashed to.
+
+        :raises Conflict: the image is not importing, or has no data.
+        """
+        with self.db.reader() as session:
+            row = session.get(Image, image_id)
+            if row is None or row.status != "importing" or not row.location:
+                raise exception.Conflict(message=f"Image {image_id} has no staged data to import.")
+            return StagedData(row.location, row.size or 0, row.os_hash_algo, row.os_hash_value)
+
+    def imports_of_ended_tasks(self) -> builtins.list[tuple[str, str]]:
+        """Return (image id, task id) of images still ``importing`` for a task that ended."""
+        stmt = (
+            sa.select(Image.id, models.ImageProperty.value)
+            .join(models.ImageProperty, models.ImageProperty.image_id == Image.id)
+            .outerjoin(models.Task, models.Task.id == models.ImageProperty.value)
+            .where(
+                Image.status == "importing",
+                models.ImageProperty.name == IMPORT_LOCK,
+                sa.or_(models.Task.id.is_(None), models.Task.status.in_(("success", "failure"))),
+            )
+        )
+        with self.db.reader() as session:
+            return [(image_id, task_id) for image_id, task_id in session.execute(stmt)]
 
     def deactivate(self, ctx: RequestContext, image_id: str) -> dict[str, Any]:
         """Make an active image's data unavailable to non-admins."""

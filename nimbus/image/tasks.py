@@ -1,4 +1,4 @@
-"""The image service's periodic tasks: giving up dead uploads.
+"""The image service's periodic tasks: giving up dead uploads and dead tasks.
 
 An upload holds its image in ``saving`` and refreshes its heartbeat (the
 image's ``updated_at``) at most every ``[image] upload_heartbeat_interval``
@@ -19,6 +19,12 @@ uploads off.  Only the embedded ``nimbus up`` knows that no process can be
 uploading before it serves, so it makes its own explicit call with
 ``older_than=0`` (:func:`nimbus.cmd.up.prepare`), which frees an image cut
 by the previous run at once instead of after ``upload_stale_after``.
+
+Glance tasks (:mod:`nimbus.image.task_service`) follow the same rule with
+the same options: each process refreshes the heartbeat of the tasks it
+runs or has queued, and fails those whose heartbeat is older than
+``upload_stale_after``; the same run removes tasks past their
+``expires_at``.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from oslo_config import cfg
 
 from nimbus import exception
 from nimbus.image.data import ImageData
+from nimbus.image.task_service import TaskService
 from nimbus.periodic import PeriodicTask
 
 __all__ = ["check_options", "periodic_tasks"]
@@ -44,6 +51,13 @@ def check_options(conf: cfg.ConfigOpts) -> None:
         ``upload_heartbeat_interval``: live uploads would be taken for dead.
     """
     options = conf.image
+    if options.upload_stale_after <= options.upload_recovery_interval:
+        raise exception.ValidationError(
+            field="[image] upload_stale_after",
+            reason=f"must be greater than [image] upload_recovery_interval"
+            f" ({options.upload_stale_after:g} <= {options.upload_recovery_interval:g}),"
+            " or the tasks of live processes are taken for dead",
+        )
     if options.upload_stale_after <= options.upload_heartbeat_interval:
         raise exception.ValidationError(
             field="[image] upload_stale_after",
@@ -53,18 +67,21 @@ def check_options(conf: cfg.ConfigOpts) -> None:
         )
 
 
-def periodic_tasks(conf: cfg.ConfigOpts, data: ImageData) -> list[PeriodicTask]:
+def periodic_tasks(
+    conf: cfg.ConfigOpts, data: ImageData, tasks: TaskService | None = None
+) -> list[PeriodicTask]:
     """Return the image service's periodic tasks.
 
     :param conf: the nimbus config (``[image]``).
     :param data: the image data path whose dead uploads are recovered.
-    :returns: ``image.recover_stale_uploads``, at start-up and every
-        ``upload_recovery_interval`` seconds.
+    :param tasks: the tasks whose dead ones are failed and expired ones removed.
+    :returns: ``image.recover_stale_uploads`` (and ``image.recover_tasks``),
+        at start-up and every ``upload_recovery_interval`` seconds.
     :raises ValidationError: the heartbeat options disagree (see :func:`check_options`).
     """
     check_options(conf)
     options = conf.image
-    return [
+    found = [
         PeriodicTask(
             "image.recover_stale_uploads",
             functools.partial(data.recover, older_than=options.upload_stale_after),
@@ -73,3 +90,14 @@ def periodic_tasks(conf: cfg.ConfigOpts, data: ImageData) -> list[PeriodicTask]:
             at_start=True,
         )
     ]
+    if tasks is not None:
+        found.append(
+            PeriodicTask(
+                "image.recover_tasks",
+                functools.partial(tasks.recover_and_expire, older_than=options.upload_stale_after),
+                interval=options.upload_recovery_interval,
+                deadline=_DEADLINE,
+                at_start=True,
+            )
+        )
+    return found

@@ -26,6 +26,18 @@ NAMESPACE_READER = (
 
 _rule = rule_factory("image")
 
+#: Glance's blanket rule of the tasks API: cloud admins only by default.
+TASKS_API_ACCESS = policy.DocumentedRuleDefault(
+    name="image:tasks_api_access",
+    check_str=ADMIN_REQUIRED,
+    description="Use the tasks API at all (every /v2/tasks call checks it first).",
+    operations=[
+        {"method": "GET", "path": "/v2/tasks"},
+        {"method": "POST", "path": "/v2/tasks"},
+        {"method": "GET", "path": "/v2/tasks/{task_id}"},
+    ],
+)
+
 
 RULES = [
     _rule("add_image", OWNER, "Create an image.", "POST", "/v2/images"),
@@ -56,6 +68,13 @@ RULES = [
         "DELETE",
         _IMAGE + "/members/{member_id}",
     ),
+    TASKS_API_ACCESS,
+    # Glance's per-operation task rules default to its "default" rule
+    # (anyone); here a reader may read and a member create, so opening
+    # tasks_api_access alone never serves a caller without a role.
+    _rule("get_tasks", READER, "List tasks.", "GET", "/v2/tasks"),
+    _rule("get_task", READER, "Show a task.", "GET", "/v2/tasks/{task_id}"),
+    _rule("add_task", MEMBER, "Create a task.", "POST", "/v2/tasks"),
     # -- metadata definitions: anyone may read, cloud admins write (Glance's defaults)
     _rule("get_metadef_namespaces", READER, "List namespaces.", "GET", "/v2/metadefs/namespaces"),
     _rule("get_metadef_namespace", NAMESPACE_READER, "Show a namespace.", "GET", _NS),

@@ -16,9 +16,9 @@ from nimbus.image.data import reading_into
 if TYPE_CHECKING:
     from falcon.typing import ReadableIO
 
-__all__ = ["ImageFile"]
+__all__ = ["OCTET", "ImageFile", "body_reader"]
 
-_OCTET = "application/octet-stream"
+OCTET = "application/octet-stream"
 
 
 def _no_body(view: memoryview) -> int:
@@ -54,7 +54,7 @@ class _Body:
         return count
 
 
-def _body_reader(req: falcon.Request) -> Callable[[memoryview], int]:
+def body_reader(req: falcon.Request) -> Callable[[memoryview], int]:
     """Return how to read an upload's body: bounded by its length, or de-chunked."""
     if req.content_length is not None:
         return _Body(req.stream, req.content_length).readinto
@@ -66,7 +66,7 @@ def _body_reader(req: falcon.Request) -> Callable[[memoryview], int]:
 
 def _send(resp: falcon.Response, download: Download) -> None:
     """Set the response of a download: the data, its length, range or MD5."""
-    resp.content_type = _OCTET
+    resp.content_type = OCTET
     resp.content_length = download.length
     if download.partial:
         resp.status = falcon.HTTP_206
@@ -87,10 +87,10 @@ class ImageFile(Resource):
         super().__init__(service, links)
         self.data = data
 
-    @falcon.before(hooks.content_type(_OCTET, default=_OCTET))
+    @falcon.before(hooks.content_type(OCTET, default=OCTET))
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         md5 = req.get_header("Content-MD5")
-        readinto = _body_reader(req)
+        readinto = body_reader(req)
         self.data.upload(
             self.ctx(req), image_id, readinto, content_length=req.content_length, content_md5=md5
         )

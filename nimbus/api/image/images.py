@@ -9,6 +9,7 @@ import falcon
 
 from nimbus.api import hooks, resource
 from nimbus.api.app import Links
+from nimbus.api.image import imports
 from nimbus.api.image.base import Glance, Resource
 from nimbus.image import ImageService, patch, schema
 
@@ -37,6 +38,10 @@ class ImageCollection(Glance, resource.Collection):
 
     def create_values(self, req: falcon.Request) -> dict[str, Any]:
         return schema.create_values(self.images.conf, self.body(req))
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
+        super().on_post(req, resp, **params)
+        resp.set_headers(imports.import_headers(self.images.conf))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
         query = self.images.list_query(req.params)

@@ -7,9 +7,18 @@ from typing import Any
 import falcon
 
 from nimbus.api.app import Links
-from nimbus.api.image import image_data, images, members, metadefs, schemas, versions
+from nimbus.api.image import (
+    image_data,
+    images,
+    imports,
+    members,
+    metadefs,
+    schemas,
+    tasks,
+    versions,
+)
 from nimbus.api.versions import Versions
-from nimbus.image import ImageData, ImageService
+from nimbus.image import ImageData, ImageService, TaskService
 from nimbus.image.metadefs import MetadefService
 
 _I = "/v2/images/{image_id}"
@@ -28,7 +37,9 @@ _METADEF_SCHEMAS = (
 )
 
 
-def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[str, Any]]:
+def routes(
+    service: ImageService, data: ImageData, task_service: TaskService, links: Links
+) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the image root."""
     deps = (service, links)
     md = (MetadefService(service.db, service.enforcer), links)
@@ -40,6 +51,11 @@ def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[s
         ("/v2/images", images.ImageCollection(*deps)),
         (_I, images.ImageItem(*deps)),
         (_I + "/file", image_data.ImageFile(service, data, links)),
+        (_I + "/stage", imports.ImageStage(service, data, links)),
+        (_I + "/import", imports.ImportImage(service, task_service, links)),
+        (_I + "/tasks", imports.ImageTasks(service, task_service, links)),
+        ("/v2/info/import", imports.ImportInfo()),
+        ("/v2/info/stores", imports.StoresInfo(service.conf)),
         (_I + "/tags/{tag}", images.ImageTag(*deps)),
         (_I + "/actions/deactivate", images.Deactivate(*deps)),
         (_I + "/actions/reactivate", images.Reactivate(*deps)),
@@ -49,6 +65,10 @@ def routes(service: ImageService, data: ImageData, links: Links) -> list[tuple[s
         ("/v2/schemas/images", schemas.Schema(service.conf, "images")),
         ("/v2/schemas/member", schemas.Schema(service.conf, "member")),
         ("/v2/schemas/members", schemas.Schema(service.conf, "members")),
+        ("/v2/tasks", tasks.TaskCollection(task_service, links)),
+        ("/v2/tasks/{task_id}", tasks.TaskItem(task_service, links)),
+        ("/v2/schemas/task", schemas.Schema(service.conf, "task")),
+        ("/v2/schemas/tasks", schemas.Schema(service.conf, "tasks")),
         *_metadef_routes(md, service),
     ]
 

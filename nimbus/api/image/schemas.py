@@ -12,11 +12,13 @@ _DOCUMENTS = {
     "images": schema.images_schema,
     "member": lambda conf: schema.member_schema(),
     "members": lambda conf: schema.members_schema(),
+    "task": lambda conf: schema.task_schema(),
+    "tasks": lambda conf: schema.tasks_schema(),
 }
 
 
 class Schema:
-    """One schema document (``image``, ``images``, ``member`` or ``members``)."""
+    """One schema document (``image``, ``images``, ``member``, ``members``, ``task``, ``tasks``)."""
 
     def __init__(self, conf: cfg.ConfigOpts, name: str) -> None:
         self.document = _DOCUMENTS[name](conf)

@@ -13,7 +13,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database, migration
 from nimbus.drivers.image.fake import FakeStore
 from nimbus.drivers.image.file import FileStore
-from nimbus.image import ImageService
+from nimbus.image import ImageData, ImageService, TaskService
 
 
 class AllowAll:
@@ -82,3 +82,78 @@ def fake_store(fake_service: ImageService) -> FakeStore:
 def member_ctx() -> RequestContext:
     """A plain member of project ``p2`` (not an admin)."""
     return RequestContext(user_id="u2", project_id="p2", roles=["member"])
+
+
+class InlineExecutor:
+    """Runs submitted work at once, in the caller's thread; or holds it with ``hold``."""
+
+    def __init__(self) -> None:
+        self.hold = False
+        self.held: list[Any] = []
+
+    def submit(self, fn: Any) -> None:
+        if self.hold:
+            self.held.append(fn)
+        else:
+            fn()
+
+
+class FakeResponse:
+    """What an opened URL answers: its body, by ``readinto``, and a Content-Length."""
+
+    def __init__(self, body: bytes, *, length: bool = True) -> None:
+        self.body = body
+        self.offset = 0
+        self.headers = {"Content-Length": str(len(body))} if length else {}
+        self.closed = False
+
+    def readinto(self, view: memoryview) -> int:
+        count = min(len(view), len(self.body) - self.offset)
+        view[:count] = self.body[self.offset : self.offset + count]
+        self.offset += count
+        return count
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeWeb:
+    """URLs and their bodies; any other URL fails as an unknown host does."""
+
+    def __init__(self) -> None:
+        self.pages: dict[str, bytes] = {}
+        self.opened: list[str] = []
+
+    def __call__(self, url: str, *, timeout: float) -> FakeResponse:
+        import urllib.error
+
+        self.opened.append(url)
+        if url not in self.pages:
+            raise urllib.error.URLError("[Errno -2] Name or service not known")
+        return FakeResponse(self.pages[url])
+
+
+@pytest.fixture
+def web() -> FakeWeb:
+    """The web an import task reads from."""
+    return FakeWeb()
+
+
+@pytest.fixture
+def executor() -> InlineExecutor:
+    """Runs tasks at once (or holds them)."""
+    return InlineExecutor()
+
+
+@pytest.fixture
+def task_service(fake_service: ImageService, executor: InlineExecutor, web: FakeWeb) -> TaskService:
+    """The tasks of *fake_service*, run inline, importing from *web*."""
+    return TaskService(
+        fake_service.conf,
+        fake_service.db,
+        fake_service.enforcer,
+        fake_service,
+        ImageData(fake_service),
+        executor=executor,
+        open_url=web,
+    )

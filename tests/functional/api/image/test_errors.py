@@ -48,7 +48,9 @@ DATA = b"0123456789"
 
 def _route_table(services: Any) -> list[tuple[str, tuple[str, ...]]]:
     """Return (template, methods answered) for every image route, from the route table."""
-    table = routes.routes(services.image, services.image_data, Links(None, "/image"))
+    table = routes.routes(
+        services.image, services.image_data, services.image_tasks, Links(None, "/image")
+    )
     return [
         (template, tuple(m for m in HTTP_METHODS if hasattr(resource, f"on_{m.lower()}")))
         for template, resource in table
@@ -692,8 +694,10 @@ def _valid_request(template: str, method: str, member_id: str) -> dict[str, Any]
             "raw": json.dumps([_patch_op("replace", "/name", "n")]),
             "content_type": PATCH_TYPES[0],
         }
-    if template.endswith("/file") and method == "PUT":
+    if template.endswith(("/file", "/stage")) and method == "PUT":
         return {"raw": DATA, "content_type": OCTET}
+    if template.endswith("/import") and method == "POST":
+        return {"body": {"method": {"name": "glance-direct"}}}
     if template.endswith("/members") and method == "POST":
         return {"body": {"member": member_id}}
     if template.endswith("/members/{member_id}") and method == "PUT":
@@ -764,7 +768,7 @@ def test_every_unanswered_method_is_a_glance_405(images: ImageAPI, services: Any
     checked = 0
     for template, methods in _route_table(services):
         path = template.format(
-            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m"
+            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m", task_id="t"
         )
         path = "" if path == "/" else path
         for method in (*HTTP_METHODS, "HEAD"):
@@ -1556,7 +1560,7 @@ def test_every_route_but_discovery_needs_a_valid_token(
     checked = 0
     for template, methods in _route_table(services):
         path = template.format(
-            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m"
+            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m", task_id="t"
         )
         public = routes.is_public("GET", path)
         for method in methods:

@@ -92,7 +92,7 @@ def _route_table() -> list[tuple[str, tuple[str, ...]]]:
     conf = new_config()
     conf([], default_config_files=[])
     stand_in = unittest.mock.Mock(conf=conf)
-    table = routes.routes(stand_in, stand_in, Links(None, MOUNT))
+    table = routes.routes(stand_in, stand_in, stand_in, Links(None, MOUNT))
     return [
         (
             template,
@@ -106,7 +106,9 @@ ROUTES = _route_table()
 
 
 def test_the_fuzzed_routes_are_the_apps_routes(services: Any) -> None:
-    real = routes.routes(services.image, services.image_data, Links(None, MOUNT))
+    real = routes.routes(
+        services.image, services.image_data, services.image_tasks, Links(None, MOUNT)
+    )
 
     assert [template for template, _ in real] == [template for template, _ in ROUTES]
     assert len(ROUTES) >= 14
@@ -677,7 +679,9 @@ def _valid_requests(
     """
     other = pool.other.project["id"]
     image_id = pool.ids["member_shared" if "/members" in template else "member_queued"]
-    path = template.format(image_id=image_id, tag="t", namespace="ns", name="n", member_id=other)
+    path = template.format(
+        image_id=image_id, tag="t", namespace="ns", name="n", member_id=other, task_id=image_id
+    )
     member = pool.tokens["member"]
     bodies: dict[tuple[str, str], tuple[str, str, Any]] = {
         ("/v2/images", "POST"): (member, "application/json", _CREATE_BASE),
@@ -687,6 +691,24 @@ def _valid_requests(
             [{"op": "replace", "path": "/name", "value": "n"}],
         ),
         ("/v2/images/{image_id}/file", "PUT"): (member, OCTET, DATA),
+        ("/v2/images/{image_id}/stage", "PUT"): (member, OCTET, DATA),
+        ("/v2/images/{image_id}/import", "POST"): (
+            member,
+            "application/json",
+            {"method": {"name": "glance-direct"}},
+        ),
+        ("/v2/tasks", "POST"): (
+            pool.tokens["member"],
+            "application/json",
+            {
+                "type": "import",
+                "input": {
+                    "import_from": "http://does-not.exist/x",
+                    "import_from_format": "raw",
+                    "image_properties": {"disk_format": "raw", "container_format": "bare"},
+                },
+            },
+        ),
         ("/v2/images/{image_id}/members", "POST"): (
             member,
             "application/json",

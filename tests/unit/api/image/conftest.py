@@ -14,28 +14,34 @@ from nimbus import exception
 from nimbus.api.app import create_app
 from nimbus.api.image import image_api
 from nimbus.context import RequestContext
-from nimbus.image import ImageData, ImageService
+from nimbus.image import ImageService, TaskService
 
 # The image service's own fixtures, reused (pytest finds fixtures by name here).
 from tests.unit.image.conftest import (
     ctx,
     database,
+    executor,
     fake_service,
     fake_store,
     member_ctx,
     service,
     store,
+    task_service,
+    web,
 )
 
 __all__ = [
     "client",
     "ctx",
     "database",
+    "executor",
     "fake_service",
     "fake_store",
     "member_ctx",
     "service",
     "store",
+    "task_service",
+    "web",
 ]
 
 AUTH_URI = "http://identity.test/v3"
@@ -55,11 +61,14 @@ class Tokens:
 
 @pytest.fixture
 def client(
-    fake_service: ImageService, ctx: RequestContext, member_ctx: RequestContext
+    fake_service: ImageService,
+    task_service: TaskService,
+    ctx: RequestContext,
+    member_ctx: RequestContext,
 ) -> falcon.testing.TestClient:
     """A simulator client of the image API served at ``/``, sending the admin's token."""
     app = create_app(
-        [image_api(fake_service, ImageData(fake_service))],
+        [image_api(fake_service, task_service.data, task_service)],
         validator=Tokens(ctx, member_ctx),
         auth_uri=AUTH_URI,
         max_body_size=65536,

@@ -40,12 +40,12 @@ def test_versions_are_public(client: falcon.testing.TestClient) -> None:
 
 
 def test_versions_list_only_what_is_served(client: falcon.testing.TestClient) -> None:
-    """No import (2.6), stores (2.8-2.10), tasks (2.12), cache (2.14) or locations (2.17)."""
+    """Import (2.6) but no stores (2.8-2.10), image tasks (2.12), cache (2.14), locations (2.17)."""
     listed = {v["id"]: v["status"] for v in client.simulate_get("/versions").json["versions"]}
 
     assert listed == {
         "v2.7": "CURRENT",
-        **{f"v2.{minor}": "SUPPORTED" for minor in (0, 1, 2, 3, 4, 5)},
+        **{f"v2.{minor}": "SUPPORTED" for minor in (0, 1, 2, 3, 4, 5, 6)},
     }
 
 
