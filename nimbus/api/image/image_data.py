@@ -16,7 +16,7 @@ from nimbus.image.data import reading_into
 if TYPE_CHECKING:
     from falcon.typing import ReadableIO
 
-__all__ = ["OCTET", "ImageFile", "body_reader"]
+__all__ = ["OCTET", "DataUpload", "ImageFile", "body_reader"]
 
 OCTET = "application/octet-stream"
 
@@ -77,11 +77,13 @@ def _send(resp: falcon.Response, download: Download) -> None:
     resp.stream = cast("ReadableIO", download.body)
 
 
-class ImageFile(Resource):
-    """Image data: ``PUT`` stores it (204), ``GET`` streams it (200, or 206 for a range)."""
+class DataUpload(Resource):
+    """``PUT`` stores an image's data as it streams in (204)."""
 
     #: The body is image data, read by the service as it streams.
     streamed = True
+    #: True for the import's staging area (``/stage``), not the image's data.
+    stage = False
 
     def __init__(self, service: ImageService, data: ImageData, links: Links) -> None:
         super().__init__(service, links)
@@ -89,12 +91,19 @@ class ImageFile(Resource):
 
     @falcon.before(hooks.content_type(OCTET, default=OCTET))
     def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        md5 = req.get_header("Content-MD5")
-        readinto = body_reader(req)
         self.data.upload(
-            self.ctx(req), image_id, readinto, content_length=req.content_length, content_md5=md5
+            self.ctx(req),
+            image_id,
+            body_reader(req),
+            content_length=req.content_length,
+            content_md5=req.get_header("Content-MD5"),
+            stage=self.stage,
         )
         resp.status = falcon.HTTP_204
+
+
+class ImageFile(DataUpload):
+    """Image data: ``PUT`` stores it (204), ``GET`` streams it (200, or 206 for a range)."""
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
         download = self.data.download(self.ctx(req), image_id, req.get_header("Range"))

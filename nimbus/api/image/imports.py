@@ -5,11 +5,10 @@ from __future__ import annotations
 import falcon
 from oslo_config import cfg
 
-from nimbus.api import hooks
 from nimbus.api.app import Links
 from nimbus.api.image.base import Resource
-from nimbus.api.image.image_data import OCTET, body_reader
-from nimbus.image import ImageData, ImageService, TaskService
+from nimbus.api.image.image_data import DataUpload
+from nimbus.image import ImageService, TaskService
 from nimbus.image.task_service import IMPORT_METHODS
 
 __all__ = ["ImageStage", "ImageTasks", "ImportImage", "ImportInfo", "StoresInfo", "import_headers"]
@@ -23,26 +22,10 @@ def import_headers(conf: cfg.ConfigOpts) -> dict[str, str]:
     }
 
 
-class ImageStage(Resource):
+class ImageStage(DataUpload):
     """``PUT`` stages an image's data for a ``glance-direct`` import (204)."""
 
-    streamed = True
-
-    def __init__(self, service: ImageService, data: ImageData, links: Links) -> None:
-        super().__init__(service, links)
-        self.data = data
-
-    @falcon.before(hooks.content_type(OCTET, default=OCTET))
-    def on_put(self, req: falcon.Request, resp: falcon.Response, image_id: str) -> None:
-        self.data.upload(
-            self.ctx(req),
-            image_id,
-            body_reader(req),
-            content_length=req.content_length,
-            content_md5=req.get_header("Content-MD5"),
-            stage=True,
-        )
-        resp.status = falcon.HTTP_204
+    stage = True
 
 
 class ImportImage(Resource):
