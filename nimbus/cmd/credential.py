@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from nimbus import conf as nimbus_conf
-from nimbus.cmd import main
+from nimbus.cmd import fernet, main
 from nimbus.cmd._command import Command
 from nimbus.identity.credentials import key_repository
 
@@ -42,16 +42,4 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _setup(args: argparse.Namespace) -> int:
     repository = key_repository(nimbus_conf.load_config(main.config_argv(args)))
-    created = repository.initialize()
-    if created:
-        print(
-            f"Created the credential key repository {repository.path}: "
-            f"staged key {created[0]}, primary key {created[-1]}."
-        )
-    else:
-        numbers = ", ".join(str(n) for n in sorted(repository.load()))
-        print(
-            f"The credential key repository {repository.path} already holds keys {numbers}; "
-            "left as is."
-        )
-    return 0
+    return fernet.set_up(repository, "credential key repository")

@@ -16,7 +16,7 @@ from nimbus.cmd import main
 from nimbus.cmd._command import Command
 from nimbus.identity.token.keys import KeyRepository
 
-__all__ = ["register"]
+__all__ = ["register", "set_up"]
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -50,16 +50,23 @@ def _repository(args: argparse.Namespace) -> KeyRepository:
 
 
 def _setup(args: argparse.Namespace) -> int:
-    repository = _repository(args)
+    return set_up(_repository(args), "key repository")
+
+
+def set_up(repository: KeyRepository, name: str) -> int:
+    """Create *repository*'s first keys unless it has some; print which (numbers only).
+
+    :param name: what the messages call it ("credential key repository").
+    """
     created = repository.initialize()
     if created:
         print(
-            f"Created the key repository {repository.path}: "
+            f"Created the {name} {repository.path}: "
             f"staged key {created[0]}, primary key {created[-1]}."
         )
     else:
         numbers = ", ".join(str(n) for n in sorted(repository.load()))
-        print(f"The key repository {repository.path} already holds keys {numbers}; left as is.")
+        print(f"The {name} {repository.path} already holds keys {numbers}; left as is.")
     return 0
 
 
