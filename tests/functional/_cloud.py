@@ -9,17 +9,44 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import pathlib
 import socket
 from collections.abc import Iterator
 from typing import Any
 
-from nimbus.testing.server import Server, password_auth
+from nimbus.testing.server import Server, nimbus_up, password_auth, write_config
 
-__all__ = ["IMAGES", "OCTET", "Cloud", "chunked_upload", "end_upload", "send_chunk"]
+__all__ = [
+    "IMAGES",
+    "OCTET",
+    "Cloud",
+    "chunked_upload",
+    "end_upload",
+    "fast_nimbus_up",
+    "send_chunk",
+]
 
 REQUEST_TIMEOUT = 30.0
 IMAGES = "/image/v2/images"
 OCTET = "application/octet-stream"
+
+
+@contextlib.contextmanager
+def fast_nimbus_up(base: pathlib.Path) -> Iterator[Server]:
+    """Run ``nimbus up`` on a state below *base*, with a cheap bcrypt cost.
+
+    Every client call logs in; the default cost would double a module's
+    runtime.  On the way out, the cloud must have stopped cleanly on SIGTERM.
+    """
+    config = write_config(base / "nimbus.conf", {"identity": {"password_hash_rounds": 4}})
+    with nimbus_up(
+        base / "state",
+        log_path=base / "nimbus-up.log",
+        config_file=config,
+        env={"NIMBUS_CONFIG_FILE": ""},
+    ) as server:
+        yield server
+    assert server.returncode == 0, "nimbus up did not stop cleanly on SIGTERM"
 
 
 class Cloud:

@@ -25,7 +25,8 @@ from glanceclient.v2.client import Client
 from keystoneauth1 import loading, session
 from openstack import exceptions
 
-from nimbus.testing.server import Server, nimbus_up, write_config
+from nimbus.testing.server import Server
+from tests.functional._cloud import fast_nimbus_up
 
 pytestmark = pytest.mark.slow
 
@@ -34,15 +35,7 @@ MISSING = "00000000-0000-0000-0000-000000000000"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    base = tmp_path_factory.mktemp("glance-client")
-    # Every client call logs in; the default bcrypt cost would double the runtime.
-    config = write_config(base / "nimbus.conf", {"identity": {"password_hash_rounds": 4}})
-    with nimbus_up(
-        base / "state",
-        log_path=base / "nimbus-up.log",
-        config_file=config,
-        env={"NIMBUS_CONFIG_FILE": ""},
-    ) as running:
+    with fast_nimbus_up(tmp_path_factory.mktemp("glance-client")) as running:
         yield running
 
 

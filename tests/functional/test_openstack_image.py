@@ -32,7 +32,8 @@ from typing import Any
 import pytest
 
 from nimbus.testing import services
-from nimbus.testing.server import MemorySampler, Server, nimbus_up, write_config
+from nimbus.testing.server import MemorySampler, Server
+from tests.functional._cloud import fast_nimbus_up
 from tests.functional._openstack import OpenStackCLI
 
 MiB = 1024 * 1024
@@ -200,17 +201,8 @@ class Cloud(OpenStackCLI):
 
 @pytest.fixture(scope="module")
 def cloud(tmp_path_factory) -> Iterator[Cloud]:
-    base = tmp_path_factory.mktemp("image-cloud")
-    # Every client call logs in; the default bcrypt cost would double the runtime.
-    config = write_config(base / "nimbus.conf", {"identity": {"password_hash_rounds": 4}})
-    with nimbus_up(
-        base / "state",
-        log_path=base / "nimbus-up.log",
-        config_file=config,
-        env={"NIMBUS_CONFIG_FILE": ""},
-    ) as server:
+    with fast_nimbus_up(tmp_path_factory.mktemp("image-cloud")) as server:
         yield Cloud(server)
-    assert server.returncode == 0, "nimbus up did not stop cleanly on SIGTERM"
 
 
 # -- 1. an image's life, through the client --------------------------------------------

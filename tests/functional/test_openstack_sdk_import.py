@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from nimbus.testing.server import nimbus_up, write_config
+from tests.functional._cloud import fast_nimbus_up
 
 openstack = pytest.importorskip("openstack", reason="openstacksdk needed (the client extra)")
 
@@ -27,14 +27,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::openstack.warnings._RemovedInSD
 
 @pytest.fixture(scope="module")
 def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    base = tmp_path_factory.mktemp("sdk-import")
-    config = write_config(base / "nimbus.conf", {"identity": {"password_hash_rounds": 4}})
-    with nimbus_up(
-        base / "state",
-        log_path=base / "nimbus-up.log",
-        config_file=config,
-        env={"NIMBUS_CONFIG_FILE": ""},
-    ) as server:
+    with fast_nimbus_up(tmp_path_factory.mktemp("sdk-import")) as server:
         rc = server.openrc()
         connection = openstack.connect(
             auth_url=rc["OS_AUTH_URL"],
@@ -47,7 +40,6 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         )
         yield connection
         connection.close()
-    assert server.returncode == 0, "nimbus up did not stop cleanly on SIGTERM"
 
 
 def test_import_info_lists_glance_direct_only(conn: Any) -> None:
