@@ -19,7 +19,7 @@ from typing import Any
 from nimbus import exception
 from nimbus.image import schema
 
-__all__ = ["SORT_KEYS", "ImageQuery", "parse"]
+__all__ = ["SORT_KEYS", "ImageQuery", "glance_limit", "parse"]
 
 SORT_KEYS = (
     "name",
@@ -81,6 +81,22 @@ class ImageQuery:
     properties: dict[str, str] = dataclasses.field(default_factory=dict)
     protected: bool | None = None
     os_hidden: bool | None = False
+
+
+def glance_limit(raw: str | None, default: int) -> int:
+    """Return the ``limit`` of a tasks or metadefs listing, *default* when absent.
+
+    :raises BadRequest: not an integer, or negative (Glance's messages).
+    """
+    if raw is None:
+        return default
+    try:
+        limit = int(raw)
+    except ValueError:
+        raise exception.BadRequest(reason="limit param must be an integer") from None
+    if limit < 0:
+        raise exception.BadRequest(reason="limit param must be positive")
+    return limit
 
 
 def _one(params: Mapping[str, Any], name: str) -> str | None:

@@ -62,6 +62,7 @@ from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.image import models, schema
 from nimbus.image.data import ImageData
+from nimbus.image.query import glance_limit
 from nimbus.image.service import Authorizer, ImageService, utcnow
 
 __all__ = ["IMPORT_METHODS", "STATUSES", "TYPES", "TaskQuery", "TaskService"]
@@ -252,15 +253,7 @@ class TaskService:
             return value if value not in (None, "") else None
 
         conf = self.conf.image
-        limit = conf.limit_param_default
-        raw = one("limit")
-        if raw is not None:
-            try:
-                limit = int(raw)
-            except ValueError:
-                raise exception.BadRequest(reason="limit param must be an integer") from None
-            if limit < 0:
-                raise exception.BadRequest(reason="limit param must be positive")
+        limit = glance_limit(one("limit"), conf.limit_param_default)
         marker = one("marker")
         if marker is not None and not _is_uuid(marker):
             raise exception.BadRequest(reason="Invalid marker format")

@@ -19,6 +19,7 @@ from nimbus.api import hooks, resource
 from nimbus.api.app import Links
 from nimbus.image import metadef_schema
 from nimbus.image.metadefs import OBJECTS, PROPERTIES, TAGS, Member, MetadefService, NamespaceQuery
+from nimbus.image.query import glance_limit
 
 __all__ = [
     "MetadefSchema",
@@ -83,15 +84,9 @@ class NamespaceCollection(_Resource):
         self.conf = conf
 
     def _query(self, req: falcon.Request) -> NamespaceQuery:
-        raw = req.get_param("limit", default=None)
-        limit = self.conf.image.limit_param_default
-        if raw is not None:
-            try:
-                limit = int(raw)
-            except ValueError:
-                raise exception.BadRequest(reason="limit param must be an integer") from None
-            if limit < 0:
-                raise exception.BadRequest(reason="limit param must be positive")
+        limit = glance_limit(
+            req.get_param("limit", default=None), self.conf.image.limit_param_default
+        )
         limit = min(limit, self.conf.image.api_limit_max)
         sort_key = req.get_param("sort_key", default="created_at")
         if sort_key not in ("created_at", "updated_at", "namespace", "display_name"):
