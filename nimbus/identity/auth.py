@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import json
 import threading
 import time
 from collections.abc import Callable
@@ -70,6 +71,12 @@ class TokenData:
     is_admin_project: bool = False
     #: ``"all"`` for a system-scoped token.
     system: str | None = None
+    #: What is worked out from the fields once and kept with them (the
+    #: revocation attributes, rendered bodies): a cached validation is asked
+    #: for them on every request.
+    _memo: dict[Any, Any] = dataclasses.field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def role_ids(self) -> frozenset[str]:
@@ -78,6 +85,12 @@ class TokenData:
 
     def revocation_values(self) -> dict[str, Any]:
         """Return the attributes revocation events are matched against."""
+        values = self._memo.get("revocation")
+        if values is None:
+            values = self._memo["revocation"] = self._revocation_values()
+        return dict(values)
+
+    def _revocation_values(self) -> dict[str, Any]:
         return {
             "user_id": self.user.id,
             "project_id": self.project["id"] if self.project else None,
@@ -525,6 +538,23 @@ class AuthManager(Manager):
         )
 
     # -- rendering -------------------------------------------------------------
+
+    def render_json(self, data: TokenData, *, include_catalog: bool = True) -> bytes:
+        """Return :meth:`render`'s body as JSON, encoded once per token and catalog.
+
+        A token is validated again and again while its validation is cached;
+        its body changes only with the catalog, so the encoded body is kept
+        with the validation and made again when the catalog it was made from
+        has been replaced.
+        """
+        catalog = self.catalog.raw_catalog() if include_catalog else None
+        kept = data._memo.get(("json", include_catalog))
+        if kept is not None and kept[0] is catalog:
+            return kept[1]
+        body = json.dumps(self.render(data, include_catalog=include_catalog), ensure_ascii=False)
+        encoded = body.encode()
+        data._memo[("json", include_catalog)] = (catalog, encoded)
+        return encoded
 
     def render(self, data: TokenData, *, include_catalog: bool = True) -> dict[str, Any]:
         """Return the ``{"token": {...}}`` body Keystone sends for a token."""

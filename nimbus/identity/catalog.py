@@ -299,7 +299,11 @@ class CatalogManager(Manager):
 
     # -- the token catalog --------------------------------------------------
 
-    def _raw_catalog(self) -> list[dict[str, Any]]:
+    def raw_catalog(self) -> list[dict[str, Any]]:
+        """Return the enabled services with their endpoints, URLs not filled in.
+
+        The list is cached; a changed catalog is a new list, never the old one changed.
+        """
         now = self.clock()
         stamp = self._stamp()
         with self._lock:
@@ -359,7 +363,7 @@ class CatalogManager(Manager):
         """
         values = {"project_id": project_id, "tenant_id": project_id, "user_id": user_id}
         result = []
-        for svc in self._raw_catalog():
+        for svc in self.raw_catalog():
             endpoints = []
             for ep in svc["endpoints"]:
                 url = _substitute(ep["url"], values)

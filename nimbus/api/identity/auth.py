@@ -113,7 +113,8 @@ class Tokens(Resource):
         )
         resp.set_header("X-Subject-Token", data.token_id)
         include_catalog = req.get_param("nocatalog", default=None) is None
-        resp.media = self.service.auth.render(data, include_catalog=include_catalog)
+        resp.content_type = falcon.MEDIA_JSON
+        resp.data = self.service.auth.render_json(data, include_catalog=include_catalog)
 
     def on_head(self, req: falcon.Request, resp: falcon.Response) -> None:
         data = self.service.auth.check_token(

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from nimbus import exception
+from nimbus.identity.assignment import Grant
 from nimbus.identity.service import IdentityService
 from tests.unit.identity.conftest import Callers
 
@@ -87,3 +90,41 @@ def test_writes_refresh_the_token_catalog(service: IdentityService, callers: Cal
         service.catalog.catalog_for_caller(
             type(callers.admin)(user_id="u", roles=["admin"], authenticated=True)
         )
+
+
+def test_a_validated_tokens_body_is_encoded_once_and_again_after_catalog_changes(
+    service: IdentityService, callers: Callers
+) -> None:
+    me = callers.member.user_id or ""
+    project = callers.member_project_id
+    [member] = [r for r in service.assignments.roles.list(callers.admin) if r["name"] == "member"]
+    service.assignments.create_grant(
+        callers.admin, Grant(role_id=member["id"], user_id=me, project_id=project)
+    )
+    auth = {
+        "identity": {"methods": ["password"], "password": {"user": {"id": me, "password": "pw"}}},
+        "scope": {"project": {"id": project}},
+    }
+    token = service.auth.authenticate(auth).token_id
+    data = service.auth.validate(token)
+    first = service.auth.render_json(data)
+    assert json.loads(first) == service.auth.render(data)
+    assert service.auth.render_json(service.auth.validate(token)) is first
+    without = service.auth.render_json(data, include_catalog=False)
+    assert "catalog" not in json.loads(without)["token"]
+
+    svc = service.catalog.create_service(callers.admin, type="compute", name="nova")
+    service.catalog.create_endpoint(
+        callers.admin, service_id=svc["id"], interface="public", url="http://c/$(project_id)s"
+    )
+    again = json.loads(service.auth.render_json(service.auth.validate(token)))
+    [entry] = again["token"]["catalog"]
+    assert entry["endpoints"][0]["url"] == f"http://c/{project}"
+
+    # A role change drops the cached validation, and its body with it.
+    admin = [r for r in service.assignments.roles.list(callers.admin) if r["name"] == "admin"][0]
+    service.assignments.create_grant(
+        callers.admin, Grant(role_id=admin["id"], user_id=me, project_id=project)
+    )
+    roles = json.loads(service.auth.render_json(service.auth.validate(token)))["token"]["roles"]
+    assert "admin" in {r["name"] for r in roles}
