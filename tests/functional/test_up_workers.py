@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import threading
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -84,13 +85,38 @@ def connect(server: Server) -> http.client.HTTPConnection:
     return http.client.HTTPConnection(server.host, server.port, timeout=TIMEOUT)
 
 
+#: Connections opened at once while looking for a worker: with several
+#: waiting to be accepted, a worker busy with one leaves the next to the
+#: other, where one at a time may all go to whichever worker the kernel wakes
+#: first (a busy machine makes that one worker for hundreds of tries).
+BURST = 4
+
+
+def served(server: Server) -> Iterator[tuple[http.client.HTTPConnection, int]]:
+    """Yield new connections and the worker serving each, for up to ``TIMEOUT`` s.
+
+    Each has answered one ``GET /identity/v3`` already.
+    """
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        conns = [connect(server) for _ in range(BURST)]
+        for conn in conns:
+            conn.connect()
+        for index, conn in enumerate(conns):
+            status, _ = call(conn, "GET", "/identity/v3")
+            assert status == 200
+            try:
+                yield conn, serving_worker(server, conn)
+            except GeneratorExit:
+                for other in conns[index + 1 :]:
+                    other.close()
+                raise
+
+
 def through(server: Server, worker: int) -> http.client.HTTPConnection:
     """Return a new connection that *worker* serves (the kernel picks who accepts)."""
-    for _ in range(200):
-        conn = connect(server)
-        status, _ = call(conn, "GET", "/identity/v3")
-        assert status == 200
-        if serving_worker(server, conn) == worker:
+    for conn, serving in served(server):
+        if serving == worker:
             return conn
         conn.close()
     raise AssertionError(f"no connection reached worker {worker}")
@@ -121,17 +147,15 @@ def roles_everywhere(server: Server, admin: str, token: str) -> list[Any]:
     :returns: the 24 answers, each the token's role names or the status.
     """
     answers: dict[int, list[Any]] = {pid: [] for pid in server.worker_pids()}
-    for _ in range(400):
-        if all(len(seen) >= 12 for seen in answers.values()):
-            return [answer for seen in answers.values() for answer in seen[:12]]
-        conn = connect(server)
+    for conn, worker in served(server):
         try:
             status, body = call(conn, "GET", TOKENS, admin, subject=token)
-            worker = serving_worker(server, conn)
         finally:
             conn.close()
         roles = sorted(r["name"] for r in body["token"]["roles"]) if status == 200 else None
         answers[worker].append(roles or status)
+        if all(len(seen) >= 12 for seen in answers.values()):
+            return [answer for seen in answers.values() for answer in seen[:12]]
     raise AssertionError(f"the connections did not reach both workers: {answers}")
 
 
