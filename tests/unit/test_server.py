@@ -193,3 +193,58 @@ def test_a_chunked_body_keeps_gunicorns_reader(pair: tuple[server.Conn, socket.s
     request = _next_request(conn)
     assert not isinstance(request.body, server.Body)
     assert request.body.read() == b"hello"
+
+
+class _Heartbeat:
+    def __init__(self) -> None:
+        self.beats = 0
+
+    def notify(self) -> None:
+        self.beats += 1
+
+
+def _worker() -> server.Worker:
+    worker = server.Worker.__new__(server.Worker)
+    worker.tmp = _Heartbeat()
+    worker._notify_every = server.NOTIFY_EVERY
+    worker._notified = -server.NOTIFY_EVERY
+    return worker
+
+
+def test_the_heartbeat_is_sent_at_most_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [100.0]
+    monkeypatch.setattr(server.time, "monotonic", lambda: now[0])
+    worker = _worker()
+    for _ in range(1000):
+        worker.notify()
+    assert worker.tmp.beats == 1
+    now[0] += server.NOTIFY_EVERY
+    worker.notify()
+    worker.notify()
+    assert worker.tmp.beats == 2
+
+
+def test_the_loaded_application_is_frozen_out_of_full_collections(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import gc
+
+    worker = _worker()
+    loaded: list[object] = []
+
+    class App:
+        def wsgi(self) -> object:
+            made = [object() for _ in range(100)]
+            loaded.append(made)
+            return made
+
+    worker.app = App()
+    worker.cfg = Config()
+    worker.reloader = None
+    before = gc.get_freeze_count()
+    try:
+        worker.load_wsgi()
+        assert worker.wsgi is loaded[0]
+        assert gc.get_freeze_count() > before
+    finally:
+        gc.unfreeze()
