@@ -57,7 +57,7 @@ _THREADED_CHUNKS = 8
 _RESERVE_CHUNKS = 4
 #: Buffers of ``chunk_size`` a threaded upload reads into, in turn: how far
 #: reading may run ahead of the slowest of hashing and writing.
-_BUFFERS = 6
+_BUFFERS = 5
 
 #: Digits of the largest position a range may name (a 64-bit size has 20).
 _RANGE_DIGITS = 20
