@@ -151,9 +151,7 @@ def test_a_malformed_store_list_is_refused_with_why(
         load_stores(conf)
 
 
-def test_two_file_stores_in_one_directory_are_refused(
-    conf: cfg.ConfigOpts, tmp_path: Any
-) -> None:
+def test_two_file_stores_in_one_directory_are_refused(conf: cfg.ConfigOpts, tmp_path: Any) -> None:
     conf.set_override("enabled_stores", ["a:file", "b:file"], group="image")
     load_stores(conf)
     for group in ("image_store_a", "image_store_b"):
