@@ -106,3 +106,20 @@ def test_remove_from_store_is_not_found_with_one_store(
 ) -> None:
     image = create(client)
     assert_glance_error(client.simulate_delete(f"/v2/stores/file/{image['id']}"), 404)
+
+
+def test_another_projects_member_finds_no_image_to_copy_or_remove(
+    multi_client: falcon.testing.TestClient,
+) -> None:
+    # The test app allows every rule: only the project isolation stands between.
+    image = create(multi_client)
+    path = f"/v2/images/{image['id']}"
+    multi_client.simulate_put(path + "/file", body=DATA, headers={"Content-Type": OCTET})
+    copy = {"method": {"name": "copy-image"}, "stores": ["cheap"]}
+    member = {"X-Auth-Token": "member"}
+    assert_glance_error(
+        multi_client.simulate_post(path + "/import", json=copy, headers=member), 404
+    )
+    removed = multi_client.simulate_delete(f"/v2/stores/fast/{image['id']}", headers=member)
+    assert_glance_error(removed, 404)
+    assert multi_client.simulate_get(path).json["stores"] == "fast"
