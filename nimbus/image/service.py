@@ -810,10 +810,14 @@ class ImageService:
             else:
                 row.status = "importing"
             row.updated_at = utcnow()
+            # As Glance: the stores join those to do and leave those that
+            # failed before; both lists sorted.
+            importing = set(self._store_list(session, image_id, IMPORTING)) | set(targets)
+            failed = set(self._store_list(session, image_id, FAILED)) - set(targets)
             self._set_props(
                 session,
                 image_id,
-                {IMPORT_LOCK: task_id, IMPORTING: ",".join(targets), FAILED: ""},
+                {IMPORT_LOCK: task_id, IMPORTING: _joined(importing), FAILED: _joined(failed)},
             )
             return targets
 
@@ -845,13 +849,11 @@ class ImageService:
         self, session: orm.Session, image_id: str, store_id: str, *, failed: bool
     ) -> None:
         """Take *store_id* off the stores an import is doing (onto the failed ones)."""
-        importing = [s for s in self._store_list(session, image_id, IMPORTING) if s != store_id]
-        values = {IMPORTING: ",".join(importing)}
+        importing = set(self._store_list(session, image_id, IMPORTING)) - {store_id}
+        values = {IMPORTING: _joined(importing)}
         if failed:
-            failures = self._store_list(session, image_id, FAILED)
-            if store_id not in failures:
-                failures.append(store_id)
-            values[FAILED] = ",".join(failures)
+            failures = set(self._store_list(session, image_id, FAILED)) | {store_id}
+            values[FAILED] = _joined(failures)
         self._set_props(session, image_id, values)
 
     def add_location(self, image_id: str, task_id: str, store_id: str, location: str) -> bool:
@@ -925,10 +927,9 @@ class ImageService:
                 return None, {}
             lock = session.get_one(models.ImageProperty, (image_id, IMPORT_LOCK))
             session.delete(lock)
-            left = self._store_list(session, image_id, IMPORTING)
-            failures = self._store_list(session, image_id, FAILED)
-            failures += [store for store in left if store not in failures]
-            self._set_props(session, image_id, {IMPORTING: "", FAILED: ",".join(failures)})
+            left = set(self._store_list(session, image_id, IMPORTING))
+            failures = set(self._store_list(session, image_id, FAILED)) | left
+            self._set_props(session, image_id, {IMPORTING: "", FAILED: _joined(failures)})
             locations: dict[str, str] = {}
             row.updated_at = utcnow()
             if row.status == "importing":
@@ -1454,6 +1455,11 @@ class ImageService:
             # The default store first, then the others by id.
             ordered = sorted(locations.items(), key=lambda item: item[0] != self.stores.default)
             return StoredImage(row.status, tuple(ordered), row.size, row.checksum)
+
+
+def _joined(stores: Iterable[str]) -> str:
+    """Return a store list property's value: the ids sorted, comma-separated."""
+    return ",".join(sorted(store for store in stores if store))
 
 
 def _compare(column: Any, op: str, value: Any) -> Any:

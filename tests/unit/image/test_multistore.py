@@ -443,3 +443,28 @@ def test_deleting_an_image_removes_its_data_from_every_store(
     for store_id in ("fast", "cheap"):
         with pytest.raises(exception.NotFound):
             stores.stores[store_id].get(f"fake://{image_id}")
+
+
+def test_a_new_import_keeps_other_failures_and_clears_its_own_stores(
+    tasks: TaskService, ctx: RequestContext
+) -> None:
+    image_id = _uploaded(tasks, ctx)
+    tasks.import_image(
+        ctx, image_id, {**COPY, "stores": ["broken"], "all_stores_must_succeed": False}
+    )
+    assert tasks.images.get(ctx, image_id)["os_glance_failed_import"] == "broken"
+    tasks.import_image(ctx, image_id, {**COPY, "stores": ["cheap"]})
+    image = tasks.images.get(ctx, image_id)
+    assert (image["os_glance_failed_import"], image["stores"]) == ("broken", "cheap,fast")
+    # Tried again, a store leaves the failed list while the import runs.
+    held = tasks.executor
+    assert isinstance(held, InlineExecutor)
+    held.hold = True
+    tasks.import_image(
+        ctx, image_id, {**COPY, "stores": ["broken"], "all_stores_must_succeed": False}
+    )
+    image = tasks.images.get(ctx, image_id)
+    assert (image["os_glance_importing_to_stores"], image["os_glance_failed_import"]) == (
+        "broken",
+        "",
+    )
