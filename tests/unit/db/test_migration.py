@@ -160,3 +160,27 @@ def test_migration_leaving_dangling_references_is_rolled_back(db: Database, tmp_
 
     assert migration.current(db) == HEADS
     assert _count(db, "implied_roles") == 0
+
+
+def test_image_locations_move_to_their_own_table_and_back(db: Database) -> None:
+    migration.upgrade(db, "image@image_0004")
+    insert = sa.text(
+        "INSERT INTO images (id, status, visibility, min_disk, min_ram, protected, os_hidden,"
+        " location, created_at, updated_at) VALUES (:id, 'active', 'private', 0, 0, 0, 0,"
+        " :location, '2026-01-01 00:00:00', '2026-01-02 00:00:00')"
+    )
+    with db.engine.begin() as conn:
+        conn.execute(insert, {"id": "with-data", "location": "file:///srv/images/with-data"})
+        conn.execute(insert, {"id": "queued", "location": None})
+    migration.upgrade(db)
+    with db.reader() as session:
+        rows = session.execute(
+            sa.text("SELECT image_id, store, location FROM image_locations")
+        ).all()
+        columns = {c["name"] for c in sa.inspect(session.connection()).get_columns("images")}
+    assert [tuple(r) for r in rows] == [("with-data", "file", "file:///srv/images/with-data")]
+    assert "location" not in columns
+    migration.downgrade(db, "image@image_0004")
+    with db.reader() as session:
+        kept = dict(session.execute(sa.text("SELECT id, location FROM images")).all())
+    assert kept == {"with-data": "file:///srv/images/with-data", "queued": None}
