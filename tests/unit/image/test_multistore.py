@@ -468,3 +468,58 @@ def test_a_new_import_keeps_other_failures_and_clears_its_own_stores(
         "broken",
         "",
     )
+
+
+# -- nimbus up's stores --------------------------------------------------------------
+
+
+def test_nimbus_up_enables_fast_and_cheap_by_default(conf: cfg.ConfigOpts) -> None:
+    from nimbus.conf.image import set_embedded_store_defaults
+
+    set_embedded_store_defaults(conf)
+    loaded = load_stores(conf)
+    assert (list(loaded), loaded.default) == (["fast", "cheap"], "fast")
+    fast = loaded.stores["fast"]
+    # Where the single store kept its data: older state directories stay readable.
+    assert isinstance(fast, FileStore)
+    assert fast.datadir == os.path.join(conf.state_path, "images")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("enabled_stores", ["one:file"], ["one"]),
+        ("store", "fake", ["fake"]),
+    ],
+)
+def test_nimbus_up_keeps_the_stores_a_configuration_names(
+    conf: cfg.ConfigOpts, option: str, value: Any, expected: list[str]
+) -> None:
+    from nimbus.conf.image import set_embedded_store_defaults
+
+    conf.set_override(option, value, group="image")
+    set_embedded_store_defaults(conf)
+    assert list(load_stores(conf)) == expected
+
+
+def test_an_image_of_a_store_no_longer_enabled_is_read_from_the_default_store(
+    conf: cfg.ConfigOpts, database: Database, ctx: RequestContext
+) -> None:
+    # A single-store cloud's image (store id "file") after nimbus up's two stores came.
+    conf.set_override("fsync", False, group="image_file_store")
+    single = ImageService(conf, database, FileStore(conf), AllowAll())
+    data = ImageData(single)
+    image_id = _image(single, ctx)
+    data.upload(ctx, image_id, _reader(DATA), content_length=len(DATA))
+    assert single.get(ctx, image_id)["stores"] == "file"
+    from nimbus.conf.image import set_embedded_store_defaults
+
+    set_embedded_store_defaults(conf)
+    stores = load_stores(conf)
+    multi = ImageService(conf, database, stores.default_store, AllowAll(), stores=stores)
+    download = ImageData(multi).download(ctx, image_id)
+    assert download.body is not None
+    try:
+        assert download.body.read() == DATA
+    finally:
+        download.body.close()
