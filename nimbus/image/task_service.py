@@ -38,7 +38,13 @@ upload_recovery_interval`` seconds; every process fails the tasks whose
 heartbeat is older than ``[image] upload_stale_after``, whichever process
 they belonged to (:meth:`TaskService.recover`, a periodic task).  The
 embedded ``nimbus up`` fails every unfinished task at start-up, since no
-process can be running one then.
+process can be running one then.  An import or copy that the recovery
+ends releases its image (``os_glance_import_task``), lists the stores it
+had not done in ``os_glance_failed_import``, and a ``glance-direct`` one
+drops the data it wrote; a store's partial writes go with the upload
+recovery's ``purge_partial``.  One window stays: a process that dies after
+a store finished writing a copy and before the copy was recorded leaves
+that copy in the store, unrecorded.
 """
 
 from __future__ import annotations
