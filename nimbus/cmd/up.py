@@ -248,6 +248,9 @@ def run(args: argparse.Namespace) -> int:
         conf.set_override("bind_port", args.port, group="api")
     if getattr(args, "log_requests", None):
         conf.set_override("log_requests", True, group="api")
+    from nimbus.conf.image import set_embedded_store_defaults
+
+    set_embedded_store_defaults(conf)
     # Before anything is made: a busy port found by gunicorn comes after the set-up.
     problem = port_problem(conf.api.bind_host, conf.api.bind_port)
     if problem is not None:

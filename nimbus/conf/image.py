@@ -1,6 +1,9 @@
-"""Options of the ``[image]`` and ``[image_file_store]`` groups."""
+"""Options of the ``[image]`` and ``[image_file_store]`` groups, and of each store's group."""
 
 from __future__ import annotations
+
+import copy
+import functools
 
 from oslo_config import cfg
 
@@ -25,6 +28,45 @@ OPTS = [
 Possible values:
 * ``file``: a directory on this host (see ``[image_file_store]``)
 * any name installed in the ``nimbus.image.stores`` namespace
+
+With ``enabled_stores`` empty this is the one store, its id is this name
+(what images show in ``stores``) and it reads its own group
+(``[image_file_store]`` for ``file``).
+
+Related options:
+* enabled_stores
+""",
+    ),
+    cfg.ListOpt(
+        "enabled_stores",
+        default=[],
+        help="""Several image stores, each as ``<store id>:<entry-point name>``.
+
+Glance's ``enabled_backends``: for example ``fast:file,cheap:file`` gives
+two ``file`` stores with ids ``fast`` and ``cheap``.  Each store reads its
+options from its own group ``[image_store_<store id>]`` (for ``file``
+stores: ``datadir``, default ``$state_path/image-stores/<store id>``,
+``fsync``, ``direct_io``, ``read_ahead``).  An image may then live in
+several stores: ``POST /v2/images/{id}/import`` with ``stores`` or
+``all_stores`` writes to several, the ``copy-image`` method copies an
+active image to more, and ``DELETE /v2/stores/{store id}/{image id}``
+removes it from one.  Empty (the default): the one store of ``store``.
+
+Related options:
+* default_store
+* store
+""",
+    ),
+    cfg.StrOpt(
+        "default_store",
+        help="""Id of the store uploads go to when the request names none.
+
+Glance's ``[glance_store] default_backend``.  Must be one of
+``enabled_stores``; unset, the first of them.  Ignored without
+``enabled_stores``.
+
+Related options:
+* enabled_stores
 """,
     ),
     cfg.IntOpt(
@@ -240,3 +282,49 @@ read-ahead to the kernel alone.
 
 
 register_opts, list_opts = option_hooks((GROUP, OPTS), (FILE_STORE_GROUP, FILE_STORE_OPTS))
+
+#: The group of a store of ``[image] enabled_stores``: this prefix and its id.
+STORE_GROUP_PREFIX = "image_store_"
+
+
+def store_group(store_id: str) -> str:
+    """Return the name of the option group of the store *store_id*."""
+    return STORE_GROUP_PREFIX + store_id
+
+
+@functools.cache
+def file_store_opts(store_id: str) -> list[cfg.Opt]:
+    """Return the options of the ``file`` store *store_id* (its own ``datadir``).
+
+    The same objects for the same id, so that registering them twice (the
+    store and ``nimbus up``) is not a duplicate.
+    """
+    opts = [copy.deepcopy(opt) for opt in FILE_STORE_OPTS]
+    for opt in opts:
+        if opt.dest == "datadir":
+            opt.default = f"$state_path/image-stores/{store_id}"
+    return opts
+
+
+#: The stores ``nimbus up`` enables when the configuration names none.
+EMBEDDED_STORES = ("fast:file", "cheap:file")
+EMBEDDED_DEFAULT_STORE = "fast"
+
+
+def set_embedded_store_defaults(conf: cfg.ConfigOpts) -> None:
+    """Make two ``file`` stores the default of ``nimbus up`` (``fast``, the default, and ``cheap``).
+
+    Only defaults: a configuration that sets ``[image] enabled_stores``
+    keeps its stores, and one that sets ``[image] store`` to another
+    driver keeps its single store.  ``fast`` keeps its data where the
+    single store did (``$state_path/images``), so the images of a state
+    directory made before several stores stay readable.
+    """
+    if conf.image.enabled_stores or conf.image.store != "file":
+        return
+    conf.set_default("enabled_stores", list(EMBEDDED_STORES), group="image")
+    conf.set_default("default_store", EMBEDDED_DEFAULT_STORE, group="image")
+    group = store_group(EMBEDDED_DEFAULT_STORE)
+    conf.register_group(cfg.OptGroup(group))
+    conf.register_opts(file_store_opts(EMBEDDED_DEFAULT_STORE), group=group)
+    conf.set_default("datadir", "$state_path/images", group=group)

@@ -43,7 +43,7 @@ from nimbus.common.logsafe import printable
 from nimbus.context import RequestContext
 from nimbus.drivers.image import Capability, DataReader, StoredData
 from nimbus.image.formats import FormatInspector
-from nimbus.image.service import ImageService, UploadClaim, utcnow
+from nimbus.image.service import ImageService, StoredImage, UploadClaim, utcnow
 
 __all__ = ["Download", "ImageData", "ReadAhead", "parse_range", "reading_into"]
 
@@ -475,6 +475,7 @@ class ImageData:
         content_length: int | None,
         content_md5: str | None = None,
         stage: bool = False,
+        store_id: str | None = None,
     ) -> dict[str, Any]:
         """Store an image's data from *readinto* and make the image active.
 
@@ -488,14 +489,19 @@ class ImageData:
         :param content_length: the declared body length, if any.
         :param content_md5: a declared MD5 of the data (hex or base64).
         :param stage: stage the data for a ``glance-direct`` import.
+        :param store_id: the store to write to (``X-Image-Meta-Store``); the
+            default store if ``None``.
         :returns: the active (or, staged, the uploading) image.
         :raises Conflict: the image is not ``queued`` (another upload holds it),
             or this upload lost it for sending nothing for ``upload_stale_after``.
         :raises OverLimit: past the size cap or the project's storage quota.
         :raises BadRequest: the body ended early, or a checksum does not match.
         :raises ValidationError: the data is not in the declared disk format.
+        :raises BadRequest: *store_id* names no enabled store.
         """
         conf = self.conf.image
+        store_id = self.service.stores.check(store_id) if store_id is not None else None
+        store = self.service.store_of(store_id)
         if content_length is not None and content_length > conf.image_size_cap:
             raise exception.OverLimit(
                 reason=f"Image size {content_length} is over the limit of {conf.image_size_cap}"
@@ -527,7 +533,7 @@ class ImageData:
                 if large:
                     chunks = _prefetched(chunks, on_stop=buffers.close)
                 chunks = _released(chunks, buffers)
-                stored = self.store.add(image_id, chunks)
+                stored = store.add(image_id, chunks)
             finally:
                 if chunks is not None:
                     # Stop (and join) the reading thread now, not when the
@@ -544,6 +550,7 @@ class ImageData:
                 "os_hash_algo": conf.hashing_algorithm,
                 "os_hash_value": digests.hexdigest("multihash"),
                 "location": stored.location,
+                "store": store_id or self.service.stores.default,
                 "upload_id": None,
                 "reserved_size": None,
                 "updated_at": utcnow(),
@@ -552,7 +559,7 @@ class ImageData:
             image = self.service.finish_upload(image_id, claim.upload_id, values)
         except BaseException:
             if stored is not None:
-                self.service.delete_data(stored.location)
+                self.service.delete_data(stored.location, store_id)
             self.service.release_upload(image_id, claim.upload_id)
             raise
         LOG.info("Stored %d bytes of image %s at %s", values["size"], printable(image_id), location)
@@ -641,8 +648,10 @@ class ImageData:
         :returns: how many images were put back.
         """
         count = self.service.recover_stale_uploads(older_than=older_than)
-        if Capability.PURGE_PARTIAL in self.store.capabilities:
-            self.store.purge_partial(older_than=older_than)
+        for store_id in self.service.stores:
+            store = self.service.stores.stores[store_id]
+            if Capability.PURGE_PARTIAL in store.capabilities:
+                store.purge_partial(older_than=older_than)
         if count:
             LOG.warning("Put %d image(s) stuck in saving back to queued", count)
         return count
@@ -664,12 +673,12 @@ class ImageData:
                 message="The requested image has been deactivated. Image data download is"
                 " prohibited."
             )
-        if row.status not in ("active", "deactivated") or not row.location:
+        if row.status not in ("active", "deactivated") or not row.locations:
             return Download(row.checksum, None)
         size = row.size or 0
         window = parse_range(range_header, size)
         offset, length = window if window is not None else (0, size)
-        reader = self.store.get(row.location, offset=offset, length=length)
+        reader = self._open(row, offset, length)
         chunk_size = self.conf.image.chunk_size
         if length < _THREADED_CHUNKS * chunk_size:
             body: DataReader | ReadAhead = reader
@@ -683,3 +692,15 @@ class ImageData:
             size=size,
             partial=window is not None,
         )
+
+    def _open(self, row: StoredImage, offset: int, length: int) -> DataReader:
+        """Return a reader of the data from the first store that has it (the default first)."""
+        missing: exception.NotFound | None = None
+        for store_id, location in row.locations:
+            try:
+                return self.service.store_of(store_id).get(location, offset=offset, length=length)
+            except exception.NotFound as ex:
+                LOG.warning("Image data at %s (store %s) is missing", location, store_id)
+                missing = ex
+        assert missing is not None
+        raise missing

@@ -26,16 +26,21 @@ class ImageDescriptor(ServiceDescriptor):
     migrations = ("nimbus.image.migrations",)
 
     def build(self, cloud: Cloud) -> dict[str, Any]:
-        from nimbus import messaging, registry
-        from nimbus.drivers.image import ImageStore
+        from nimbus import messaging
         from nimbus.image import ImageData, ImageService, TaskService
+        from nimbus.image.stores import load_stores
 
         conf = cloud.conf
-        store = registry.load_driver(
-            "nimbus.image.stores", conf.image.store, conf, expected=ImageStore
-        )
+        stores = load_stores(conf)
         notifier = messaging.Notifier(cloud.transport, f"image.{conf.host}")
-        service = ImageService(conf, cloud.database, store, cloud.enforcer, notifier=notifier)
+        service = ImageService(
+            conf,
+            cloud.database,
+            stores.default_store,
+            cloud.enforcer,
+            notifier=notifier,
+            stores=stores,
+        )
         data = ImageData(service)
         tasks = TaskService(conf, cloud.database, cloud.enforcer, service, data)
         return {"image": service, "image_data": data, "image_tasks": tasks}

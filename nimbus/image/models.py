@@ -12,6 +12,7 @@ from nimbus.db.models import ID, TYPE_MAP, utcnow
 __all__ = [
     "Base",
     "Image",
+    "ImageLocation",
     "ImageMember",
     "ImageProperty",
     "ImageTag",
@@ -34,8 +35,8 @@ class Base(orm.DeclarativeBase):
 class Image(Base):
     """An image's core attributes; custom properties, tags and members hang off it.
 
-    ``location`` is where the store keeps the data (never shown to users);
-    ``upload_id`` names the upload that holds the image in ``saving``, so
+    Where the data is (one :class:`ImageLocation` per store holding it)
+    is never shown to users; ``upload_id`` names the upload that holds the image in ``saving``, so
     only that upload may finish it; ``reserved_size`` is what that upload
     holds against the owner's storage quota until it ends.
     """
@@ -62,7 +63,6 @@ class Image(Base):
     min_ram: orm.Mapped[int] = orm.mapped_column(default=0)
     protected: orm.Mapped[bool] = orm.mapped_column(default=False)
     os_hidden: orm.Mapped[bool] = orm.mapped_column(default=False)
-    location: orm.Mapped[str | None] = orm.mapped_column(sa.Text)
     upload_id: orm.Mapped[str | None] = orm.mapped_column(sa.String(36))
     reserved_size: orm.Mapped[int | None] = orm.mapped_column(sa.BigInteger)
     created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
@@ -79,6 +79,23 @@ class ImageProperty(Base):
     )
     name: orm.Mapped[str] = orm.mapped_column(sa.String(255), primary_key=True)
     value: orm.Mapped[str] = orm.mapped_column(sa.Text)
+
+
+class ImageLocation(Base):
+    """Where one store keeps an image's data (the store's opaque location).
+
+    An image has one row per store holding its data; staged data (for a
+    ``glance-direct`` import) is a row of the store it was staged in.
+    """
+
+    __tablename__ = "image_locations"
+
+    image_id: orm.Mapped[str] = orm.mapped_column(
+        sa.String(36), sa.ForeignKey("images.id", ondelete="CASCADE"), primary_key=True
+    )
+    store: orm.Mapped[str] = orm.mapped_column(sa.String(64), primary_key=True)
+    location: orm.Mapped[str] = orm.mapped_column(sa.Text)
+    created_at: orm.Mapped[datetime.datetime] = orm.mapped_column(default=utcnow)
 
 
 class ImageTag(Base):

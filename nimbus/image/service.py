@@ -30,12 +30,14 @@ from sqlalchemy import orm
 from sqlalchemy.engine import CursorResult
 
 from nimbus import exception
+from nimbus.common.logsafe import printable
 from nimbus.context import RequestContext
 from nimbus.db import Database
 from nimbus.drivers.image import ImageStore
 from nimbus.image import models, patch, schema
 from nimbus.image import query as queries
 from nimbus.image.query import ImageQuery
+from nimbus.image.stores import Stores
 
 __all__ = [
     "IMPORT_LOCK",
@@ -62,6 +64,9 @@ _NULL_SORT: dict[str, Any] = {
 _STORED = ("active", "deactivated")
 #: The property naming the import task that holds an image (Glance's import lock).
 IMPORT_LOCK = "os_glance_import_task"
+#: The stores an import has still to write to, and those it failed in (Glance's names).
+IMPORTING = "os_glance_importing_to_stores"
+FAILED = "os_glance_failed_import"
 #: Properties the openstack client fills with the file's hashes when it knows them.
 _DECLARED = {"owner_specified.openstack.md5": "md5", "owner_specified.openstack.sha256": "sha256"}
 
@@ -97,18 +102,27 @@ class UploadClaim:
 
 @dataclasses.dataclass(frozen=True)
 class StoredImage:
-    """What a download needs of an image's record."""
+    """What a download needs of an image's record.
+
+    :param locations: (store id, location) of each store holding the data.
+    """
 
     status: str
-    location: str | None
+    locations: tuple[tuple[str, str], ...]
     size: int | None
     checksum: str | None
+
+    @property
+    def location(self) -> str | None:
+        """Return the first location, or None if no store holds the data."""
+        return self.locations[0][1] if self.locations else None
 
 
 @dataclasses.dataclass(frozen=True)
 class StagedData:
     """Where an image's staged data is, and what staging it recorded."""
 
+    store: str
     location: str
     size: int
     hash_algo: str | None
@@ -137,9 +151,11 @@ class ImageService:
 
     :param conf: the nimbus config (``[image]``).
     :param db: nimbus's database (schema already upgraded).
-    :param store: the image store holding image data.
+    :param store: the default image store (the one store, without several).
     :param enforcer: checks policy rules (``image:*``).
     :param notifier: publishes ``image.*`` notifications; none if ``None``.
+    :param stores: every store by id; by default *store* alone, under the
+        id ``[image] store``.
     """
 
     conf: cfg.ConfigOpts
@@ -148,6 +164,16 @@ class ImageService:
     enforcer: Authorizer
     _: dataclasses.KW_ONLY
     notifier: Notifier | None = None
+    stores: Stores = dataclasses.field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        # A single-store service copied with another store (dataclasses.replace)
+        # takes that store.
+        single = self.stores is None or not self.stores.multiple
+        if single and (self.stores is None or self.stores.default_store is not self.store):
+            self.stores = Stores.single(self.store, self.conf.image.store)
+        else:
+            self.store = self.stores.default_store
 
     # -- helpers -----------------------------------------------------------
 
@@ -233,13 +259,46 @@ class ImageService:
             tags[image_id].append(value)
         return props, tags
 
-    def view(self, row: models.Image, props: dict[str, str], tags: list[str]) -> dict[str, Any]:
+    @staticmethod
+    def _stores_of(session: orm.Session, image_ids: Sequence[str]) -> dict[str, list[str]]:
+        """Return the ids of the stores holding each image's data, sorted."""
+        found: dict[str, list[str]] = {i: [] for i in image_ids}
+        if not image_ids:
+            return found
+        for image_id, store in session.execute(
+            sa.select(models.ImageLocation.image_id, models.ImageLocation.store)
+            .where(models.ImageLocation.image_id.in_(image_ids))
+            .order_by(models.ImageLocation.image_id, models.ImageLocation.store)
+        ):
+            found[image_id].append(store)
+        return found
+
+    @staticmethod
+    def locations_of(session: orm.Session, image_id: str) -> dict[str, str]:
+        """Return each store holding *image_id*'s data and its location there."""
+        return {
+            store: location
+            for store, location in session.execute(
+                sa.select(models.ImageLocation.store, models.ImageLocation.location)
+                .where(models.ImageLocation.image_id == image_id)
+                .order_by(models.ImageLocation.store)
+            )
+        }
+
+    def view(
+        self,
+        row: models.Image,
+        props: dict[str, str],
+        tags: list[str],
+        stores: Sequence[str] = (),
+    ) -> dict[str, Any]:
         """Return an image as the API shows it (without its links).
 
-        An image whose data is stored names the store in ``stores``, as
-        Glance does with several stores (``/v2/info/stores`` lists the one).
+        An image whose data is stored names the stores holding it in
+        ``stores``, comma-separated and sorted, as Glance does with several
+        stores (tempest compares it with the sorted list).
         """
-        stored = {"stores": self.conf.image.store} if row.location and row.status in _STORED else {}
+        stored = {"stores": ",".join(stores)} if stores and row.status in _STORED else {}
         return {
             **stored,
             **props,
@@ -267,7 +326,8 @@ class ImageService:
     def view_one(self, session: orm.Session, row: models.Image) -> dict[str, Any]:
         """Return the API view of *row*, with its properties and tags."""
         props, tags = self._extras(session, [row.id])
-        return self.view(row, props[row.id], tags[row.id])
+        stores = self._stores_of(session, [row.id])
+        return self.view(row, props[row.id], tags[row.id], stores[row.id])
 
     @staticmethod
     def _over(limit: int, count: int) -> bool:
@@ -469,8 +529,10 @@ class ImageService:
             rows = session.execute(stmt.order_by(*order).limit(query.limit + 1)).scalars().all()
             more = len(rows) > query.limit
             rows = rows[: query.limit]
-            props, tags = self._extras(session, [r.id for r in rows])
-            return [self.view(r, props[r.id], tags[r.id]) for r in rows], more
+            ids = [r.id for r in rows]
+            props, tags = self._extras(session, ids)
+            stores = self._stores_of(session, ids)
+            return [self.view(r, props[r.id], tags[r.id], stores[r.id]) for r in rows], more
 
     def _after_marker(
         self,
@@ -534,7 +596,8 @@ class ImageService:
             self._replace_tags(session, row.id, tags[row.id], new_tags)
             row.updated_at = utcnow()
             session.flush()
-            return self.view(row, new_props, sorted(new_tags))
+            stores = self._stores_of(session, [row.id])[row.id]
+            return self.view(row, new_props, sorted(new_tags), stores)
 
         image = self.db.write(write)
         self.notify(ctx, "image.update", image)
@@ -562,7 +625,7 @@ class ImageService:
         :raises Forbidden: policy refuses, or the image is protected.
         """
 
-        def write(session: orm.Session) -> tuple[dict[str, Any], str | None]:
+        def write(session: orm.Session) -> tuple[dict[str, Any], dict[str, str]]:
             row = self.load(session, ctx, image_id, lock=True)
             self.authorize(ctx, "delete_image", row)
             if row.protected:
@@ -570,22 +633,90 @@ class ImageService:
                     message=f"Image {image_id} is protected and cannot be deleted."
                 )
             image = self.view_one(session, row)
-            location = row.location
+            locations = self.locations_of(session, image_id)
+            session.execute(
+                sa.delete(models.ImageLocation).where(models.ImageLocation.image_id == image_id)
+            )
             session.delete(row)
-            return image, location
+            return image, locations
 
-        image, location = self.db.write(write)
-        if location:
-            self.delete_data(location)
+        image, locations = self.db.write(write)
+        for store_id, location in locations.items():
+            self.delete_data(location, store_id)
         image["status"] = "deleted"
         self.notify(ctx, "image.delete", image)
 
-    def delete_data(self, location: str) -> None:
-        """Remove data from the store, logging (not raising) a failure."""
+    def store_of(self, store_id: str | None) -> ImageStore:
+        """Return the store *store_id* (the default one for ``None`` or a store no longer enabled).
+
+        A location recorded under a store id that is no longer configured
+        (a cloud that went from one store to several) is looked for in the
+        default store, whose location check refuses it if it is not there.
+        """
+        if store_id is None:
+            return self.store
+        return self.stores.get(store_id) or self.store
+
+    def delete_data(self, location: str, store_id: str | None = None) -> None:
+        """Remove data from a store, logging (not raising) a failure."""
         try:
-            self.store.delete(location)
+            self.store_of(store_id).delete(location)
         except exception.NimbusException:
-            LOG.exception("Could not delete image data at %s; it is orphaned", location)
+            LOG.exception(
+                "Could not delete image data at %s (store %s); it is orphaned", location, store_id
+            )
+
+    def remove_from_store(self, ctx: RequestContext, store_id: str, image_id: str) -> None:
+        """Remove an active image's data from one store (``DELETE /v2/stores/...``, Glance 2.10).
+
+        :raises NotFound: no such image visible to the caller, the image is
+            not in that store, or the cloud has one store only.
+        :raises Conflict: no such store, or the image is not active.
+        :raises Forbidden: policy, or the store holds the image's last copy.
+        """
+        if not self.stores.multiple:
+            raise exception.NotFound(message="The resource could not be found.")
+        if store_id not in self.stores:
+            raise exception.Conflict(
+                message=f"The selected store {printable(store_id)[:80]} is not available on"
+                " this node."
+            )
+
+        def write(session: orm.Session) -> tuple[str, dict[str, Any]]:
+            try:
+                row = self.load(session, ctx, image_id, lock=True)
+            except exception.NotFound:
+                raise exception.NotFound(message=f"Failed to find image {image_id}") from None
+            self.authorize(ctx, "get_image_location", row)
+            self.authorize(ctx, "delete_image_location", row)
+            if row.status != "active":
+                raise exception.Conflict(
+                    message="It's not allowed to remove image data from store if image status"
+                    " is not 'active'"
+                )
+            locations = self.locations_of(session, image_id)
+            if len(locations) == 1:
+                raise exception.Forbidden(
+                    message="Cannot delete image data from the only store containing it."
+                    " Consider deleting the image instead."
+                )
+            if store_id not in locations:
+                raise exception.NotFound(
+                    message=f"Image {image_id} is not stored in store {store_id}."
+                )
+            session.execute(
+                sa.delete(models.ImageLocation).where(
+                    models.ImageLocation.image_id == image_id,
+                    models.ImageLocation.store == store_id,
+                )
+            )
+            row.updated_at = utcnow()
+            session.flush()
+            return locations[store_id], self.view_one(session, row)
+
+        location, image = self.db.write(write)
+        self.delete_data(location, store_id)
+        self.notify(ctx, "image.update", image)
 
     def _transition(
         self,
@@ -612,24 +743,47 @@ class ImageService:
 
     # -- interoperable import ---------------------------------------------------
 
-    def begin_import(self, ctx: RequestContext, image_id: str, method: str, task_id: str) -> None:
-        """Move a staged image to ``importing`` for the import task *task_id*.
+    def begin_import(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        method: str,
+        task_id: str,
+        stores: Sequence[str],
+        *,
+        all_stores: bool = False,
+    ) -> builtins.list[str]:
+        """Lock an image for the import task *task_id*; return the stores to import to.
 
-        The task's id is the image's ``os_glance_import_task`` property, the
-        lock Glance puts on an image under import, until the import ends.
+        ``glance-direct`` moves the staged image to ``importing``;
+        ``copy-image`` leaves the active image as it is.  The task's id is
+        the image's ``os_glance_import_task`` property, the lock Glance puts
+        on an image under import, until the import ends; the stores still
+        to do are in ``os_glance_importing_to_stores`` and those that failed
+        in ``os_glance_failed_import``, as Glance keeps them.
 
+        :param stores: the stores the request asked for (checked).
+        :param all_stores: the request asked for every store: ``copy-image``
+            then leaves out the stores that hold the image already.
+        :returns: the stores to import to; empty when a ``copy-image`` to
+            every store finds the image in all of them (no task runs).
         :raises NotFound: no such image visible to the caller.
-        :raises PolicyNotAuthorized: the caller may not modify the image.
+        :raises PolicyNotAuthorized: the caller may not modify (or copy) the image.
         :raises Conflict: the image is not in the state *method* needs, its
             formats are unset, or another import holds it.
+        :raises BadRequest: ``copy-image`` to a store that holds the image.
         """
 
-        def write(session: orm.Session) -> None:
+        def write(session: orm.Session) -> builtins.list[str]:
             row = self.load(session, ctx, image_id, lock=True)
-            self.authorize(ctx, "modify_image", row)
-            if row.status == "active":
+            copying = method == "copy-image"
+            if row.status == "active" and not copying:
                 raise exception.Conflict(
                     message="Image with status active cannot be target for import"
+                )
+            if row.status != "active" and copying:
+                raise exception.Conflict(
+                    message="Only images with status active can be targeted for copying"
                 )
             if method == "glance-direct" and row.status != "uploading":
                 raise exception.Conflict(
@@ -638,46 +792,171 @@ class ImageService:
             for name in ("container_format", "disk_format"):
                 if not getattr(row, name):
                     raise exception.Conflict(message=f"'{name}' needs to be set before import")
+            self.authorize(ctx, "copy_image" if copying else "modify_image", row)
             if session.get(models.ImageProperty, (image_id, IMPORT_LOCK)) is not None:
                 raise exception.Conflict(message=f"Image {image_id} has an import in progress")
-            row.status = "importing"
+            targets = list(stores)
+            if copying:
+                held = self.locations_of(session, image_id)
+                if all_stores:
+                    targets = [store for store in targets if store not in held]
+                    if not targets:
+                        return []
+                for store in targets:
+                    if store in held:
+                        raise exception.BadRequest(
+                            reason=f"Image is already present at store '{store}'"
+                        )
+            else:
+                row.status = "importing"
             row.updated_at = utcnow()
-            session.add(models.ImageProperty(image_id=image_id, name=IMPORT_LOCK, value=task_id))
+            # As Glance: the stores join those to do and leave those that
+            # failed before; both lists sorted.
+            importing = set(self._store_list(session, image_id, IMPORTING)) | set(targets)
+            failed = set(self._store_list(session, image_id, FAILED)) - set(targets)
+            self._set_props(
+                session,
+                image_id,
+                {IMPORT_LOCK: task_id, IMPORTING: _joined(importing), FAILED: _joined(failed)},
+            )
+            return targets
+
+        return self.db.write(write)
+
+    @staticmethod
+    def _set_props(session: orm.Session, image_id: str, values: Mapping[str, str]) -> None:
+        for name, value in values.items():
+            found = session.get(models.ImageProperty, (image_id, name))
+            if found is None:
+                session.add(models.ImageProperty(image_id=image_id, name=name, value=value))
+            else:
+                found.value = value
+
+    @staticmethod
+    def _store_list(session: orm.Session, image_id: str, name: str) -> builtins.list[str]:
+        found = session.get(models.ImageProperty, (image_id, name))
+        return [s for s in found.value.split(",") if s] if found is not None else []
+
+    def _held(self, session: orm.Session, image_id: str, task_id: str) -> models.Image | None:
+        """Return the image (locked) if the import *task_id* still holds it."""
+        lock = session.get(models.ImageProperty, (image_id, IMPORT_LOCK), with_for_update=True)
+        row = session.get(Image, image_id, with_for_update=True)
+        if lock is None or lock.value != task_id or row is None:
+            return None
+        return row
+
+    def _store_done(
+        self, session: orm.Session, image_id: str, store_id: str, *, failed: bool
+    ) -> None:
+        """Take *store_id* off the stores an import is doing (onto the failed ones)."""
+        importing = set(self._store_list(session, image_id, IMPORTING)) - {store_id}
+        values = {IMPORTING: _joined(importing)}
+        if failed:
+            failures = set(self._store_list(session, image_id, FAILED)) | {store_id}
+            values[FAILED] = _joined(failures)
+        self._set_props(session, image_id, values)
+
+    def add_location(self, image_id: str, task_id: str, store_id: str, location: str) -> bool:
+        """Record that the import *task_id* wrote the image's data to *store_id*.
+
+        :returns: False if the import no longer holds the image (deleted,
+            or ended by the recovery): the caller removes what it wrote.
+        """
+
+        def write(session: orm.Session) -> bool:
+            row = self._held(session, image_id, task_id)
+            if row is None:
+                return False
+            session.merge(
+                models.ImageLocation(
+                    image_id=image_id, store=store_id, location=location, created_at=utcnow()
+                )
+            )
+            self._store_done(session, image_id, store_id, failed=False)
+            row.updated_at = utcnow()
+            return True
+
+        return self.db.write(write)
+
+    def import_failed_in(self, image_id: str, task_id: str, store_id: str) -> None:
+        """Record that the import *task_id* could not write to *store_id* (it goes on)."""
+
+        def write(session: orm.Session) -> None:
+            row = self._held(session, image_id, task_id)
+            if row is not None:
+                self._store_done(session, image_id, store_id, failed=True)
+                row.updated_at = utcnow()
 
         self.db.write(write)
+
+    def drop_location(self, image_id: str, store_id: str) -> None:
+        """Forget the image's data in *store_id* and remove it from the store."""
+
+        def write(session: orm.Session) -> str | None:
+            found = session.get(models.ImageLocation, (image_id, store_id), with_for_update=True)
+            if found is None:
+                return None
+            session.delete(found)
+            return found.location
+
+        location = self.db.write(write)
+        if location:
+            self.delete_data(location, store_id)
+
+    def stored_locations(self, image_id: str) -> dict[str, str]:
+        """Return each store holding an image's data and its location there."""
+        with self.db.reader() as session:
+            return self.locations_of(session, image_id)
 
     def end_import(self, image_id: str, task_id: str, *, succeeded: bool) -> dict[str, Any] | None:
         """End the import *task_id* holds: ``importing`` -> ``active``, or back to ``queued``.
 
-        A failed import drops the staged data (Glance's revert), so the
-        image takes a new stage or upload.
+        A failed ``glance-direct`` import drops the staged data and whatever
+        it wrote to other stores (Glance's revert), so the image takes a new
+        stage or upload.  A ``copy-image`` leaves the image active.  The
+        stores the import did not get to are added to
+        ``os_glance_failed_import``.
 
         :returns: the image, or None if the import no longer held it
             (deleted, or ended by the recovery).
         """
 
-        def write(session: orm.Session) -> tuple[dict[str, Any] | None, str | None]:
-            lock = session.get(models.ImageProperty, (image_id, IMPORT_LOCK), with_for_update=True)
-            row = session.get(Image, image_id, with_for_update=True)
-            if lock is None or lock.value != task_id or row is None or row.status != "importing":
-                return None, None
+        def write(session: orm.Session) -> tuple[dict[str, Any] | None, dict[str, str]]:
+            row = self._held(session, image_id, task_id)
+            if row is None:
+                return None, {}
+            lock = session.get_one(models.ImageProperty, (image_id, IMPORT_LOCK))
             session.delete(lock)
-            location = None
+            left = set(self._store_list(session, image_id, IMPORTING))
+            failures = set(self._store_list(session, image_id, FAILED)) | left
+            self._set_props(session, image_id, {IMPORTING: "", FAILED: _joined(failures)})
+            locations: dict[str, str] = {}
             row.updated_at = utcnow()
-            if succeeded:
-                row.status = "active"
-            else:
-                location = row.location
-                row.status = "queued"
-                for name in ("size", "virtual_size", "checksum", "os_hash_algo", "os_hash_value"):
-                    setattr(row, name, None)
-                row.location = None
+            if row.status == "importing":
+                if succeeded:
+                    row.status = "active"
+                else:
+                    locations = self.locations_of(session, image_id)
+                    session.execute(
+                        sa.delete(models.ImageLocation).where(
+                            models.ImageLocation.image_id == image_id
+                        )
+                    )
+                    row.status = "queued"
+                    for name in (
+                        "size",
+                        "virtual_size",
+                        "checksum",
+                        "os_hash_algo",
+                        "os_hash_value",
+                    ):
+                        setattr(row, name, None)
             session.flush()
-            return self.view_one(session, row), location
+            return self.view_one(session, row), locations
 
-        image, location = self.db.write(write)
-        if location:
-            self.delete_data(location)
+        image, locations = self.db.write(write)
+        for store_id, location in locations.items():
+            self.delete_data(location, store_id)
         return image
 
     def staged_data(self, image_id: str) -> StagedData:
@@ -687,18 +966,39 @@ class ImageService:
         """
         with self.db.reader() as session:
             row = session.get(Image, image_id)
-            if row is None or row.status != "importing" or not row.location:
+            locations = self.locations_of(session, image_id) if row is not None else {}
+            if row is None or row.status != "importing" or not locations:
                 raise exception.Conflict(message=f"Image {image_id} has no staged data to import.")
-            return StagedData(row.location, row.size or 0, row.os_hash_algo, row.os_hash_value)
+            store, location = next(iter(locations.items()))
+            return StagedData(store, location, row.size or 0, row.os_hash_algo, row.os_hash_value)
+
+    def stored_data(self, image_id: str) -> StagedData:
+        """Return where an active image's data is (a store holding it) and its hash.
+
+        The default store is preferred when it holds the data.
+
+        :raises Conflict: the image is not active, or has no data.
+        """
+        with self.db.reader() as session:
+            row = session.get(Image, image_id)
+            locations = self.locations_of(session, image_id) if row is not None else {}
+            if row is None or row.status != "active" or not locations:
+                raise exception.Conflict(message=f"Image {image_id} has no data to copy.")
+            store = (
+                self.stores.default if self.stores.default in locations else next(iter(locations))
+            )
+            return StagedData(
+                store, locations[store], row.size or 0, row.os_hash_algo, row.os_hash_value
+            )
 
     def imports_of_ended_tasks(self) -> builtins.list[tuple[str, str]]:
-        """Return (image id, task id) of images still ``importing`` for a task that ended."""
+        """Return (image id, task id) of images still locked by an import task that ended."""
         stmt = (
             sa.select(Image.id, models.ImageProperty.value)
             .join(models.ImageProperty, models.ImageProperty.image_id == Image.id)
             .outerjoin(models.Task, models.Task.id == models.ImageProperty.value)
             .where(
-                Image.status == "importing",
+                Image.status.in_(("importing", "active", "deactivated")),
                 models.ImageProperty.name == IMPORT_LOCK,
                 sa.or_(models.Task.id.is_(None), models.Task.status.in_(("success", "failure"))),
             )
@@ -1051,8 +1351,17 @@ class ImageService:
             ).scalar_one_or_none()
             if row is None or row.status != "saving":
                 raise self._lost(session, image_id)
-            for name, value in values.items():
+            columns = dict(values)
+            location = columns.pop("location", None)
+            store_id = columns.pop("store", None) or self.stores.default
+            for name, value in columns.items():
                 setattr(row, name, value)
+            if location is not None:
+                session.merge(
+                    models.ImageLocation(
+                        image_id=image_id, store=store_id, location=location, created_at=utcnow()
+                    )
+                )
             session.flush()
             return self.view_one(session, row)
 
@@ -1142,7 +1451,15 @@ class ImageService:
         with self.db.reader() as session:
             row = self.load(session, ctx, image_id)
             self.authorize(ctx, "download_image", row)
-            return StoredImage(row.status, row.location, row.size, row.checksum)
+            locations = self.locations_of(session, image_id)
+            # The default store first, then the others by id.
+            ordered = sorted(locations.items(), key=lambda item: item[0] != self.stores.default)
+            return StoredImage(row.status, tuple(ordered), row.size, row.checksum)
+
+
+def _joined(stores: Iterable[str]) -> str:
+    """Return a store list property's value: the ids sorted, comma-separated."""
+    return ",".join(sorted(store for store in stores if store))
 
 
 def _compare(column: Any, op: str, value: Any) -> Any:

@@ -19,12 +19,18 @@ deletes the image it made.
 ``api_image_import`` tasks are made by ``POST /v2/images/{id}/import``
 (Glance's interoperable import, :meth:`TaskService.import_image`), never
 through ``/v2/tasks``.  nimbus offers the ``glance-direct`` method: the
-data staged by ``PUT /v2/images/{id}/stage`` is already in the image store
-(written, hashed and inspected by the upload path), so the task reads it
-back, checks it against the recorded size and multihash and activates the
-image; a failed check drops the data and puts the image back to ``queued``.
-``web-download`` and ``glance-download`` (a URL, another region's Glance)
-and ``copy-image`` (which needs several stores) are not offered.
+data staged by ``PUT /v2/images/{id}/stage`` is already in a store (the
+default one, or the ``X-Image-Meta-Store`` header's; written, hashed and
+inspected by the upload path), so the task reads it back, checks it
+against the recorded size and multihash, copies it to each other store the
+import asks for (``stores``, ``all_stores``) and activates the image; a
+failed check drops the data and puts the image back to ``queued``.  With
+several stores (``[image] enabled_stores``) it also offers ``copy-image``:
+the data of an active image is copied to more stores.  A store that fails
+is listed in ``os_glance_failed_import`` and the import goes on to the
+next, unless ``all_stores_must_succeed`` (the default) asks otherwise: then
+the import fails and removes what it wrote.  ``web-download`` and
+``glance-download`` (a URL, another region's Glance) are not offered.
 
 No stuck states: a process counts its own tasks (queued or running) as
 alive and refreshes their heartbeat (``updated_at``) every ``[image]
@@ -32,7 +38,13 @@ upload_recovery_interval`` seconds; every process fails the tasks whose
 heartbeat is older than ``[image] upload_stale_after``, whichever process
 they belonged to (:meth:`TaskService.recover`, a periodic task).  The
 embedded ``nimbus up`` fails every unfinished task at start-up, since no
-process can be running one then.
+process can be running one then.  An import or copy that the recovery
+ends releases its image (``os_glance_import_task``), lists the stores it
+had not done in ``os_glance_failed_import``, and a ``glance-direct`` one
+drops the data it wrote; a store's partial writes go with the upload
+recovery's ``purge_partial``.  One window stays: a process that dies after
+a store finished writing a copy and before the copy was recorded leaves
+that copy in the store, unrecorded.
 """
 
 from __future__ import annotations
@@ -63,9 +75,18 @@ from nimbus.db import Database
 from nimbus.image import models, schema
 from nimbus.image.data import ImageData
 from nimbus.image.query import glance_limit
-from nimbus.image.service import Authorizer, ImageService, utcnow
+from nimbus.image.service import Authorizer, ImageService, StagedData, utcnow
+from nimbus.image.stores import Stores
 
-__all__ = ["IMPORT_METHODS", "STATUSES", "TYPES", "TaskQuery", "TaskService"]
+__all__ = [
+    "COPY_IMAGE",
+    "IMPORT_METHODS",
+    "STATUSES",
+    "TYPES",
+    "TaskQuery",
+    "TaskService",
+    "import_methods",
+]
 
 LOG = logging.getLogger(__name__)
 
@@ -74,13 +95,20 @@ Task = models.Task
 #: ``api_image_import`` and ``location_import``, which only Glance itself makes).
 TYPES = ("import",)
 STATUSES = ("pending", "processing", "success", "failure")
-#: The interoperable import methods nimbus runs (``/v2/info/import``).
+#: The interoperable import methods nimbus runs (``/v2/info/import``): with
+#: several stores also :data:`COPY_IMAGE`.
 IMPORT_METHODS = ("glance-direct",)
+COPY_IMAGE = "copy-image"
 _IMPORT_BODY_KEYS = frozenset({"method", "stores", "all_stores", "all_stores_must_succeed"})
 UNFINISHED = ("pending", "processing")
 SORT_KEYS = ("created_at", "updated_at", "id", "type", "status", "owner")
 _IMPORT_KEYS = ("import_from", "import_from_format", "image_properties")
 _UUID_LEN = 36
+
+
+def import_methods(stores: Stores) -> tuple[str, ...]:
+    """Return the import methods a cloud with *stores* offers (``copy-image`` with several)."""
+    return (*IMPORT_METHODS, COPY_IMAGE) if len(stores) > 1 else IMPORT_METHODS
 
 
 def _rows(session: orm.Session, stmt: Any) -> int:
@@ -356,28 +384,85 @@ class TaskService:
 
     # -- interoperable import ----------------------------------------------------
 
-    def import_image(self, ctx: RequestContext, image_id: str, body: Any) -> dict[str, Any]:
+    def import_image(
+        self,
+        ctx: RequestContext,
+        image_id: str,
+        body: Any,
+        *,
+        store_header: str | None = None,
+    ) -> dict[str, Any] | None:
         """Start importing an image's data (``POST /v2/images/{id}/import``).
 
-        :returns: the ``api_image_import`` task, pending.
-        :raises BadRequest: the body names no method, or one nimbus does not offer.
+        :param store_header: the request's ``X-Image-Meta-Store``, if any.
+        :returns: the ``api_image_import`` task, pending; ``None`` when a
+            ``copy-image`` to every store finds nothing to copy.
+        :raises BadRequest: the body names no method, or one nimbus does not
+            offer; ``stores`` is malformed or given with ``all_stores``.
         :raises NotFound: no such image visible to the caller.
-        :raises PolicyNotAuthorized: the caller may not modify the image.
-        :raises Conflict: the image is not staged, or another import holds it.
+        :raises PolicyNotAuthorized: the caller may not modify (copy) the image.
+        :raises Conflict: the image is not staged (active, for a copy), another
+            import holds it, or a store is unknown.
         """
         method = self._check_import_body(body)
-        task_input = {"image_id": image_id, "import_req": body}
+        stores = self._import_stores(body, store_header)
+        task_input = {"image_id": image_id, "import_req": body, "backend": stores}
         row = self._new(ctx, "api_image_import", task_input, image_id)
         self.db.write(lambda session: session.add(row))
+        stmt = sa.delete(Task).where(Task.id == row.id)
         try:
-            self.images.begin_import(ctx, image_id, method, row.id)
+            targets = self.images.begin_import(
+                ctx, image_id, method, row.id, stores, all_stores=body.get("all_stores") is True
+            )
         except BaseException:
             # A refused import leaves no task behind.
-            stmt = sa.delete(Task).where(Task.id == row.id)
             self.db.write(lambda session: session.execute(stmt))
             raise
+        if not targets:
+            # Nothing to copy: no task either (Glance answers 202 all the same).
+            self.db.write(lambda session: session.execute(stmt))
+            return None
+        if targets != stores:
+            task_input = {**task_input, "backend": targets}
+            self._move(row.id, ("pending",), {"input": task_input})
+            row.input = task_input
         self._start(ctx, row.id)
         return _view(row)
+
+    def _import_stores(self, body: dict[str, Any], header: str | None) -> builtins.list[str]:
+        """Return the stores an import request asks for, checked (Glance's rules)."""
+        stores = self.images.stores
+        if not stores.multiple:
+            # As Glance without enabled_backends: the one store, whatever was asked.
+            return [stores.default]
+        if body.get("all_stores") is True:
+            if "stores" in body or header is not None:
+                raise exception.BadRequest(
+                    reason="All_stores parameter can't be used with x-image-meta-store header"
+                    " or stores parameter"
+                )
+            return list(stores)
+        if "stores" in body:
+            if header is not None:
+                raise exception.BadRequest(
+                    reason="Stores parameter and x-image-meta-store header can't be both specified"
+                )
+            asked = body["stores"]
+            if (
+                not isinstance(asked, list)
+                or not asked
+                or not all(isinstance(item, str) for item in asked)
+            ):
+                raise exception.BadRequest(reason="'stores' must be a list of store ids")
+        else:
+            asked = [header if header is not None else stores.default]
+        for store_id in asked:
+            if store_id not in stores:
+                raise exception.Conflict(
+                    message=f"Store for identifier {printable(store_id)[:80]} not found"
+                )
+        # Each store once, in the order asked.
+        return list(dict.fromkeys(asked))
 
     def list_for_image(self, ctx: RequestContext, image_id: str) -> builtins.list[dict[str, Any]]:
         """Return the tasks of an image the caller can see, newest first (Glance 2.12).
@@ -393,8 +478,7 @@ class TaskService:
         with self.db.reader() as session:
             return [_view(row) for row in session.scalars(stmt)]
 
-    @staticmethod
-    def _check_import_body(body: Any) -> str:
+    def _check_import_body(self, body: Any) -> str:
         if not isinstance(body, dict):
             raise exception.BadRequest(reason="Body expected in request.")
         unknown = sorted(set(body) - _IMPORT_BODY_KEYS)
@@ -406,12 +490,16 @@ class TaskService:
         if not isinstance(method, dict) or not isinstance(method.get("name"), str):
             raise exception.BadRequest(reason="Import request requires a 'method' with a 'name'")
         name = method["name"]
-        if name not in IMPORT_METHODS:
+        methods = import_methods(self.images.stores)
+        if name not in methods:
             raise exception.BadRequest(
                 reason=f"Import method {printable(name)[:80]} is not supported; available: "
-                + ", ".join(IMPORT_METHODS)
+                + ", ".join(methods)
             )
-        if body.get("all_stores_must_succeed") is False:
+        for flag in ("all_stores", "all_stores_must_succeed"):
+            if flag in body and not isinstance(body[flag], bool):
+                raise exception.BadRequest(reason=f"'{flag}' must be a boolean")
+        if body.get("all_stores_must_succeed") is False and not self.images.stores.multiple:
             # As Glance without several stores.
             raise exception.BadRequest(
                 reason="All_stores_must_succeed can only be set with several stores"
@@ -419,13 +507,52 @@ class TaskService:
         return name
 
     def _glance_direct(self, task_id: str, task_input: dict[str, Any]) -> str:
-        """Check an image's staged data in the store and activate the image."""
+        """Check an image's staged data, write it to the stores asked for, activate the image."""
         image_id = str(task_input["image_id"])
         stored = self.images.staged_data(image_id)
+        self._check_staged(image_id, stored)
+        targets = [str(s) for s in task_input.get("backend") or [self.images.stores.default]]
+        must = self._must_succeed(task_input)
+        done = self._write_to_stores(image_id, task_id, stored, targets, must=must)
+        if not done:
+            raise exception.Conflict(
+                message=f"The data of image {image_id} could not be written to any of the"
+                f" stores {', '.join(targets)}."
+            )
+        if stored.store not in done:
+            # Staged in a store the import was not asked for.
+            self.images.drop_location(image_id, stored.store)
+        if self.images.end_import(image_id, task_id, succeeded=True) is None:
+            raise exception.Conflict(
+                message=f"Image {image_id} was deleted or its import given up meanwhile."
+            )
+        return image_id
+
+    def _copy_image(self, task_id: str, task_input: dict[str, Any]) -> str:
+        """Copy an active image's data to the stores asked for (``copy-image``)."""
+        image_id = str(task_input["image_id"])
+        stored = self.images.stored_data(image_id)
+        targets = [str(s) for s in task_input.get("backend") or []]
+        self._write_to_stores(
+            image_id, task_id, stored, targets, must=self._must_succeed(task_input)
+        )
+        if self.images.end_import(image_id, task_id, succeeded=True) is None:
+            raise exception.Conflict(
+                message=f"Image {image_id} was deleted or its copy given up meanwhile."
+            )
+        return image_id
+
+    @staticmethod
+    def _must_succeed(task_input: dict[str, Any]) -> bool:
+        request = task_input.get("import_req") or {}
+        return request.get("all_stores_must_succeed", True) is not False
+
+    def _check_staged(self, image_id: str, stored: StagedData) -> None:
+        """Read the staged data back; raise Conflict unless it is what was staged."""
         algorithm = stored.hash_algo or self.conf.image.hashing_algorithm
         digest = hashlib.new(algorithm)
         size = 0
-        reader = self.images.store.get(stored.location)
+        reader = self.images.store_of(stored.store).get(stored.location)
         try:
             while chunk := reader.read(self.conf.image.chunk_size):
                 digest.update(chunk)
@@ -437,11 +564,88 @@ class TaskService:
                 message=f"The staged data of image {image_id} changed since it was staged"
                 f" ({size} bytes read, {stored.size} staged); stage it again."
             )
-        if self.images.end_import(image_id, task_id, succeeded=True) is None:
+
+    def _write_to_stores(
+        self,
+        image_id: str,
+        task_id: str,
+        source: StagedData,
+        targets: builtins.list[str],
+        *,
+        must: bool,
+    ) -> builtins.list[str]:
+        """Write the data at *source* to each of *targets*; return the stores that have it.
+
+        A store that fails goes to ``os_glance_failed_import`` and the next
+        is tried; with *must*, the first failure removes what this call
+        wrote and raises.
+        """
+        done: builtins.list[str] = []
+        written: builtins.list[str] = []
+        for store_id in targets:
+            try:
+                if store_id == source.store:
+                    if not self.images.add_location(image_id, task_id, store_id, source.location):
+                        raise exception.Conflict(
+                            message=f"Image {image_id} was deleted or its import given up."
+                        )
+                else:
+                    self._copy_to(image_id, task_id, source, store_id)
+                    written.append(store_id)
+            except Exception as ex:  # noqa: BLE001 - recorded per store, or re-raised
+                LOG.warning(
+                    "Import task %s could not write image %s to store %s: %s",
+                    task_id,
+                    image_id,
+                    store_id,
+                    printable(ex),
+                )
+                if must:
+                    for store in written:
+                        self.images.drop_location(image_id, store)
+                    raise
+                self.images.import_failed_in(image_id, task_id, store_id)
+                continue
+            done.append(store_id)
+        return done
+
+    def _copy_to(self, image_id: str, task_id: str, source: StagedData, store_id: str) -> None:
+        """Copy the data at *source* into *store_id* and record the new location.
+
+        The copy is checked against the recorded size and multihash; a copy
+        that does not match, or that the import no longer holds the image
+        for, is removed from the store.
+        """
+        target = self.images.stores.get(store_id)
+        if target is None:
+            raise exception.Conflict(message=f"Store for identifier {store_id} not found")
+        algorithm = source.hash_algo or self.conf.image.hashing_algorithm
+        digest = hashlib.new(algorithm)
+        chunk_size = self.conf.image.chunk_size
+        reader = self.images.store_of(source.store).get(source.location)
+
+        def chunks() -> Any:
+            while chunk := reader.read(chunk_size):
+                digest.update(chunk)
+                yield chunk
+
+        try:
+            stored = target.add(image_id, chunks())
+        finally:
+            reader.close()
+        if stored.size != source.size or (
+            source.hash_value is not None and digest.hexdigest() != source.hash_value
+        ):
+            self.images.delete_data(stored.location, store_id)
+            raise exception.Conflict(
+                message=f"The copy of image {image_id} to store {store_id} does not match its"
+                f" data ({stored.size} bytes of {source.size})."
+            )
+        if not self.images.add_location(image_id, task_id, store_id, stored.location):
+            self.images.delete_data(stored.location, store_id)
             raise exception.Conflict(
                 message=f"Image {image_id} was deleted or its import given up meanwhile."
             )
-        return image_id
 
     def _check_body(self, body: Any) -> tuple[str, dict[str, Any]]:
         if body is None:
@@ -548,8 +752,13 @@ class TaskService:
     def _run_import(self, task_id: str, task_input: dict[str, Any]) -> None:
         """Run an ``api_image_import`` task; a failure puts its image back to ``queued``."""
         image_id = str(task_input.get("image_id"))
+        request = task_input.get("import_req") or {}
+        method = (request.get("method") or {}).get("name")
         try:
-            self._glance_direct(task_id, task_input)
+            if method == COPY_IMAGE:
+                self._copy_image(task_id, task_input)
+            else:
+                self._glance_direct(task_id, task_input)
         except Exception as ex:  # noqa: BLE001 - every failure ends the task, with why
             LOG.warning("Import task %s of image %s failed: %s", task_id, image_id, printable(ex))
             self._end(task_id, "failure", message=_message(ex))

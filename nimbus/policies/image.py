@@ -49,6 +49,30 @@ RULES = [
     _rule("communitize_image", OWNER, "Make an image a community image.", "PATCH", _IMAGE),
     _rule("upload_image", OWNER, "Upload an image's data.", "PUT", _IMAGE + "/file"),
     _rule("download_image", READER, "Download an image's data.", "GET", _IMAGE + "/file"),
+    # Glance's defaults for several stores: copying to more stores and
+    # removing the data from one are for cloud admins; reading where the
+    # data is for the owner's readers too.
+    _rule(
+        "copy_image",
+        ADMIN_REQUIRED,
+        "Copy an active image's data to other stores (the copy-image import).",
+        "POST",
+        _IMAGE + "/import",
+    ),
+    _rule(
+        "get_image_location",
+        f"{ADMIN_REQUIRED} or (role:reader and project_id:%(project_id)s)",
+        "Read where an image's data is stored.",
+        "DELETE",
+        "/v2/stores/{store_id}/{image_id}",
+    ),
+    _rule(
+        "delete_image_location",
+        ADMIN_REQUIRED,
+        "Remove an image's data from one store.",
+        "DELETE",
+        "/v2/stores/{store_id}/{image_id}",
+    ),
     _rule("deactivate", OWNER, "Deactivate an image.", "POST", _IMAGE + "/actions/deactivate"),
     _rule("reactivate", OWNER, "Reactivate an image.", "POST", _IMAGE + "/actions/reactivate"),
     _rule("add_member", OWNER, "Share an image with a project.", "POST", _IMAGE + "/members"),

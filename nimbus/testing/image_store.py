@@ -64,6 +64,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import ClassVar, TypeVar
 
 import pytest
+from oslo_config import cfg
 
 from nimbus import exception
 from nimbus.drivers.image.base import OPTIONAL_OPERATIONS, ImageStore
@@ -251,6 +252,29 @@ class ImageStoreContract:
         first = doc.splitlines()[0].strip()
         assert first.endswith("."), first
         assert len(first) <= 79, first
+
+    def test_knows_its_store_id(self, store: ImageStore) -> None:
+        # Several stores (``[image] enabled_stores``) tell theirs apart by id.
+        assert isinstance(store.store_id, str) and store.store_id
+
+    def test_store_options_are_oslo_options(self, store: ImageStore) -> None:
+        options = type(store).store_options("contract")
+        assert all(isinstance(opt, cfg.Opt) for opt in options)
+        assert len({opt.dest for opt in options}) == len(options)
+
+    def test_takes_a_store_id_and_an_option_group(self, store: ImageStore) -> None:
+        # The constructor of several stores: a store still written for the
+        # older ``__init__(conf)`` loads once only (see nimbus.image.stores).
+        options = list(type(store).store_options("contract"))
+        group = "image_store_contract" if options else None
+        if options:
+            store.conf.register_group(cfg.OptGroup("image_store_contract"))
+            store.conf.register_opts(options, group="image_store_contract")
+        try:
+            other = type(store)(store.conf, store_id="contract", options_group=group)
+        except TypeError as ex:
+            pytest.fail(f"{type(store).__name__} takes no store_id/options_group: {ex}")
+        assert (other.store_id, other.options_group) == ("contract", group)
 
     def test_capabilities_are_a_frozenset_of_capability(self, store: ImageStore) -> None:
         caps = type(store).capabilities

@@ -339,6 +339,27 @@ def test_project_isolation_and_members(cloud: Cloud, tmp_path: Path) -> None:
     assert filecmp.cmp(data, after, shallow=False)
     assert show_private.returncode != 0, show_private.stdout
 
+    # Several stores: Bob may neither copy Alice's images to another store
+    # nor remove them from one; the one he sees is refused (403), the one he
+    # does not is not found.  (openstacksdk's import_image does not raise on
+    # an error answer: the client says nothing of the copy's 403, and the
+    # image staying in its one store is what shows it.)
+    copy = ("--method", "copy-image", "--store", "cheap")
+    copy_shared, copy_private, drop_shared, drop_private = cloud.run_all(
+        ("image", "import", shared_id, *copy),
+        ("image", "import", private_id, *copy),
+        ("image", "delete", "--store", "fast", shared_id),
+        ("image", "delete", "--store", "fast", private_id),
+        env=bob,
+    )
+    assert copy_private.returncode != 0, copy_private.stderr
+    assert "No Image found" in copy_private.stderr or "404" in copy_private.stderr
+    assert drop_shared.returncode != 0 and "403" in drop_shared.stderr, drop_shared.stderr
+    assert drop_private.returncode != 0, drop_private.stderr
+    assert "403" not in drop_private.stderr, drop_private.stderr
+    assert "403" in copy_shared.stderr or copy_shared.returncode == 0, copy_shared.stderr
+    assert _field(cloud.json("image", "show", shared_id, env=alice), "stores") == "fast"
+
     cloud.run("image", "remove", "project", "shared-img", b_id, env=alice)
     listed, show = cloud.run_all(
         ("image", "list", "-f", "json"), ("image", "show", shared_id), env=bob

@@ -42,14 +42,18 @@ def conn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         connection.close()
 
 
-def test_import_info_lists_glance_direct_only(conn: Any) -> None:
+def test_import_info_lists_glance_direct_and_copy_image(conn: Any) -> None:
+    # nimbus up enables two stores, so copy-image is offered too.
     info = conn.image.get_import_info()
-    assert info.import_methods["value"] == ["glance-direct"]
+    assert info.import_methods["value"] == ["glance-direct", "copy-image"]
 
 
-def test_stores_list_the_one_store(conn: Any) -> None:
+def test_stores_list_the_two_stores_of_nimbus_up(conn: Any) -> None:
     stores = list(conn.image.stores())
-    assert [(store.id, store.is_default) for store in stores] == [("file", True)]
+    assert [(store.id, bool(store.is_default)) for store in stores] == [
+        ("fast", True),
+        ("cheap", False),
+    ]
 
 
 def test_create_image_with_import(conn: Any) -> None:

@@ -119,8 +119,10 @@ def test_a_killed_workers_task_fails_and_leaves_no_image(tmp_path: Path) -> None
                 server.log_tail()
             )
             assert "stopped" in _show(cloud, task_id)["message"]
-            status, _, _ = cloud.request("GET", f"{IMAGES}/{image_id}")
-            assert status == 404
+            # The recovery fails the task, then deletes its image: a moment later.
+            assert wait_until(
+                lambda: cloud.request("GET", f"{IMAGES}/{image_id}")[0] == 404, TIMEOUT
+            ), server.log_tail()
 
             # One more, cut by stopping the whole cloud.
             left = _task(cloud, url)

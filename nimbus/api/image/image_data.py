@@ -98,6 +98,7 @@ class DataUpload(Resource):
             content_length=req.content_length,
             content_md5=req.get_header("Content-MD5"),
             stage=self.stage,
+            store_id=req.get_header("X-Image-Meta-Store"),
         )
         resp.status = falcon.HTTP_204
 

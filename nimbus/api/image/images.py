@@ -41,7 +41,7 @@ class ImageCollection(Glance, resource.Collection):
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
         super().on_post(req, resp, **params)
-        resp.set_headers(imports.import_headers(self.images.conf))
+        resp.set_headers(imports.import_headers(self.images.stores))
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, **params: str) -> None:
         query = self.images.list_query(req.params)

@@ -43,19 +43,21 @@ def routes(
     """Return (template, resource) pairs relative to the image root."""
     deps = (service, links)
     md = (MetadefService(service.db, service.enforcer), links)
+    offered = versions.versions(multiple_stores=service.stores.multiple)
     return [
-        ("/", Versions(links, versions.VERSIONS)),
+        ("/", Versions(links, offered)),
         # Glance answers its root 300 and /versions 200; glanceclient reads
         # /versions and refuses a 300 ("Requested version ... is not available").
-        ("/versions", Versions(links, versions.VERSIONS, status=falcon.HTTP_200)),
+        ("/versions", Versions(links, offered, status=falcon.HTTP_200)),
         ("/v2/images", images.ImageCollection(*deps)),
         (_I, images.ImageItem(*deps)),
         (_I + "/file", image_data.ImageFile(service, data, links)),
         (_I + "/stage", imports.ImageStage(service, data, links)),
         (_I + "/import", imports.ImportImage(service, task_service, links)),
         (_I + "/tasks", imports.ImageTasks(service, task_service, links)),
-        ("/v2/info/import", imports.ImportInfo()),
-        ("/v2/info/stores", imports.StoresInfo(service.conf)),
+        ("/v2/info/import", imports.ImportInfo(service.stores)),
+        ("/v2/info/stores", imports.StoresInfo(service.conf, service.stores)),
+        ("/v2/stores/{store_id}/{image_id}", imports.StoreImage(*deps)),
         (_I + "/tags/{tag}", images.ImageTag(*deps)),
         (_I + "/actions/deactivate", images.Deactivate(*deps)),
         (_I + "/actions/reactivate", images.Reactivate(*deps)),

@@ -1,29 +1,48 @@
 """Version discovery for the image API: the v2 minor versions whose features nimbus has.
 
-Glance lists a minor version only while its feature is there: 2.8 with
-multiple stores configured, 2.14, 2.16 and 2.18 with the image cache
-(``glance/api/versions.py``).  Clients read the list that way:
-glanceclient asks for 2.12 before ``GET /v2/images/{id}/tasks``, 2.14 for
-the cache calls and 2.17 for the location calls (``utils.has_version``),
-and tempest skips its task and location tests without 2.12 and 2.17.  So
-nimbus lists what it serves: 2.0 (images, tags, tasks), 2.1 (members),
-2.2 and 2.4 (what they changed concerns property protections and image
-locations, neither of which nimbus has), 2.3 (deactivate), 2.5 (community
-images), 2.6 (interoperable import: stage, import with ``glance-direct``,
-``/v2/info/import``) and 2.7 (hidden images, multihash), the newest.  It
-leaves out 2.8 to 2.13 (several stores, copy-image, deleting from a
-store, quota usage: ``/v2/images/{id}/tasks`` of 2.12 is served, but the
-versions before it are not) and 2.14 to 2.18 (cache, store details,
-locations).
+Glance lists a minor version only while its feature is there: 2.8 to 2.13
+with several stores configured (``enabled_backends``), 2.14, 2.16 and 2.18
+with the image cache (``glance/api/versions.py``).  Clients read the list
+that way: glanceclient asks for 2.12 before ``GET /v2/images/{id}/tasks``,
+2.14 for the cache calls and 2.17 for the location calls
+(``utils.has_version``), and tempest skips its task and location tests
+without 2.12 and 2.17.
+
+With several stores (``[image] enabled_stores``) nimbus lists exactly what
+Glance lists with ``enabled_backends`` and no image cache: 2.15, 2.13 to
+2.8, 2.17 (``CURRENT``), then 2.7 to 2.0, in that order.  With one store it
+lists what it serves: 2.0 (images, tags, tasks), 2.1 (members), 2.2 and
+2.4 (what they changed concerns property protections and image locations,
+neither of which nimbus has), 2.3 (deactivate), 2.5 (community images),
+2.6 (interoperable import: stage, import with ``glance-direct``,
+``/v2/info/import``) and 2.7 (hidden images, multihash), the newest.
 """
 
 from __future__ import annotations
 
 from nimbus.api.versions import Version
 
-_MINORS = (7, 6, 5, 4, 3, 2, 1, 0)
+__all__ = ["VERSIONS", "versions"]
 
-VERSIONS = [
-    Version(f"v2.{minor}", "CURRENT" if minor == _MINORS[0] else "SUPPORTED", "/v2/")
-    for minor in _MINORS
-]
+_MINORS = (7, 6, 5, 4, 3, 2, 1, 0)
+# Glance's order with enabled_backends and without image_cache_dir.
+_MULTISTORE_MINORS = (15, 13, 12, 11, 10, 9, 8, 17, 7, 6, 5, 4, 3, 2, 1, 0)
+_MULTISTORE_CURRENT = 17
+
+
+def _listed(minors: tuple[int, ...], current: int) -> list[Version]:
+    return [
+        Version(f"v2.{minor}", "CURRENT" if minor == current else "SUPPORTED", "/v2/")
+        for minor in minors
+    ]
+
+
+#: The versions of a single-store cloud.
+VERSIONS = _listed(_MINORS, _MINORS[0])
+
+
+def versions(*, multiple_stores: bool) -> list[Version]:
+    """Return the versions to list: Glance's multi-store list with several stores."""
+    if multiple_stores:
+        return _listed(_MULTISTORE_MINORS, _MULTISTORE_CURRENT)
+    return VERSIONS

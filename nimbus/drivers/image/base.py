@@ -11,6 +11,10 @@ Vocabulary of this layer:
   chunks and :meth:`get` returns a reader.  No operation may hold a whole
   image in memory.
 
+A cloud may have several stores (``[image] enabled_stores``), each an
+instance of a store class with a **store id** (``fast``, ``cheap``) and an
+option group of its own; several instances of one class never share data.
+
 The service computes sizes and hashes while streaming and stops the
 iterator (by raising from it) when a limit is passed, so a store never has
 to know about quotas or checksums.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import abc
 import types
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import ClassVar
 
 from oslo_config import cfg
@@ -43,14 +47,44 @@ class ImageStore(CapabilityGuarded, abc.ABC):
     """Base class of image stores (``nimbus.image.stores``).
 
     :param conf: the nimbus config; stores read their own option group.
+    :param store_id: the id the operator gave the store in ``[image]
+        enabled_stores``; with one store, its entry-point name.
+    :param options_group: the option group this instance reads, where the
+        class has per-store options (see :meth:`store_options`); ``None``
+        for the class's own fixed group (the single-store configuration).
+
+    A store written for the older ``__init__(conf)`` still loads: the
+    service then sets :attr:`store_id` itself, and the store reads its fixed
+    group, so it may be enabled once only.
     """
 
     #: Optional operations this store implements.
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     optional_operations = OPTIONAL_OPERATIONS
 
-    def __init__(self, conf: cfg.ConfigOpts) -> None:
+    #: The store's id (see the class docstring); set by the constructor.
+    store_id: str = ""
+
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        *,
+        store_id: str | None = None,
+        options_group: str | None = None,
+    ) -> None:
         self.conf = conf
+        self.store_id = store_id or type(self).__name__
+        self.options_group = options_group
+
+    @classmethod
+    def store_options(cls, store_id: str) -> Sequence[cfg.Opt]:
+        """Return the options an instance with id *store_id* reads from its own group.
+
+        The service registers them in ``[image_store_<store id>]`` and
+        passes that group as ``options_group``.  None by default: such a
+        store has no per-store options.
+        """
+        return ()
 
     @abc.abstractmethod
     def add(self, image_id: str, chunks: Iterable[bytes | memoryview]) -> StoredData:

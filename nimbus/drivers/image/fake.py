@@ -49,8 +49,15 @@ class FakeStore(ImageStore):
         progress; passing it raises ``StorageFull``.  No limit when ``None``.
     """
 
-    def __init__(self, conf: cfg.ConfigOpts, *, size_limit: int | None = None) -> None:
-        super().__init__(conf)
+    def __init__(
+        self,
+        conf: cfg.ConfigOpts,
+        *,
+        store_id: str | None = None,
+        options_group: str | None = None,
+        size_limit: int | None = None,
+    ) -> None:
+        super().__init__(conf, store_id=store_id or "fake", options_group=options_group)
         self._size_limit = size_limit
         self._lock = threading.Lock()
         self._images: dict[str, bytearray] = {}

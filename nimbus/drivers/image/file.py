@@ -14,12 +14,13 @@ import secrets
 import stat
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import ClassVar
 
 from oslo_config import cfg
 
 from nimbus import exception
+from nimbus.conf.image import file_store_opts
 from nimbus.drivers.image.base import ImageStore
 from nimbus.drivers.image.types import Capability, Capacity, ClosingReader, DataReader, StoredData
 
@@ -226,6 +227,9 @@ class FileStore(ImageStore):
     arrives (at most once a second), so :meth:`purge_partial` never takes
     a file that is still receiving data.
 
+    With ``[image] enabled_stores``, each ``file`` store reads these
+    options from its own group ``[image_store_<store id>]`` instead.
+
     :param now: returns the current time in seconds since the epoch;
         ``purge_partial`` compares file times with it.
     :param fsync: flushes a file descriptor to disk; injected by tests.
@@ -239,11 +243,13 @@ class FileStore(ImageStore):
         self,
         conf: cfg.ConfigOpts,
         *,
+        store_id: str | None = None,
+        options_group: str | None = None,
         now: Callable[[], float] = time.time,
         fsync: Callable[[int], None] = os.fsync,
     ) -> None:
-        super().__init__(conf)
-        options = conf.image_file_store
+        super().__init__(conf, store_id=store_id or "file", options_group=options_group)
+        options = conf[options_group or "image_file_store"]
         self.datadir = os.path.abspath(os.path.expanduser(options.datadir))
         self._sync = options.fsync
         self._direct_io = options.direct_io
@@ -254,6 +260,10 @@ class FileStore(ImageStore):
             os.makedirs(self.datadir, mode=0o700, exist_ok=True)
         except OSError as ex:
             raise self._error(ex, f"cannot create the directory {self.datadir}") from ex
+
+    @classmethod
+    def store_options(cls, store_id: str) -> Sequence[cfg.Opt]:
+        return file_store_opts(store_id)
 
     # -- helpers ------------------------------------------------------------
 

@@ -53,7 +53,7 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-HEADS = "identity_0004,identity_sql_0001,image_0004"
+HEADS = "identity_0004,identity_sql_0001,image_0005"
 
 
 def test_head_and_current(db: Database) -> None:
@@ -146,7 +146,7 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
 
     migration.upgrade(db, extra=extra)
 
-    assert migration.current(db) == "identity_sql_0001,image_0004,test"
+    assert migration.current(db) == "identity_sql_0001,image_0005,test"
     assert _count(db, "assignments") == 1
     assert _count(db, "implied_roles") == 1
 
@@ -160,3 +160,27 @@ def test_migration_leaving_dangling_references_is_rolled_back(db: Database, tmp_
 
     assert migration.current(db) == HEADS
     assert _count(db, "implied_roles") == 0
+
+
+def test_image_locations_move_to_their_own_table_and_back(db: Database) -> None:
+    migration.upgrade(db, "image@image_0004")
+    insert = sa.text(
+        "INSERT INTO images (id, status, visibility, min_disk, min_ram, protected, os_hidden,"
+        " location, created_at, updated_at) VALUES (:id, 'active', 'private', 0, 0, 0, 0,"
+        " :location, '2026-01-01 00:00:00', '2026-01-02 00:00:00')"
+    )
+    with db.engine.begin() as conn:
+        conn.execute(insert, {"id": "with-data", "location": "file:///srv/images/with-data"})
+        conn.execute(insert, {"id": "queued", "location": None})
+    migration.upgrade(db)
+    with db.reader() as session:
+        rows = session.execute(
+            sa.text("SELECT image_id, store, location FROM image_locations")
+        ).all()
+        columns = {c["name"] for c in sa.inspect(session.connection()).get_columns("images")}
+    assert [tuple(r) for r in rows] == [("with-data", "file", "file:///srv/images/with-data")]
+    assert "location" not in columns
+    migration.downgrade(db, "image@image_0004")
+    with db.reader() as session:
+        kept = dict(session.execute(sa.text("SELECT id, location FROM images")).all())
+    assert kept == {"with-data": "file:///srv/images/with-data", "queued": None}

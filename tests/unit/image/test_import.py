@@ -173,8 +173,7 @@ def test_deleting_a_staged_image_removes_its_data(
     database: Database,
 ) -> None:
     image_id = staged(task_service, ctx)
-    with database.reader() as session:
-        location = session.get(models.Image, image_id).location
+    (location,) = fake_service.stored_locations(image_id).values()
     fake_store.get(location).close()
     fake_service.delete(ctx, image_id)
     with pytest.raises(exception.NotFound):

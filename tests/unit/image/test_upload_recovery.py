@@ -181,7 +181,7 @@ def test_load_for_download_returns_what_a_download_needs(
     service: ImageService, ctx: RequestContext
 ) -> None:
     image_id = _create(service, ctx)
-    assert service.load_for_download(ctx, image_id) == StoredImage("queued", None, None, None)
+    assert service.load_for_download(ctx, image_id) == StoredImage("queued", (), None, None)
     with pytest.raises(exception.NotFound):
         service.load_for_download(ctx, "no-such-image")
 
@@ -269,7 +269,8 @@ def test_an_upload_that_lost_its_image_fails_cleanly_when_it_finishes(
     assert len(errors) == 1 and isinstance(errors[0], exception.InvalidState), errors
     row = _row(database, image_id)
     assert row is not None
-    assert (row.status, row.location, row.size) == ("queued", None, None)
+    assert (row.status, row.size) == ("queued", None)
+    assert service.stored_locations(image_id) == {}
     assert _files(store) == []
     again = data.upload(ctx, image_id, _reader([b"new data"]), content_length=None)
     assert (again["status"], again["size"]) == ("active", 8)

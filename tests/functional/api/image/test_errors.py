@@ -719,7 +719,12 @@ def test_every_image_route_answers_404_for_unknown_images(
     for template, method in requests:
         for unknown in UNKNOWN_IDS:
             path = template.format(
-                image_id=unknown, tag="t", namespace="ns", name="n", member_id=alice.project["id"]
+                image_id=unknown,
+                store_id="file",
+                tag="t",
+                namespace="ns",
+                name="n",
+                member_id=alice.project["id"],
             )
             kwargs = _valid_request(template, method, alice.project["id"])
 
@@ -768,7 +773,13 @@ def test_every_unanswered_method_is_a_glance_405(images: ImageAPI, services: Any
     checked = 0
     for template, methods in _route_table(services):
         path = template.format(
-            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m", task_id="t"
+            image_id=image["id"],
+            store_id="file",
+            tag="t",
+            namespace="ns",
+            name="n",
+            member_id="m",
+            task_id="t",
         )
         path = "" if path == "/" else path
         for method in (*HTTP_METHODS, "HEAD"):
@@ -1560,7 +1571,13 @@ def test_every_route_but_discovery_needs_a_valid_token(
     checked = 0
     for template, methods in _route_table(services):
         path = template.format(
-            image_id=image["id"], tag="t", namespace="ns", name="n", member_id="m", task_id="t"
+            image_id=image["id"],
+            store_id="file",
+            tag="t",
+            namespace="ns",
+            name="n",
+            member_id="m",
+            task_id="t",
         )
         public = routes.is_public("GET", path)
         for method in methods:

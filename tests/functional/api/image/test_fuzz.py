@@ -680,7 +680,13 @@ def _valid_requests(
     other = pool.other.project["id"]
     image_id = pool.ids["member_shared" if "/members" in template else "member_queued"]
     path = template.format(
-        image_id=image_id, tag="t", namespace="ns", name="n", member_id=other, task_id=image_id
+        image_id=image_id,
+        store_id="file",
+        tag="t",
+        namespace="ns",
+        name="n",
+        member_id=other,
+        task_id=image_id,
     )
     member = pool.tokens["member"]
     bodies: dict[tuple[str, str], tuple[str, str, Any]] = {
