@@ -8,14 +8,19 @@ that way: glanceclient asks for 2.12 before ``GET /v2/images/{id}/tasks``,
 (``utils.has_version``), and tempest skips its task and location tests
 without 2.12 and 2.17.
 
-With several stores (``[image] enabled_stores``) nimbus lists exactly what
-Glance lists with ``enabled_backends`` and no image cache: 2.15, 2.13 to
-2.8, 2.17 (``CURRENT``), then 2.7 to 2.0, in that order.  With one store it
-lists what it serves: 2.0 (images, tags, tasks), 2.1 (members), 2.2 and
-2.4 (what they changed concerns property protections and image locations,
-neither of which nimbus has), 2.3 (deactivate), 2.5 (community images),
-2.6 (interoperable import: stage, import with ``glance-direct``,
-``/v2/info/import``) and 2.7 (hidden images, multihash), the newest.
+nimbus lists what it serves.  With one store: 2.0 (images, tags,
+tasks), 2.1 (members), 2.2 and 2.4 (what they changed concerns property
+protections and image locations, neither of which nimbus has), 2.3
+(deactivate), 2.5 (community images), 2.6 (interoperable import: stage,
+import with ``glance-direct``, ``/v2/info/import``) and 2.7 (hidden
+images, multihash), the newest.  With several stores (``[image]
+enabled_stores``) also 2.8 to 2.12, in Glance's order (those first, then
+2.7 to 2.0): several stores, ``copy-image``, ``all_stores``,
+``DELETE /v2/stores/{store}/{image}`` and ``GET /v2/images/{id}/tasks``,
+with 2.12 the newest.  Glance with several stores also lists 2.13 (quota
+usage), 2.15 (store details) and 2.17 (locations, ``CURRENT``); nimbus
+serves none of those, and a client that read them in the list would call
+routes that answer 404.
 """
 
 from __future__ import annotations
@@ -25,9 +30,9 @@ from nimbus.api.versions import Version
 __all__ = ["VERSIONS", "versions"]
 
 _MINORS = (7, 6, 5, 4, 3, 2, 1, 0)
-# Glance's order with enabled_backends and without image_cache_dir.
-_MULTISTORE_MINORS = (15, 13, 12, 11, 10, 9, 8, 17, 7, 6, 5, 4, 3, 2, 1, 0)
-_MULTISTORE_CURRENT = 17
+# Glance's order with enabled_backends, less what nimbus does not serve.
+_MULTISTORE_MINORS = (12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+_MULTISTORE_CURRENT = 12
 
 
 def _listed(minors: tuple[int, ...], current: int) -> list[Version]:
