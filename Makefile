@@ -58,7 +58,7 @@ test: $(VENV)/.installed system-packages
 	$(VENV)/bin/tox -e pep8,$(FIRST_PYTHON),integration,genconfig
 	$(if $(OTHER_PYTHONS),$(VENV)/bin/tox -e $(OTHER_PYTHONS) -- tests/unit)
 	cd examples/nimbus-identity-static && $(abspath $(VENV))/bin/tox -e py3
-	$(VENV)/bin/tox -e tempest
+	$(VENV)/bin/tox -e tempest,tempest-import
 
 # OpenStack's tempest API tests against a throw-away `nimbus up` (tools/tempest).
 tempest: $(VENV)/.installed
