@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from oslo_config import cfg
@@ -55,6 +56,7 @@ class ImageDescriptor(ServiceDescriptor):
         return [CatalogEntry("image", "glance", base_url, "nimbus image service (Glance v2)")]
 
     def setup(self, cloud: Cloud, options: SetupOptions) -> object:
+        _adopt_single_store(cloud)
         if options.embedded:
             # Nothing uploads before the embedded server starts: an image still
             # "saving" was being uploaded when an earlier run stopped.
@@ -67,3 +69,20 @@ class ImageDescriptor(ServiceDescriptor):
         from nimbus.image import tasks
 
         return tasks.periodic_tasks(cloud.conf, cloud.image_data, cloud.image_tasks)
+
+
+def _adopt_single_store(cloud: Cloud) -> None:
+    """Give the default store the images of the single ``file`` store whose directory it took.
+
+    ``nimbus up`` (and any cloud that turns ``[image] enabled_stores`` on
+    with its default ``file`` store in ``[image_file_store] datadir``) keeps
+    the data where the single store kept it; the images recorded under the
+    single store's id are then the default store's.
+    """
+    service = cloud.image
+    old = cloud.conf.image.store
+    if not service.stores.multiple or old in service.stores or old != "file":
+        return
+    single_dir = os.path.abspath(os.path.expanduser(cloud.conf.image_file_store.datadir))
+    if getattr(service.stores.default_store, "datadir", None) == single_dir:
+        service.adopt_locations(old)

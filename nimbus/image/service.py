@@ -903,6 +903,39 @@ class ImageService:
         if location:
             self.delete_data(location, store_id)
 
+    def adopt_locations(self, old_store: str) -> int:
+        """Record the locations of *old_store* under the default store; return how many moved.
+
+        For a store id no longer enabled whose data the default store now
+        keeps (the single ``file`` store of a state directory made before
+        ``nimbus up`` ran two stores: its default store took that
+        directory).  Without this such an image would show a store that is
+        not listed, and a copy to the default store would write over the
+        data it reads, which removing one store's copy would then delete.
+        A location the default store already has for that image is kept.
+        """
+        default = self.stores.default
+
+        def write(session: orm.Session) -> int:
+            held = sa.select(models.ImageLocation.image_id).where(
+                models.ImageLocation.store == default
+            )
+            moved = session.execute(
+                sa.update(models.ImageLocation)
+                .where(
+                    models.ImageLocation.store == old_store,
+                    models.ImageLocation.image_id.not_in(held),
+                )
+                .values(store=default)
+                .execution_options(synchronize_session=False)
+            )
+            return typing.cast(CursorResult[Any], moved).rowcount
+
+        count = self.db.write(write)
+        if count:
+            LOG.info("Recorded %d image(s) of store %s under store %s", count, old_store, default)
+        return count
+
     def stored_locations(self, image_id: str) -> dict[str, str]:
         """Return each store holding an image's data and its location there."""
         with self.db.reader() as session:

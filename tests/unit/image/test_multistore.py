@@ -523,3 +523,33 @@ def test_an_image_of_a_store_no_longer_enabled_is_read_from_the_default_store(
         assert download.body.read() == DATA
     finally:
         download.body.close()
+
+
+def test_the_single_stores_images_become_the_default_stores_that_took_its_directory(
+    conf: cfg.ConfigOpts, database: Database, ctx: RequestContext
+) -> None:
+    """After nimbus up's two stores come, an older image is the default store's, not "file"'s.
+
+    Left under "file", it showed a store /v2/info/stores does not list, and a
+    copy to "fast" would have written over the very file it read.
+    """
+    from types import SimpleNamespace
+
+    from nimbus.conf.image import set_embedded_store_defaults
+    from nimbus.image.descriptor import _adopt_single_store
+
+    conf.set_override("fsync", False, group="image_file_store")
+    single = ImageService(conf, database, FileStore(conf), AllowAll())
+    image_id = _image(single, ctx)
+    ImageData(single).upload(ctx, image_id, _reader(DATA), content_length=len(DATA))
+    location = single.stored_locations(image_id)["file"]
+    set_embedded_store_defaults(conf)
+    stores = load_stores(conf)
+    multi = ImageService(conf, database, stores.default_store, AllowAll(), stores=stores)
+
+    _adopt_single_store(SimpleNamespace(image=multi, conf=conf))  # type: ignore[arg-type]
+
+    assert multi.get(ctx, image_id)["stores"] == "fast"
+    assert multi.stored_locations(image_id) == {"fast": location}
+    # Once only: a second start finds nothing to move.
+    assert multi.adopt_locations("file") == 0
