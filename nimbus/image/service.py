@@ -997,13 +997,7 @@ class ImageService:
 
         :raises Conflict: the image is not importing, or has no data.
         """
-        with self.db.reader() as session:
-            row = session.get(Image, image_id)
-            locations = self.locations_of(session, image_id) if row is not None else {}
-            if row is None or row.status != "importing" or not locations:
-                raise exception.Conflict(message=f"Image {image_id} has no staged data to import.")
-            store, location = next(iter(locations.items()))
-            return StagedData(store, location, row.size or 0, row.os_hash_algo, row.os_hash_value)
+        return self._data_of(image_id, "importing", "has no staged data to import")
 
     def stored_data(self, image_id: str) -> StagedData:
         """Return where an active image's data is (a store holding it) and its hash.
@@ -1012,11 +1006,18 @@ class ImageService:
 
         :raises Conflict: the image is not active, or has no data.
         """
+        return self._data_of(image_id, "active", "has no data to copy")
+
+    def _data_of(self, image_id: str, status: str, missing: str) -> StagedData:
+        """Return a store holding the data of *image_id*, in *status* (the default store first).
+
+        :raises Conflict: the image is not in *status*, or has no data (*missing* says so).
+        """
         with self.db.reader() as session:
             row = session.get(Image, image_id)
             locations = self.locations_of(session, image_id) if row is not None else {}
-            if row is None or row.status != "active" or not locations:
-                raise exception.Conflict(message=f"Image {image_id} has no data to copy.")
+            if row is None or row.status != status or not locations:
+                raise exception.Conflict(message=f"Image {image_id} {missing}.")
             store = (
                 self.stores.default if self.stores.default in locations else next(iter(locations))
             )
