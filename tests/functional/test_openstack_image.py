@@ -261,6 +261,30 @@ def test_image_lifecycle(cloud: Cloud, tmp_path: Path) -> None:
     assert created["id"] not in cloud.stored()
 
 
+def test_copy_to_another_store_and_remove_from_one(cloud: Cloud, tmp_path: Path) -> None:
+    """The README's several-stores flow with the openstack client, as an admin runs it."""
+    data = tmp_path / "two-stores.raw"
+    data.write_bytes(os.urandom(3 * MiB))
+    created = cloud.json("image", "create", "--disk-format", "raw", "--file", str(data), "two")
+    assert _field(created, "stores") == "fast", created
+
+    # The image first: --store takes several names.
+    cloud.run("image", "import", created["id"], "--method", "copy-image", "--store", "cheap")
+    deadline = time.monotonic() + 30
+    while _field(cloud.json("image", "show", "two"), "stores") != "cheap,fast":
+        assert time.monotonic() < deadline, "the copy to cheap did not finish"
+        time.sleep(0.2)
+
+    cloud.run("image", "delete", "--store", "fast", "two")
+    assert _field(cloud.json("image", "show", "two"), "stores") == "cheap"
+    last = cloud.run("image", "delete", "--store", "cheap", "two", check=False)
+    assert last.returncode != 0 and "only store" in last.stderr, last.stderr
+    out = tmp_path / "out.raw"
+    cloud.run("image", "save", "--file", str(out), "two")
+    assert filecmp.cmp(data, out, shallow=False)
+    cloud.run("image", "delete", "two")
+
+
 # -- 2. projects, visibility and members -----------------------------------------------
 
 
