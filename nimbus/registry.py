@@ -23,6 +23,7 @@ from nimbus import exception
 __all__ = [
     "NAMESPACES",
     "PluginInfo",
+    "construct",
     "installed_names",
     "list_plugins",
     "load_driver",
@@ -134,6 +135,17 @@ def load_driver(
     _check_type(namespace, name, plugin, expected)
     if not invoke:
         return plugin
+    return construct(namespace, name, plugin, *args, **kwargs)
+
+
+def construct(namespace: str, name: str, plugin: Any, *args: Any, **kwargs: Any) -> Any:
+    """Return ``plugin(*args, **kwargs)``, the plugin *name* of *namespace* made.
+
+    For a plugin class loaded with ``invoke=False`` and made later.
+
+    :raises PluginLoadError: the constructor raised anything but a
+        :class:`~nimbus.exception.NimbusException` (which passes as it is).
+    """
     try:
         return plugin(*args, **kwargs)
     except exception.NimbusException:

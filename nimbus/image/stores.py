@@ -133,19 +133,14 @@ def _build(conf: cfg.ConfigOpts, store_id: str, driver: str) -> tuple[ImageStore
         conf.register_group(cfg.OptGroup(group, title=f"Image store {store_id} ({driver})"))
         conf.register_opts(opts, group=group)
     legacy = not _accepts_store_id(cls)
-    try:
-        if not legacy:
-            store = cls(conf, store_id=store_id, options_group=group)
-        else:
-            # A store written for the older __init__(conf): it reads its one
-            # fixed group, and learns its id here.
-            store = cls(conf)
-    except exception.NimbusException:
-        raise
-    except Exception as ex:
-        raise exception.PluginLoadError(
-            namespace=_NAMESPACE, name=driver, reason=f"{type(ex).__name__}: {ex}"
-        ) from ex
+    if not legacy:
+        store = registry.construct(
+            _NAMESPACE, driver, cls, conf, store_id=store_id, options_group=group
+        )
+    else:
+        # A store written for the older __init__(conf): it reads its one
+        # fixed group, and learns its id here.
+        store = registry.construct(_NAMESPACE, driver, cls, conf)
     store.store_id = store_id
     return store, legacy
 
