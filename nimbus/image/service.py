@@ -112,11 +112,6 @@ class StoredImage:
     size: int | None
     checksum: str | None
 
-    @property
-    def location(self) -> str | None:
-        """Return the first location, or None if no store holds the data."""
-        return self.locations[0][1] if self.locations else None
-
 
 @dataclasses.dataclass(frozen=True)
 class StagedData:
@@ -284,6 +279,18 @@ class ImageService:
                 .order_by(models.ImageLocation.store)
             )
         }
+
+    def _take_locations(self, session: orm.Session, image_id: str) -> dict[str, str]:
+        """Forget every location of *image_id*; return them, for their data to be deleted."""
+        locations = self.locations_of(session, image_id)
+        session.execute(
+            sa.delete(models.ImageLocation).where(models.ImageLocation.image_id == image_id)
+        )
+        return locations
+
+    def _default_first(self, locations: Mapping[str, str]) -> builtins.list[tuple[str, str]]:
+        """Return (store id, location) pairs, the default store's first, then the others by id."""
+        return sorted(locations.items(), key=lambda item: item[0] != self.stores.default)
 
     def view(
         self,
@@ -633,10 +640,7 @@ class ImageService:
                     message=f"Image {image_id} is protected and cannot be deleted."
                 )
             image = self.view_one(session, row)
-            locations = self.locations_of(session, image_id)
-            session.execute(
-                sa.delete(models.ImageLocation).where(models.ImageLocation.image_id == image_id)
-            )
+            locations = self._take_locations(session, image_id)
             session.delete(row)
             return image, locations
 
@@ -969,12 +973,7 @@ class ImageService:
                 if succeeded:
                     row.status = "active"
                 else:
-                    locations = self.locations_of(session, image_id)
-                    session.execute(
-                        sa.delete(models.ImageLocation).where(
-                            models.ImageLocation.image_id == image_id
-                        )
-                    )
+                    locations = self._take_locations(session, image_id)
                     row.status = "queued"
                     for name in (
                         "size",
@@ -1018,12 +1017,8 @@ class ImageService:
             locations = self.locations_of(session, image_id) if row is not None else {}
             if row is None or row.status != status or not locations:
                 raise exception.Conflict(message=f"Image {image_id} {missing}.")
-            store = (
-                self.stores.default if self.stores.default in locations else next(iter(locations))
-            )
-            return StagedData(
-                store, locations[store], row.size or 0, row.os_hash_algo, row.os_hash_value
-            )
+            store, location = self._default_first(locations)[0]
+            return StagedData(store, location, row.size or 0, row.os_hash_algo, row.os_hash_value)
 
     def imports_of_ended_tasks(self) -> builtins.list[tuple[str, str]]:
         """Return (image id, task id) of images still locked by an import task that ended."""
@@ -1485,9 +1480,7 @@ class ImageService:
         with self.db.reader() as session:
             row = self.load(session, ctx, image_id)
             self.authorize(ctx, "download_image", row)
-            locations = self.locations_of(session, image_id)
-            # The default store first, then the others by id.
-            ordered = sorted(locations.items(), key=lambda item: item[0] != self.stores.default)
+            ordered = self._default_first(self.locations_of(session, image_id))
             return StoredImage(row.status, tuple(ordered), row.size, row.checksum)
 
 
