@@ -16,6 +16,9 @@ __all__ = [
     "DBConnectionError",
     "DriverError",
     "Forbidden",
+    "InstanceExists",
+    "InstanceInvalidState",
+    "InstanceNotFound",
     "Invalid",
     "InvalidState",
     "MessagingError",
@@ -112,12 +115,24 @@ class NotFound(NimbusException):
     msg_fmt = "Could not find %(kind)s: %(id)s."
 
 
+class InstanceNotFound(NotFound):
+    msg_fmt = "Instance %(uuid)s could not be found."
+
+
 class Conflict(NimbusException):
     msg_fmt = "Conflict occurred attempting to store %(kind)s - %(reason)s."
 
 
 class InvalidState(Conflict):
     msg_fmt = "%(reason)s"
+
+
+class InstanceInvalidState(InvalidState):
+    msg_fmt = "Cannot %(operation)s instance %(uuid)s while it is %(state)s."
+
+
+class InstanceExists(Conflict):
+    msg_fmt = "Instance %(uuid)s already exists."
 
 
 class OverLimit(NimbusException):
