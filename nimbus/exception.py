@@ -21,6 +21,7 @@ __all__ = [
     "MessagingError",
     "MessagingTimeout",
     "NimbusException",
+    "NoValidHost",
     "NotFound",
     "OperationNotSupported",
     "OverLimit",
@@ -165,3 +166,12 @@ class MessagingError(NimbusException):
 
 class MessagingTimeout(MessagingError):
     msg_fmt = "No reply to %(method)s on topic %(topic)s within %(timeout)s seconds."
+
+
+class NoValidHost(NimbusException):
+    """No host passed the scheduler's filters (or none had room left to claim).
+
+    ``reason`` says which filter removed how many hosts and why.
+    """
+
+    msg_fmt = "No valid host was found. %(reason)s"

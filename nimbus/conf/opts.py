@@ -17,6 +17,7 @@ _CORE = (
     "nimbus.conf.api",
     "nimbus.conf.database",
     "nimbus.conf.messaging",
+    "nimbus.conf.scheduler",
 )
 
 

@@ -1,0 +1,1 @@
+"""Compute service: API logic, conductor, scheduler and agent."""
