@@ -24,6 +24,7 @@ __all__ = [
     "MessagingError",
     "MessagingTimeout",
     "NimbusException",
+    "NoValidHost",
     "NotFound",
     "OperationNotSupported",
     "OverLimit",
@@ -207,3 +208,12 @@ class ComputeQuotaExceeded(Forbidden):
     """A compute quota refuses the request: Nova answers these with 403."""
 
     msg_fmt = "%(reason)s"
+
+
+class NoValidHost(NimbusException):
+    """No host passed the scheduler's filters (or none had room left to claim).
+
+    ``reason`` says which filter removed how many hosts and why.
+    """
+
+    msg_fmt = "No valid host was found. %(reason)s"

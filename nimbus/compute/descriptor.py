@@ -20,9 +20,9 @@ class ComputeDescriptor(ServiceDescriptor):
     name = "compute"
     # Tokens are checked by the identity service; servers boot images.
     requires = ("identity", "image")
-    option_modules = ("nimbus.conf.compute",)
+    option_modules = ("nimbus.conf.compute", "nimbus.conf.scheduler", "nimbus.conf.compute_drivers")
     policy_module = "nimbus.policies.compute"
-    migrations = ("nimbus.compute.migrations",)
+    migrations = ("nimbus.compute.migrations", "nimbus.compute.scheduler.migrations")
 
     def build(self, cloud: Cloud) -> dict[str, Any]:
         from nimbus.compute import FlavorService, KeypairService, QuotaService
