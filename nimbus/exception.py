@@ -24,6 +24,7 @@ __all__ = [
     "MessagingError",
     "MessagingTimeout",
     "NimbusException",
+    "NoValidHost",
     "NotFound",
     "OperationNotSupported",
     "OverLimit",
@@ -180,3 +181,39 @@ class MessagingError(NimbusException):
 
 class MessagingTimeout(MessagingError):
     msg_fmt = "No reply to %(method)s on topic %(topic)s within %(timeout)s seconds."
+
+
+class VersionNotAcceptable(NimbusException):
+    msg_fmt = (
+        "Version %(version)s is not supported by the API. "
+        "Minimum is %(minimum)s and maximum is %(maximum)s."
+    )
+
+
+class InvalidAPIVersion(Invalid):
+    msg_fmt = (
+        "API Version String %(version)s is of invalid format. Must be of format MajorNum.MinorNum."
+    )
+
+
+class FlavorNotFound(NotFound):
+    msg_fmt = "Flavor %(id)s could not be found."
+
+
+class KeypairNotFound(NotFound):
+    msg_fmt = "Keypair %(name)s not found for user %(user_id)s"
+
+
+class ComputeQuotaExceeded(Forbidden):
+    """A compute quota refuses the request: Nova answers these with 403."""
+
+    msg_fmt = "%(reason)s"
+
+
+class NoValidHost(NimbusException):
+    """No host passed the scheduler's filters (or none had room left to claim).
+
+    ``reason`` says which filter removed how many hosts and why.
+    """
+
+    msg_fmt = "No valid host was found. %(reason)s"

@@ -1,0 +1,157 @@
+"""Claims: the conditional UPDATE that takes a node's room, and its undoing.
+
+A claim is one transaction: ``UPDATE compute_nodes SET vcpus_used =
+vcpus_used + :vcpus, ... WHERE id = :id AND <it still fits>`` and the
+instance's row in ``allocations``.  The condition is evaluated by the
+database on the row as it is when the UPDATE runs (MariaDB and PostgreSQL
+lock the row and re-check; SQLite serialises writers), so two schedulers
+deciding on stale caches can never over-commit a node: the second UPDATE
+matches no row and that scheduler tries its next host.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import orm
+
+from nimbus.compute.scheduler.hosts import NODE_COLUMNS
+from nimbus.compute.scheduler.models import Allocation, ComputeNode
+from nimbus.db.models import utcnow
+
+__all__ = ["Claimed", "Request", "claim", "existing", "release"]
+
+_N = ComputeNode.__table__.c
+_A = Allocation.__table__.c
+
+
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """What one instance takes from a node."""
+
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+    project_id: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Claimed:
+    """An allocation: where an instance's claim is."""
+
+    instance_uuid: str
+    node_id: int
+    host: str
+    vcpus: int
+    memory_mb: int
+    disk_gb: int
+
+
+def existing(session: orm.Session, instance_uuid: str) -> Claimed | None:
+    """Return the claim of *instance_uuid*, if it has one."""
+    row = session.execute(
+        sa.select(_A.node_id, _A.host, _A.vcpus, _A.memory_mb, _A.disk_gb).where(
+            _A.instance_uuid == instance_uuid
+        )
+    ).one_or_none()
+    if row is None:
+        return None
+    return Claimed(instance_uuid, *row)
+
+
+def _fits(request: Request, fallback: Mapping[str, float]) -> sa.ColumnElement[bool]:
+    def ratio(column: Any, option: str) -> Any:
+        return sa.func.coalesce(column, sa.bindparam(f"d_{option}", fallback[option]))
+
+    return sa.and_(
+        _N.vcpus_used + request.vcpus
+        <= _N.vcpus * ratio(_N.cpu_allocation_ratio, "cpu_allocation_ratio")
+        - ratio(_N.reserved_host_cpus, "reserved_host_cpus"),
+        _N.vcpus >= request.vcpus,
+        _N.memory_mb_used + request.memory_mb
+        <= _N.memory_mb * ratio(_N.ram_allocation_ratio, "ram_allocation_ratio")
+        - ratio(_N.reserved_host_memory_mb, "reserved_host_memory_mb"),
+        _N.memory_mb >= request.memory_mb,
+        _N.local_gb_used + request.disk_gb
+        <= _N.local_gb * ratio(_N.disk_allocation_ratio, "disk_allocation_ratio")
+        - ratio(_N.reserved_host_disk_mb, "reserved_host_disk_mb") / 1024.0,
+    )
+
+
+def _change(node_id: int, sign: int, request: Request, me: str) -> Any:
+    return (
+        sa.update(ComputeNode)
+        .where(_N.id == node_id)
+        .values(
+            vcpus_used=_N.vcpus_used + sign * request.vcpus,
+            memory_mb_used=_N.memory_mb_used + sign * request.memory_mb,
+            local_gb_used=_N.local_gb_used + sign * request.disk_gb,
+            running_vms=_N.running_vms + sign,
+            generation=_N.generation + 1,
+            updated_at=utcnow(),
+            updated_by=me,
+        )
+    )
+
+
+def _rowcount(result: Any) -> int:
+    return int(result.rowcount)
+
+
+def _read_back(session: orm.Session, node_id: int) -> Any:
+    return session.execute(sa.select(*NODE_COLUMNS).where(_N.id == node_id)).one()
+
+
+def claim(
+    session: orm.Session,
+    *,
+    instance_uuid: str,
+    node_id: int,
+    host: str,
+    request: Request,
+    fallback: Mapping[str, float],
+    me: str,
+) -> Any | None:
+    """Take *request* on node *node_id* for *instance_uuid*, if it still fits.
+
+    :param fallback: the ratios and reserved amounts to use where the node
+        sets none (its aggregates', else the options).
+    :param me: the scheduler's id, written to ``updated_by``.
+    :returns: the node row as it is after the claim (:data:`NODE_COLUMNS`),
+        or ``None`` when the node had no room left.
+    """
+    statement = _change(node_id, 1, request, me).where(_fits(request, fallback))
+    if _rowcount(session.execute(statement)) != 1:
+        return None
+    session.execute(
+        sa.insert(Allocation).values(
+            instance_uuid=instance_uuid,
+            node_id=node_id,
+            host=host,
+            vcpus=request.vcpus,
+            memory_mb=request.memory_mb,
+            disk_gb=request.disk_gb,
+            project_id=request.project_id,
+            created_at=utcnow(),
+        )
+    )
+    return _read_back(session, node_id)
+
+
+def release(session: orm.Session, instance_uuid: str, *, me: str) -> Any | None:
+    """Give back the claim of *instance_uuid*.
+
+    :returns: the node row after the release, or ``None`` when there was no claim.
+    """
+    held = existing(session, instance_uuid)
+    if held is None:
+        return None
+    deleted = session.execute(sa.delete(Allocation).where(_A.instance_uuid == instance_uuid))
+    if _rowcount(deleted) != 1:
+        return None
+    request = Request(held.vcpus, held.memory_mb, held.disk_gb)
+    session.execute(_change(held.node_id, -1, request, me))
+    return _read_back(session, held.node_id)
