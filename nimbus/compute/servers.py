@@ -206,6 +206,7 @@ def render(row: Instance, fault: InstanceFault | None = None) -> dict[str, Any]:
         if fault is None
         else {"code": fault.code, "message": fault.message, "created": fault.created_at},
         "user_data": row.user_data,
+        "security_groups": list((row.request or {}).get("security_groups", ["default"])),
     }
 
 
@@ -752,6 +753,36 @@ class ServerService:
         self._send(ctx, row, "rebuild_instance", instance_uuid=server_id)
         return self.get(ctx, server_id)
 
+    def security_group(self, ctx: RequestContext, server_id: str, name: str, *, add: bool) -> None:
+        """Add a security group (by name) to a server, or remove one.
+
+        The groups are recorded with the server; the network service, once
+        it serves them, enforces them on the server's ports.
+
+        :raises BadRequest: adding one it has, or removing one it has not.
+        """
+        verb = "add" if add else "remove"
+
+        def _change(session: orm.Session) -> None:
+            row = self._load(session, ctx, server_id)
+            self.enforcer.authorize(
+                ctx, f"os_compute_api:os-security-groups:{verb}", {"project_id": row.project_id}
+            )
+            request = dict(row.request or {})
+            groups = list(request.get("security_groups", ["default"]))
+            if add == (name in groups):
+                state = "is already associated with" if add else "not associated with"
+                raise exception.BadRequest(
+                    reason=f"Security group {name} {state} the instance {server_id}"
+                )
+            request["security_groups"] = (
+                [*groups, name] if add else [g for g in groups if g != name]
+            )
+            row.request = request
+            row.updated_at = self.clock()
+
+        self.db.write(_change)
+
     def lock(self, ctx: RequestContext, server_id: str, *, locked: bool) -> None:
         """Lock or unlock a server (a locked one refuses actions but cloud admins').
 
@@ -935,8 +966,8 @@ class ServerService:
         text = str(self.agent(ctx, row.host, "get_console_output", call=True,
                               instance_uuid=server_id))  # fmt: skip
         if length is not None:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-length:]) if length else ""
+            # Nova's count: the log split at newlines, its last *length* pieces.
+            text = "\n".join(text.split("\n")[-length:]) if length else ""
         return text
 
     def metadata(self, ctx: RequestContext, server_id: str) -> dict[str, str]:
@@ -1094,7 +1125,7 @@ def _flavor_snapshot(flavor: Mapping[str, Any]) -> dict[str, Any]:
 def _request_record(request: CreateRequest, image: Mapping[str, Any] | None) -> dict[str, Any]:
     return {
         "networks": request.networks,
-        "security_groups": list(request.security_groups),
+        "security_groups": list(request.security_groups) or ["default"],
         "scheduler_hints": dict(request.scheduler_hints),
         "image_properties": _image_properties(image),
     }

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-from tools.tempest import cloud, config, selections
+from tools.tempest import cloud, config, resources, selections
 from tools.tempest.counting import Summary, count, no_results
 from tools.tempest.selections import Selection
 from tools.tempest.subunit_v2 import StreamError, read_results
@@ -242,8 +242,17 @@ def _run(
         catalog = config.discover(auth_url, admin)
     except OSError as ex:
         raise RunnerError(f"could not get an admin token from {auth_url}: {ex}") from ex
+    overrides = list(plan.overrides)
+    if any(s.name == "compute" for s in chosen):
+        given = {(section, key) for section, key, _ in overrides}
+        try:
+            refs = resources.compute_refs(auth_url, admin)
+        except OSError as ex:
+            raise RunnerError(f"could not make the compute tests' image and flavors: {ex}") from ex
+        overrides = [("compute", k, v) for k, v in refs.items() if ("compute", k) not in given]
+        overrides += list(plan.overrides)
     conf, warnings = config.build(
-        auth_url, admin, catalog, chosen, features, region=args.region, overrides=plan.overrides
+        auth_url, admin, catalog, chosen, features, region=args.region, overrides=overrides
     )
     for warning in warnings:
         print(f"WARNING: {warning}", file=sys.stderr)

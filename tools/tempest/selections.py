@@ -192,8 +192,56 @@ IMAGE = Selection(
     ),
 )
 
+
+def _compute_off() -> tuple[Feature, ...]:
+    # Not served (yet): off unless asked for.
+    return _flags(
+        "disk_config",
+        "change_password",
+        "resize",
+        "shelve",
+        "shelve_migrate",
+        "cold_migration",
+        "live_migration",
+        "metadata_service",
+        "vnc_console",
+        "spice_console",
+        "serial_console",
+        "rescue",
+        "stable_rescue",
+        "enable_instance_password",
+        "interface_attach",
+        "personality",
+        "attach_encrypted_volume",
+        "config_drive",
+        "swap_volume",
+        "volume_multiattach",
+        "ide_bus",
+        "unified_limits",
+    )
+
+
+COMPUTE = Selection(
+    # 257 tests: servers, flavors and key pairs.  The server tests need an
+    # image and two flavors: the runner makes them (tools/tempest/resources.py).
+    name="compute",
+    regex=r"^tempest\.api\.compute\.(servers|flavors|keypairs)\.",
+    section="compute",
+    catalog_types=("compute",),
+    available="nova",
+    features=(
+        # What nimbus's compute serves, on its fake driver and the libvirt one.
+        *(
+            Feature(name, flag=name, default=True)
+            for name in ("pause", "suspend", "console_output", "snapshot")
+        ),  # fmt: skip
+        *_compute_off(),
+    ),
+)
+
+
 #: The services the runner knows, in the order it runs them.
-SELECTIONS: tuple[Selection, ...] = (IDENTITY, IMAGE)
+SELECTIONS: tuple[Selection, ...] = (IDENTITY, IMAGE, COMPUTE)
 
 
 def by_name(name: str) -> Selection:

@@ -108,6 +108,12 @@ META_ITEM = {
     "required": ["meta"],
     "additionalProperties": False,
 }
+_SECURITY_GROUP = {
+    "type": "object",
+    "properties": {"name": {"type": "string", "minLength": 1, "maxLength": 255}},
+    "required": ["name"],
+    "additionalProperties": False,
+}
 _NULL_OR_EMPTY = {"type": ["null", "object"], "maxProperties": 0}
 ACTION = {
     "type": "object",
@@ -136,6 +142,8 @@ ACTION = {
             "additionalProperties": False,
         },
         "forceDelete": {"type": "null"},
+        "addSecurityGroup": _SECURITY_GROUP,
+        "removeSecurityGroup": _SECURITY_GROUP,
         "rebuild": {
             "type": "object",
             "properties": {
@@ -163,6 +171,16 @@ ACTION = {
     "maxProperties": 1,
     "additionalProperties": False,
 }
+
+
+#: The keys of Nova's basic server view (a rebuild's answer).
+_BASIC = frozenset(
+    {
+        "id", "name", "status", "tenant_id", "user_id", "metadata", "hostId", "image",
+        "flavor", "created", "updated", "addresses", "accessIPv4", "accessIPv6", "links",
+        "OS-DCF:diskConfig", "progress", "fault",
+    }
+)  # fmt: skip
 
 
 def _time(value: datetime.datetime | None) -> str | None:
@@ -276,12 +294,13 @@ class _Servers(Resource):
             "key_name": server["key_name"],
             "OS-SRV-USG:launched_at": db_time(server["launched_at"]),
             "OS-SRV-USG:terminated_at": db_time(server["terminated_at"]),
-            "security_groups": [{"name": "default"}],
             "OS-EXT-STS:task_state": server["task_state"],
             "OS-EXT-STS:vm_state": server["vm_state"],
             "OS-EXT-STS:power_state": server["power_state"],
             "os-extended-volumes:volumes_attached": [],
         }
+        if server["security_groups"]:
+            view["security_groups"] = [{"name": name} for name in server["security_groups"]]
         if server["status"] in ("BUILD", "ACTIVE"):
             view["progress"] = 0
         if self.admin(req):
@@ -436,12 +455,17 @@ class ServerAction(_Servers):
             return {"output": text}
         elif name == "forceDelete":
             self.service.delete(ctx, server_id, force=True)
+        elif name in ("addSecurityGroup", "removeSecurityGroup"):
+            self.service.security_group(
+                ctx, server_id, value["name"], add=name == "addSecurityGroup"
+            )
         elif name == "rebuild":
             changes = _update_values(value)
             if "metadata" in value:
                 changes["metadata"] = dict(value["metadata"])
             server = self.service.rebuild(ctx, server_id, value["imageRef"], changes)
-            view = self.view(req, server)
+            # Nova's rebuild answers with the basic view, no extended attributes.
+            view = {k: v for k, v in self.view(req, server).items() if k in _BASIC}
             if "adminPass" in value:
                 view["adminPass"] = value["adminPass"]
             req.context.status = falcon.HTTP_202

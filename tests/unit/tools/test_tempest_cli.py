@@ -14,7 +14,10 @@ from tools.tempest.cli import _interruptible, main
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["compute"], "no selection for the service 'compute'; choose among identity,image"),
+        (
+            ["network"],
+            "no selection for the service 'network'; choose among identity,image,compute",
+        ),
         (["identity", "--features", "identity=nosuch"], "unknown identity feature"),
         (["identity", "--features", "trust"], "--features takes SERVICE=VALUE"),
         (["identity", "--set", "novalue"], "--set takes SECTION.KEY=VALUE"),

@@ -123,7 +123,7 @@ def test_every_service_has_one_selection_with_distinct_features() -> None:
         assert len(set(features)) == len(features)
         assert selection.regex.startswith("^tempest\\.api\\.")
     with pytest.raises(KeyError):
-        selections.by_name("compute")
+        selections.by_name("network")
 
 
 def test_a_service_missing_from_the_catalog_is_warned_about() -> None:
