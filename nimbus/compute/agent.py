@@ -329,14 +329,26 @@ class ComputeAgent:
             event="compute_rebuild_instance",
         )
 
-    def snapshot_instance(self, ctx: RequestContext, instance_uuid: str, image_id: str) -> None:
-        """Copy a guest's disk into the queued image *image_id*, through the image API."""
+    def snapshot_instance(
+        self,
+        ctx: RequestContext,
+        instance_uuid: str,
+        image_id: str,
+        rotation: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Copy a guest's disk into the queued image *image_id*, through the image API.
+
+        :param rotation: for a backup, its ``type`` and how many of that
+            type to ``keep``: the older ones are deleted once this one is in.
+        """
         fault = None
         try:
             with tempfile.TemporaryDirectory(prefix="snapshot-", dir=self._scratch()) as scratch:
                 path = os.path.join(scratch, "disk")
                 disk_format = self._driver.snapshot(instance_uuid, target_path=path)
                 self._images.upload(ctx, image_id, path, disk_format)
+            if rotation is not None:
+                self._images.rotate(ctx, instance_uuid, rotation["type"], int(rotation["keep"]))
         except Exception as ex:  # noqa: BLE001 - the image goes, the task ends with a fault
             LOG.warning("Snapshot of %s failed on %s: %s", instance_uuid, self.host, ex)
             fault = f"snapshot failed: {ex}"
@@ -424,7 +436,7 @@ class ImageClient:
     def _request(
         self, ctx: RequestContext, method: str, path: str, *, body: Any = None,
         headers: Mapping[str, str] | None = None,
-    ) -> int:  # fmt: skip
+    ) -> tuple[int, bytes]:  # fmt: skip
         base = self._base()
         connection_class = (
             http.client.HTTPSConnection if base.scheme == "https" else http.client.HTTPConnection
@@ -440,7 +452,7 @@ class ImageClient:
                     driver="image API",
                     reason=f"{method} {path} answered {resp.status}: {answer[:200]!r}",
                 )
-            return resp.status
+            return resp.status, answer
         finally:
             conn.close()
 
@@ -470,6 +482,23 @@ class ImageClient:
                     "Content-Length": str(os.fstat(data.fileno()).st_size),
                 },
             )
+
+    def rotate(self, ctx: RequestContext, instance_uuid: str, backup_type: str, keep: int) -> None:
+        """Delete the backups of a server of *backup_type* but the *keep* newest."""
+        query = urllib.parse.urlencode(
+            {
+                "instance_uuid": instance_uuid,
+                "image_type": "backup",
+                "backup_type": backup_type,
+                "status": "active",
+                "sort_key": "created_at",
+                "sort_dir": "desc",
+            }
+        )
+        _, answer = self._request(ctx, "GET", f"/v2/images?{query}")
+        listed = json.loads(answer or b"{}").get("images", [])
+        for image in listed[keep:]:
+            self.delete(ctx, image["id"])
 
     def delete(self, ctx: RequestContext, image_id: str) -> None:
         """Delete an image (a snapshot that failed); a failure is only logged."""

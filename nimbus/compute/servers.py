@@ -681,20 +681,30 @@ class ServerService:
         self.db.write(_end)
 
     def snapshot(
-        self, ctx: RequestContext, server_id: str, name: str, metadata: Mapping[str, str]
+        self,
+        ctx: RequestContext,
+        server_id: str,
+        name: str,
+        metadata: Mapping[str, str],
+        *,
+        backup: tuple[str, int] | None = None,
     ) -> str:
         """Start a snapshot of a server's disk into a new image; return the image's id.
 
         The image is made here (queued, the project's, marked a snapshot of
         the server); the agent of the server's host fills it.
+
+        :param backup: ``(backup_type, rotation)`` for ``createBackup``: the
+            image is a backup of that type, and once it is stored only the
+            *rotation* newest backups of the type are kept.
         """
         if self.create_image is None:
             raise exception.BadRequest(reason="Snapshots are not served here.")
         row = self._start_task(
             ctx,
             server_id,
-            "createImage",
-            rule=f"{_RULE}:create_image",
+            "createBackup" if backup else "createImage",
+            rule="os_compute_api:os-create-backup" if backup else f"{_RULE}:create_image",
             vm_states=(states.ACTIVE, states.STOPPED, states.PAUSED, states.SUSPENDED),
             task=Task.IMAGE_SNAPSHOT,
         )
@@ -705,7 +715,8 @@ class ServerService:
                     **metadata,
                     "name": name,
                     "instance_uuid": server_id,
-                    "image_type": "snapshot",
+                    "image_type": "backup" if backup else "snapshot",
+                    **({"backup_type": backup[0]} if backup else {}),
                     "base_image_ref": row.image_ref or "",
                     "user_id": ctx.user_id,
                 },
@@ -713,7 +724,14 @@ class ServerService:
         except Exception:
             self._end_task(server_id)
             raise
-        self._send(ctx, row, "snapshot_instance", instance_uuid=server_id, image_id=image["id"])
+        self._send(
+            ctx,
+            row,
+            "snapshot_instance",
+            instance_uuid=server_id,
+            image_id=image["id"],
+            rotation=None if backup is None else {"type": backup[0], "keep": backup[1]},
+        )
         return str(image["id"])
 
     def rebuild(

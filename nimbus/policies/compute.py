@@ -43,6 +43,7 @@ def _server_rules() -> list[policy.RuleDefault]:
         ("servers:create", "Create servers.", "POST", "/servers"),
         ("servers:create_image", "Snapshot a server into an image.", "POST", _ACTION),
         ("servers:rebuild", "Rebuild a server from an image.", "POST", _ACTION),
+        ("os-create-backup", "Back a server up into an image (createBackup).", "POST", _ACTION),
         ("os-security-groups:add", "Add a security group to a server.", "POST", _ACTION),
         ("os-security-groups:remove", "Remove a security group from a server.", "POST", _ACTION),
         ("os-server-groups:create", "Create a server group.", "POST", "/os-server-groups"),

@@ -160,6 +160,17 @@ ACTION = {
             "required": ["imageRef"],
             "additionalProperties": False,
         },
+        "createBackup": {
+            "type": "object",
+            "properties": {
+                "name": _NAME,
+                "backup_type": {"type": "string", "minLength": 1, "maxLength": 255},
+                "rotation": {"type": ["integer", "string"], "pattern": "^[0-9]+$", "minimum": 0},
+                "metadata": _METADATA,
+            },
+            "required": ["name", "backup_type", "rotation"],
+            "additionalProperties": False,
+        },
         "createImage": {
             "type": "object",
             "properties": {"name": _NAME, "metadata": _METADATA},
@@ -465,14 +476,16 @@ class ServerAction(_Servers):
                 changes["metadata"] = dict(value["metadata"])
             server = self.service.rebuild(ctx, server_id, value["imageRef"], changes)
             # Nova's rebuild answers with the basic view, no extended attributes.
+            # No adminPass: nimbus sets no instance passwords.
             view = {k: v for k, v in self.view(req, server).items() if k in _BASIC}
-            if "adminPass" in value:
-                view["adminPass"] = value["adminPass"]
             req.context.status = falcon.HTTP_202
             return {"server": view}
-        elif name == "createImage":
+        elif name in ("createImage", "createBackup"):
+            backup = None
+            if name == "createBackup":
+                backup = (value["backup_type"], int(value["rotation"]))
             image_id = self.service.snapshot(
-                ctx, server_id, value["name"], dict(value.get("metadata") or {})
+                ctx, server_id, value["name"], dict(value.get("metadata") or {}), backup=backup
             )
             req.context.location = links_for(self, req, f"/images/{image_id}")[1]["href"]
         elif name in ACTIONS:
