@@ -100,7 +100,7 @@ class ComputeDescriptor(ServiceDescriptor):
             # The in-process bus of an earlier run is gone, with the builds it
             # carried: those not yet on a host end now (the agent settles the
             # others when it starts).
-            cloud.compute_servers.reap(builds_older_than=0)
+            cloud.compute_servers.reap(builds_older_than=0, unplaced_only=True)
         return None
 
     def periodic_tasks(self, cloud: Cloud) -> list[PeriodicTask]:

@@ -889,7 +889,11 @@ class ServerService:
     # -- deadlines ----------------------------------------------------------------
 
     def reap(
-        self, *, now: datetime.datetime | None = None, builds_older_than: float | None = None
+        self,
+        *,
+        now: datetime.datetime | None = None,
+        builds_older_than: float | None = None,
+        unplaced_only: bool = False,
     ) -> int:
         """End the tasks past their deadline; return how many servers were settled.
 
@@ -897,6 +901,9 @@ class ServerService:
         goes to ERROR with a fault; an action past ``action_timeout`` ends;
         a delete past it is sent again, or finished here when the server
         has no host.
+
+        :param unplaced_only: only servers on no host yet (those on a host
+            are their agent's to settle when it starts).
         """
         now = now or self.clock()
         build_age = (
@@ -916,6 +923,7 @@ class ServerService:
                         sa.and_(Instance.task_state.not_in(builds),
                                 Instance.task_started_at <= action_before),
                     ),
+                    Instance.host.is_(None) if unplaced_only else sa.true(),
                 )
             ).all()  # fmt: skip
         ctx = RequestContext.admin()
