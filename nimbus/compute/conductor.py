@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime
 import logging
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -105,7 +106,14 @@ class Conductor:
             )
         except exception.NoValidHost as ex:
             for server_id in pending:
-                self._fail(ctx, server_id, 500, str(ex), event="conductor_schedule_and_build")
+                self._fail(
+                    ctx,
+                    server_id,
+                    500,
+                    _removing_filters(str(ex)),
+                    event="conductor_schedule_and_build",
+                    details=str(ex),
+                )
             return
         for selection in selections:
             server_id = selection["instance_uuid"]
@@ -340,14 +348,21 @@ class Conductor:
         return self._db.write(_update) > 0
 
     def _fail(
-        self, ctx: RequestContext, instance_uuid: str, code: int, message: str, *, event: str
+        self,
+        ctx: RequestContext,
+        instance_uuid: str,
+        code: int,
+        message: str,
+        *,
+        event: str,
+        details: str | None = None,
     ) -> None:
         if self._cas(
             instance_uuid,
             {"vm_state": states.ERROR, "task_state": None, "task_started_at": None},
             expected_tasks=None,
             also=lambda session: self._record(
-                session, ctx, instance_uuid, event, message, code=code
+                session, ctx, instance_uuid, event, message, code=code, details=details
             ),
         ):
             LOG.info("Instance %s failed: %s", instance_uuid, message)
@@ -361,13 +376,17 @@ class Conductor:
         fault: str | None,
         *,
         code: int = 500,
+        details: str | None = None,
     ) -> None:
         """Write a fault and the event ending the caller's action (in *session*)."""
         now = self._clock()
         if fault:
             session.add(
                 InstanceFault(
-                    instance_uuid=instance_uuid, code=code, message=fault[:255], details=fault
+                    instance_uuid=instance_uuid,
+                    code=code,
+                    message=fault[:255],
+                    details=details or fault,
                 )  # fmt: skip
             )
         action = session.scalars(
@@ -393,6 +412,21 @@ class Conductor:
         action.finish_time = now
         if fault:
             action.message = "Error"
+
+
+def _removing_filters(message: str) -> str:
+    """Return a no-valid-host message with only the filters that removed hosts.
+
+    ``ram: 20 -> 20 hosts; server_group_anti_affinity: 20 -> 0 hosts (...)``
+    becomes ``server_group_anti_affinity: 20 -> 0 hosts (...)``: what fits
+    in a fault's 255 characters is what explains it (the whole is kept in
+    the fault's details).
+    """
+    head, sep, steps = message.partition(". ")
+    if not sep:
+        return message
+    kept = [s for s in steps.split("; ") if not re.fullmatch(r"[\w.-]+: (\d+) -> \1 hosts?", s)]
+    return f"{head}. {'; '.join(kept) or steps}"
 
 
 def _finish_actions(session: orm.Session, instance_uuid: str, now: datetime.datetime) -> None:

@@ -137,3 +137,34 @@ def test_a_servers_life(cloud: OpenStackCLI, tmp_path) -> None:
     assert events[-1] == "create" and "stop" in events
     cloud.run("server", "delete", "--wait", "vm1")
     assert cloud.json("server", "list") == []
+
+
+def test_twenty_servers_apart_in_an_anti_affinity_group(tmp_path) -> None:
+    state = tmp_path / "state"
+    with nimbus_up(
+        state,
+        log_path=tmp_path / "nimbus-up.log",
+        env={"NIMBUS_CONFIG_FILE": ""},
+        extra_args=("--fake-hosts", "20"),
+    ) as server:
+        cloud = OpenStackCLI(server)
+        image = tmp_path / "small.raw"
+        image.write_bytes(b"\\0" * 4096)
+        cloud.run("image", "create", "--disk-format", "raw", "--container-format", "bare",
+                  "--file", str(image), "img")  # fmt: skip
+        cloud.run("flavor", "create", "--ram", "64", "--disk", "0", "--vcpus", "1", "tiny")
+        cloud.run("quota", "set", "--instances", "30", "--cores", "30", "--server-group-members",
+                  "30", "admin")  # fmt: skip
+        group = cloud.json("server", "group", "create", "--policy", "anti-affinity", "apart")
+        cloud.run("server", "create", "--image", "img", "--flavor", "tiny", "--min", "20",
+                  "--max", "20", "--hint", f"group={group['id']}", "--wait", "web")  # fmt: skip
+        servers = cloud.json("server", "list", "--long")
+        assert len(servers) == 20 and {s["Status"] for s in servers} == {"ACTIVE"}
+        hosts = {s["Host"] for s in servers}
+        assert len(hosts) == 20, "anti-affinity put every server on a host of its own"
+        # A 21st member has no host left: it fails, and says why.
+        extra = cloud.run("server", "create", "--image", "img", "--flavor", "tiny", "--hint",
+                          f"group={group['id']}", "--wait", "web-21", check=False)  # fmt: skip
+        assert extra.returncode != 0
+        fault = cloud.json("server", "show", "web-21")["fault"]
+        assert "server_group_anti_affinity" in fault["message"], fault
