@@ -49,7 +49,7 @@ import sqlalchemy as sa
 from nimbus.compute.scheduler import RequestSpec, Scheduler, ServerGroupSpec, models
 from nimbus.compute.scheduler import migrations as scheduler_migrations
 from nimbus.conf import new_config
-from nimbus.db import Database, migration
+from nimbus.db import Database
 
 #: p50 targets per decision, claim included (ms), and Nova's filter times.
 TARGETS = {1000: 2.0, 10000: 10.0, 100000: 100.0}
@@ -221,7 +221,7 @@ def database_for(opts: argparse.Namespace, workdir: str, size: int) -> Iterator[
         yield database
     finally:
         if opts.db_url:
-            migration.downgrade(database, "compute_hosts@base")
+            scheduler_migrations.downgrade(database)
         database.dispose()
 
 
