@@ -16,6 +16,9 @@ __all__ = [
     "DBConnectionError",
     "DriverError",
     "Forbidden",
+    "InstanceExists",
+    "InstanceInvalidState",
+    "InstanceNotFound",
     "Invalid",
     "InvalidState",
     "MessagingError",
@@ -113,12 +116,24 @@ class NotFound(NimbusException):
     msg_fmt = "Could not find %(kind)s: %(id)s."
 
 
+class InstanceNotFound(NotFound):
+    msg_fmt = "Instance %(uuid)s could not be found."
+
+
 class Conflict(NimbusException):
     msg_fmt = "Conflict occurred attempting to store %(kind)s - %(reason)s."
 
 
 class InvalidState(Conflict):
     msg_fmt = "%(reason)s"
+
+
+class InstanceInvalidState(InvalidState):
+    msg_fmt = "Cannot %(operation)s instance %(uuid)s while it is %(state)s."
+
+
+class InstanceExists(Conflict):
+    msg_fmt = "Instance %(uuid)s already exists."
 
 
 class OverLimit(NimbusException):
@@ -166,6 +181,33 @@ class MessagingError(NimbusException):
 
 class MessagingTimeout(MessagingError):
     msg_fmt = "No reply to %(method)s on topic %(topic)s within %(timeout)s seconds."
+
+
+class VersionNotAcceptable(NimbusException):
+    msg_fmt = (
+        "Version %(version)s is not supported by the API. "
+        "Minimum is %(minimum)s and maximum is %(maximum)s."
+    )
+
+
+class InvalidAPIVersion(Invalid):
+    msg_fmt = (
+        "API Version String %(version)s is of invalid format. Must be of format MajorNum.MinorNum."
+    )
+
+
+class FlavorNotFound(NotFound):
+    msg_fmt = "Flavor %(id)s could not be found."
+
+
+class KeypairNotFound(NotFound):
+    msg_fmt = "Keypair %(name)s not found for user %(user_id)s"
+
+
+class ComputeQuotaExceeded(Forbidden):
+    """A compute quota refuses the request: Nova answers these with 403."""
+
+    msg_fmt = "%(reason)s"
 
 
 class NoValidHost(NimbusException):

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian packages nimbus's tests use, when they are missing.
-#   qemu-utils: qemu-img, which the image format tests compare against.
+#   qemu-utils: qemu-img, which the image format tests compare against
+#     and the libvirt compute driver makes its disk overlays with.
+#   libvirt-dev, pkg-config: to build libvirt-python (the tox test envs
+#     install the nimbus-cloud[libvirt] extra).
 #
 # With --services (or NIMBUS_INSTALL_SERVICES=1; `make test` passes it under
 # CI=true), also the servers the integration tests talk to, set up the way
@@ -66,6 +69,8 @@ newest_postgresql() { ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1; }
 
 missing=()
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
+command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
+pkg-config --exists libvirt 2>/dev/null || missing+=(libvirt-dev)
 if [ "$services" -eq 1 ]; then
     answers 3306 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
     answers 5432 || [ -n "$(newest_postgresql)" ] || missing+=(postgresql)

@@ -66,6 +66,33 @@ class ServiceAPI:
     routes: Callable[[Links], Sequence[tuple[str, Any]]]
     is_public: Callable[[str, str], bool]
     strip_trailing_slash: bool = True
+    #: Falcon middleware of this API alone (``process_request`` and
+    #: ``process_response``), run for the requests under its prefix after
+    #: the app's own: microversion negotiation, say.
+    middleware: Sequence[Any] = ()
+
+
+class _PerService:
+    """Runs each API's own middleware for the requests that API owns."""
+
+    def __init__(self, owner: Callable[[str], tuple[ServiceAPI, str] | None]) -> None:
+        self.owner = owner
+
+    def _middleware(self, req: falcon.Request) -> Sequence[Any]:
+        found = self.owner(req.path)
+        return found[0].middleware if found else ()
+
+    def process_request(self, req: falcon.Request, resp: falcon.Response) -> None:
+        for component in self._middleware(req):
+            if hasattr(component, "process_request"):
+                component.process_request(req, resp)
+
+    def process_response(
+        self, req: falcon.Request, resp: falcon.Response, resource: Any, req_succeeded: bool
+    ) -> None:
+        for component in reversed(self._middleware(req)):
+            if hasattr(component, "process_response"):
+                component.process_response(req, resp, resource, req_succeeded)
 
 
 class _Index:
@@ -137,6 +164,7 @@ def create_app(
             middleware.PathMiddleware(normalize),
             middleware.BodyMiddleware(max_body_size),
             middleware.AuthMiddleware(validator, is_public, auth_uri),
+            _PerService(owner),
         ],
     )
     # Each API says whether it drops a trailing slash (PathMiddleware).

@@ -39,6 +39,7 @@ _STATUS: list[tuple[type[exception.NimbusException], int]] = [
     (exception.OverLimit, 413),
     (exception.RangeNotSatisfiable, 416),
     (exception.RequestTimeout, 408),
+    (exception.VersionNotAcceptable, 406),
     (exception.Invalid, 400),
     (exception.Unauthorized, 401),
     (exception.Forbidden, 403),

@@ -17,7 +17,6 @@ _CORE = (
     "nimbus.conf.api",
     "nimbus.conf.database",
     "nimbus.conf.messaging",
-    "nimbus.conf.scheduler",
 )
 
 

@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import shutil
 import socket
+from types import ModuleType
 from urllib.parse import urlsplit
 
 import pytest
 
-__all__ = ["MARIADB_URL", "POSTGRESQL_URL", "RABBIT_URL", "require_service", "services_required"]
+__all__ = [
+    "MARIADB_URL",
+    "POSTGRESQL_URL",
+    "RABBIT_URL",
+    "require_module",
+    "require_program",
+    "require_service",
+    "services_required",
+]
 
 MARIADB_URL = os.environ.get("NIMBUS_TEST_MARIADB_URL", "mysql+pymysql://root@127.0.0.1:3306/test")
 POSTGRESQL_URL = os.environ.get(
@@ -42,3 +53,31 @@ def require_service(name: str, url: str, default_port: int) -> str:
             pytest.fail(message + " (NIMBUS_REQUIRE_SERVICES is set)")
         pytest.skip(message)
     return url
+
+
+def _missing(message: str) -> None:
+    if services_required():
+        pytest.fail(message + " (NIMBUS_REQUIRE_SERVICES is set)")
+    pytest.skip(message)
+
+
+def require_module(name: str, hint: str) -> ModuleType:
+    """Return the module *name*; skip when it cannot be imported, or fail when required.
+
+    :param name: the module to import (``libvirt``).
+    :param hint: how to get it, for the skip reason.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as ex:
+        _missing(f"Python module {name} needed ({ex}); {hint}")
+        raise  # not reached: skip and fail raise
+
+
+def require_program(name: str, hint: str) -> str:
+    """Return the path of the program *name*; skip when missing, or fail when required."""
+    path = shutil.which(name)
+    if path is None:
+        _missing(f"program {name} needed; {hint}")
+        raise AssertionError("not reached")
+    return path

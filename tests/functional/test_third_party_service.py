@@ -209,7 +209,7 @@ def widget_conf(tmp_path: pathlib.Path, widget_installed: None) -> cfg.ConfigOpt
 
 def test_without_the_package_there_is_no_widget_service() -> None:
     descriptor.reset_cache()
-    assert [d.name for d in descriptor.descriptors()] == ["identity", "image"]
+    assert [d.name for d in descriptor.descriptors()] == ["identity", "image", "compute"]
 
 
 def test_it_is_configured(widget_conf: cfg.ConfigOpts, tmp_path: pathlib.Path) -> None:

@@ -73,13 +73,14 @@ def test_the_configured_auth_uri_wins(prepared: cfg.ConfigOpts) -> None:
 def test_every_installed_service_has_a_target_of_its_name() -> None:
     assert callable(nimbus.wsgi.identity)
     assert callable(nimbus.wsgi.image)
+    assert callable(nimbus.wsgi.compute)
     with pytest.raises(AttributeError):
-        nimbus.wsgi.compute  # noqa: B018 - not installed (yet)
+        nimbus.wsgi.network  # noqa: B018 - not installed (yet)
 
 
 def test_an_unknown_service_is_refused_with_the_installed_names(conf: cfg.ConfigOpts) -> None:
-    with pytest.raises(exception.PluginNotFound, match="installed: identity, image"):
-        nimbus.wsgi.build_services(conf, ["compute"])
+    with pytest.raises(exception.PluginNotFound, match="installed: compute, identity, image"):
+        nimbus.wsgi.build_services(conf, ["network"])
 
 
 SPLIT = {"identity": "http://keystone.test:5000", "image": "http://glance.test:9292/"}
@@ -107,6 +108,8 @@ def test_a_split_deployment_advertises_each_services_own_url(conf: cfg.ConfigOpt
         assert urls == {
             "identity": {"http://keystone.test:5000/v3"},
             "image": {"http://glance.test:9292"},
+            # Not served apart: under the cloud's URL.
+            "compute": {"http://127.0.0.1:8770/compute/v2.1"},
         }
         # Version documents and links point at the service's own URL.
         version = identity.simulate_get("/v3").json["version"]

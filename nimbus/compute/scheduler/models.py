@@ -29,8 +29,10 @@ class Base(orm.DeclarativeBase):
 class Service(Base):
     """One nimbus service process on one host, with its heartbeat and status."""
 
-    __tablename__ = "services"
-    __table_args__ = (sa.UniqueConstraint("host", "binary", name="uq_services_host_binary"),)
+    __tablename__ = "compute_services"
+    __table_args__ = (
+        sa.UniqueConstraint("host", "binary", name="uq_compute_services_host_binary"),
+    )
 
     id: orm.Mapped[str] = orm.mapped_column(sa.String(36), primary_key=True)
     host: orm.Mapped[str] = orm.mapped_column(sa.String(255))

@@ -53,7 +53,7 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-HEADS = "identity_0004,identity_sql_0001,image_0005"
+HEADS = "compute_0001,compute_hosts_0001,identity_0004,identity_sql_0001,image_0005"
 
 
 def test_head_and_current(db: Database) -> None:
@@ -71,6 +71,8 @@ def test_every_service_and_driver_branch_is_found() -> None:
     assert packages == {
         "nimbus.identity.migrations",
         "nimbus.image.migrations",
+        "nimbus.compute.migrations",
+        "nimbus.compute.scheduler.migrations",
         "nimbus.drivers.identity.sql.migrations",
     }
 
@@ -146,7 +148,9 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
 
     migration.upgrade(db, extra=extra)
 
-    assert migration.current(db) == "identity_sql_0001,image_0005,test"
+    assert (
+        migration.current(db) == "compute_0001,compute_hosts_0001,identity_sql_0001,image_0005,test"
+    )
     assert _count(db, "assignments") == 1
     assert _count(db, "implied_roles") == 1
 

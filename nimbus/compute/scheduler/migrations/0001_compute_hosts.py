@@ -18,7 +18,8 @@ def _int(name: str, *, nullable: bool = False, default: int | None = 0) -> sa.Co
 
 def upgrade() -> None:
     op.create_table(
-        "services",
+        # "services" is the identity catalog's.
+        "compute_services",
         sa.Column("id", sa.String(36), primary_key=True),
         sa.Column("host", sa.String(255), nullable=False),
         sa.Column("binary", sa.String(64), nullable=False),
@@ -29,10 +30,10 @@ def upgrade() -> None:
         sa.Column("last_seen_up", TIMESTAMP),
         sa.Column("created_at", TIMESTAMP, nullable=False),
         sa.Column("updated_at", TIMESTAMP, nullable=False),
-        sa.UniqueConstraint("host", "binary", name="uq_services_host_binary"),
+        sa.UniqueConstraint("host", "binary", name="uq_compute_services_host_binary"),
     )
-    op.create_index("ix_services_last_seen_up", "services", ["last_seen_up"])
-    op.create_index("ix_services_updated_at", "services", ["updated_at"])
+    op.create_index("ix_compute_services_last_seen_up", "compute_services", ["last_seen_up"])
+    op.create_index("ix_compute_services_updated_at", "compute_services", ["updated_at"])
     op.create_table(
         "compute_nodes",
         sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
@@ -121,6 +122,6 @@ def downgrade() -> None:
         "aggregates",
         "allocations",
         "compute_nodes",
-        "services",
+        "compute_services",
     ):
         op.drop_table(table)

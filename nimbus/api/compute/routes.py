@@ -1,0 +1,49 @@
+"""The compute API's route table (Nova v2.1), one line per route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+
+from nimbus.api.app import Links
+from nimbus.api.compute import flavors, keypairs, quotas, versions
+from nimbus.api.compute.base import VERSION_PATH as V
+from nimbus.api.versions import VersionDocument, Versions
+from nimbus.compute import FlavorService, KeypairService, QuotaService
+
+_F = V + "/flavors/{flavor_id}"
+_Q = V + "/os-quota-sets/{project_id}"
+
+
+def routes(
+    flavor_service: FlavorService,
+    keypair_service: KeypairService,
+    quota_service: QuotaService,
+    links: Links,
+) -> list[tuple[str, Any]]:
+    """Return (template, resource) pairs relative to the compute root."""
+    fl = (flavor_service, links)
+    return [
+        # Nova answers its root with the list and 200.
+        ("/", Versions(links, [versions.VERSION], status=falcon.HTTP_200)),
+        (V, VersionDocument(links, versions.VERSION)),
+        (V + "/flavors", flavors.FlavorCollection(*fl)),
+        (V + "/flavors/detail", flavors.FlavorDetail(*fl)),
+        (_F, flavors.FlavorItem(*fl)),
+        (_F + "/action", flavors.FlavorAction(*fl)),
+        (_F + "/os-flavor-access", flavors.FlavorAccess(*fl)),
+        (_F + "/os-extra_specs", flavors.ExtraSpecs(*fl)),
+        (_F + "/os-extra_specs/{key}", flavors.ExtraSpec(*fl)),
+        (V + "/os-keypairs", keypairs.KeypairCollection(keypair_service, links)),
+        (V + "/os-keypairs/{keypair_name}", keypairs.KeypairItem(keypair_service, links)),
+        (_Q, quotas.QuotaSet(quota_service, links)),
+        (_Q + "/defaults", quotas.QuotaDefaults(quota_service, links)),
+        (_Q + "/detail", quotas.QuotaDetail(quota_service, links)),
+        (V + "/limits", quotas.Limits(quota_service, links)),
+    ]
+
+
+def is_public(method: str, path: str) -> bool:
+    """Tell whether a route needs no token: version discovery only."""
+    return path in ("/", V, V + "/")
