@@ -4,8 +4,9 @@ Two processes, each with two :class:`Scheduler` objects (own engines) on
 threads, claim hundreds of instances on hosts that fit exactly 80 of them.
 Their caches are left stale on purpose (``refresh_interval`` of an hour):
 only the conditional UPDATE keeps them honest.  Afterwards exactly the
-room there was is taken, every node's usage equals the sum of its
-allocations, and every claim a worker reported is in the allocations.
+room there was is taken (with a last fill by a scheduler with a fresh
+cache, for room a release left), every node's usage equals the sum of its
+allocations, and every claim reported is in the allocations.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ import sqlalchemy as sa
 from oslo_config import cfg
 from sqlalchemy import exc
 
-from nimbus.compute.scheduler import HostInventory, models
+from nimbus import exception
+from nimbus.compute.scheduler import HostInventory, RequestSpec, Scheduler, models
 from nimbus.compute.scheduler import migrations as scheduler_migrations
 from nimbus.db import Database
 from nimbus.testing import services
@@ -153,6 +155,17 @@ def test_concurrent_claims_never_over_commit(server_url: str, conf: cfg.ConfigOp
             assert worker.returncode == 0, err
             reported.update(json.loads(out))
         assert len(reported) == ATTEMPTS * 2
+        # A release's room may stay free when its instance's new claim landed
+        # elsewhere; a scheduler with a fresh cache must find exactly that room.
+        conf.set_override("cpu_allocation_ratio", 1.0, group="scheduler")
+        fresh = Scheduler(conf, database)
+        spec = RequestSpec(vcpus=1, memory_mb=1024, root_gb=1)
+        for n in range(HOSTS * PER_HOST + 1):
+            try:
+                (selection,) = fresh.select_destinations(spec, [f"fill-{n}"])
+            except exception.NoValidHost:
+                break
+            reported[f"fill-{n}"] = selection.host
         with database.engine.connect() as conn:
             held = dict(
                 conn.execute(
@@ -177,7 +190,7 @@ def test_concurrent_claims_never_over_commit(server_url: str, conf: cfg.ConfigOp
         claimed = {u: h for u, h in reported.items() if h is not None}
         # Every reported claim is in the table, on the host reported, and nothing else is.
         assert held == claimed
-        # The room was taken exactly: no node over, every place used.
+        # The room is taken exactly: no node over, every place used.
         assert len(held) == HOSTS * PER_HOST
         for node_id, vcpus_used, memory_used, running in nodes:
             assert vcpus_used == running == per_node[node_id] == PER_HOST

@@ -15,7 +15,7 @@ from sqlalchemy import exc
 
 from nimbus.compute.scheduler import migrations as scheduler_migrations
 from nimbus.compute.scheduler import models
-from nimbus.db import Database, migration
+from nimbus.db import Database
 from nimbus.testing import services
 
 pytestmark = [pytest.mark.services]
@@ -58,9 +58,7 @@ def test_up_matches_the_models_and_down_drops_all(server: str, conf: cfg.ConfigO
             with database.engine.connect() as conn:
                 diff = compare_metadata(MigrationContext.configure(conn), models.Base.metadata)
             assert diff == []
-            migration.downgrade(
-                database, "compute_hosts@base", extra=[scheduler_migrations.__path__[0]]
-            )
+            scheduler_migrations.downgrade(database)
             left = set(sa.inspect(database.engine).get_table_names()) - {"alembic_version"}
             assert left == set()
         finally:
