@@ -29,8 +29,8 @@ TEST_PYTHONS := $(strip $(foreach v,$(SUPPORTED_PYTHONS),$(if $(shell \
 	python$(v) -c '' 2>/dev/null && echo yes; \
 	for dir in $(PYENV_BINS); do [ -x "$$dir/python$(v)" ] && echo yes; done),py$(subst .,,$(v)))))
 # Under CI, tools/install-system-packages.sh also installs and starts the
-# database and message servers the integration tests use.
-SERVICES := $(if $(filter true 1,$(CI) $(NIMBUS_INSTALL_SERVICES)),--services)
+# database and message servers the integration tests use, and libvirtd with QEMU.
+SERVICES := $(if $(filter true 1,$(CI) $(NIMBUS_INSTALL_SERVICES)),--services --virt)
 
 .PHONY: up test tempest lint genconfig clean system-packages
 

@@ -44,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "NAMESPACE",
+    "Backend",
     "CatalogEntry",
     "Cloud",
     "ServiceDescriptor",
@@ -211,6 +212,29 @@ class ServiceDescriptor:
     def periodic_tasks(self, cloud: Cloud) -> list[PeriodicTask]:
         """Return the service's start-up recovery and interval tasks."""
         return []
+
+    def has_embedded_backend(self, conf: cfg.ConfigOpts) -> bool:
+        """Tell whether :meth:`embedded_backend` gives ``nimbus up`` processes to run."""
+        return False
+
+    def embedded_backend(self, cloud: Cloud) -> Backend | None:
+        """Return the processes behind the API that ``nimbus up`` runs in its own.
+
+        A compute service's scheduler, conductor and agents, say: in a split
+        deployment they are separate commands; the all-in-one cloud runs
+        them beside the API, on its in-process message bus.
+        """
+        return None
+
+
+class Backend(Protocol):
+    """Processes behind a service's API: started and stopped with the server."""
+
+    def start(self) -> None:
+        """Start serving."""
+
+    def stop(self) -> None:
+        """Stop serving."""
 
 
 def _load_all() -> dict[str, ServiceDescriptor]:

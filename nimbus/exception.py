@@ -136,6 +136,10 @@ class InstanceExists(Conflict):
     msg_fmt = "Instance %(uuid)s already exists."
 
 
+class InstanceIsLocked(InvalidState):
+    msg_fmt = "Instance %(uuid)s is locked"
+
+
 class OverLimit(NimbusException):
     msg_fmt = "%(reason)s"
 

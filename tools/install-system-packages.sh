@@ -16,14 +16,21 @@
 # systemd runs, directly otherwise).  The user, trust rule and database are
 # created only when missing.  Nothing is ever removed or restarted.
 #
+# With --virt (or NIMBUS_INSTALL_VIRT=1; `make test` passes it under
+# CI=true), also what real guests need (reference/virt-lab.md): libvirtd,
+# QEMU with software emulation, and busybox-static for the tests' tiny
+# guest.  Where libvirtd does not answer on qemu:///system and systemd does
+# not run, virtlogd and libvirtd are started as daemons (`-d`).
+#
 # Runs apt-get and the servers' tools as root, or through sudo when it is
 # available; otherwise it says what to do and leaves it to the caller (the
 # tests then skip, or fail under NIMBUS_REQUIRE_SERVICES=1).
 set -euo pipefail
 
 usage() {
-    echo "usage: $0 [--services]" >&2
+    echo "usage: $0 [--services] [--virt]" >&2
     echo "  --services  also install, start and set up MariaDB, PostgreSQL and RabbitMQ" >&2
+    echo "  --virt      also install and start libvirtd and QEMU for real guests" >&2
 }
 
 services=0
@@ -31,9 +38,15 @@ case "${NIMBUS_INSTALL_SERVICES:-}" in
     "" | 0 | false | no) ;;
     *) services=1 ;;
 esac
+virt=0
+case "${NIMBUS_INSTALL_VIRT:-}" in
+    "" | 0 | false | no) ;;
+    *) virt=1 ;;
+esac
 for arg in "$@"; do
     case "$arg" in
         --services) services=1 ;;
+        --virt) virt=1 ;;
         -h | --help) usage; exit 0 ;;
         *) usage; exit 2 ;;
     esac
@@ -71,6 +84,11 @@ missing=()
 command -v qemu-img >/dev/null 2>&1 || missing+=(qemu-utils)
 command -v pkg-config >/dev/null 2>&1 || missing+=(pkg-config)
 pkg-config --exists libvirt 2>/dev/null || missing+=(libvirt-dev)
+if [ "$virt" -eq 1 ]; then
+    [ -x /usr/sbin/libvirtd ] || missing+=(libvirt-daemon-system)
+    command -v qemu-system-x86_64 >/dev/null 2>&1 || missing+=(qemu-system-x86)
+    [ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx cpio || missing+=(busybox-static)
+fi
 if [ "$services" -eq 1 ]; then
     answers 3306 || [ -x /usr/sbin/mariadbd ] || missing+=(mariadb-server)
     answers 5432 || [ -n "$(newest_postgresql)" ] || missing+=(postgresql)
@@ -80,7 +98,7 @@ fi
 if [ ${#missing[@]} -gt 0 ]; then
     if ! can_be_root; then
         say "please install these Debian packages: ${missing[*]}"
-        [ "$services" -eq 1 ] || exit 0
+        [ "$services" -eq 1 ] || [ "$virt" -eq 1 ] || exit 0
     else
         export DEBIAN_FRONTEND=noninteractive
         "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null \
@@ -88,7 +106,36 @@ if [ ${#missing[@]} -gt 0 ]; then
                  "${as_root[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null; }
     fi
 fi
-[ "$services" -eq 1 ] || exit 0
+# -- libvirtd ------------------------------------------------------------------
+
+virt_failed=0
+# Without udev, /dev/kvm stays root's only: libvirt then finds the KVM it
+# probed unavailable at each call and probes QEMU again (about a minute per
+# domain definition).  Debian's udev rules give it to the group kvm.
+if [ "$virt" -eq 1 ] && can_be_root && [ -c /dev/kvm ] && getent group kvm >/dev/null \
+    && [ "$(stat -c %G /dev/kvm)" != kvm ]; then
+    say "giving /dev/kvm to the group kvm, as udev would"
+    "${as_root[@]}" chgrp kvm /dev/kvm
+    "${as_root[@]}" chmod 0660 /dev/kvm
+fi
+libvirt_answers() { timeout 10 virsh -q -c qemu:///system version >/dev/null 2>&1; }
+if [ "$virt" -eq 1 ] && ! libvirt_answers; then
+    if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+        "${as_root[@]}" systemctl start virtlogd libvirtd || true
+    elif can_be_root && [ -x /usr/sbin/libvirtd ]; then
+        say "starting virtlogd and libvirtd"
+        [ -e /run/virtlogd.pid ] && kill -0 "$(cat /run/virtlogd.pid)" 2>/dev/null \
+            || "${as_root[@]}" /usr/sbin/virtlogd -d
+        "${as_root[@]}" /usr/sbin/libvirtd -d
+    fi
+    for ((tries = 0; tries < 30; tries++)); do
+        libvirt_answers && break
+        sleep 1
+    done
+    libvirt_answers || { say "libvirtd does not answer on qemu:///system"; virt_failed=1; }
+fi
+
+[ "$services" -eq 1 ] || exit "$virt_failed"
 
 # -- servers -------------------------------------------------------------------
 
@@ -217,4 +264,5 @@ fi
 if ensure_running RabbitMQ 5672 start_rabbitmq test -x /usr/sbin/rabbitmq-server; then
     setup_rabbitmq
 fi
+[ "$virt_failed" -eq 0 ] || failed=1
 exit "$failed"

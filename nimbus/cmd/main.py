@@ -23,6 +23,7 @@ _COMMANDS = (
     "nimbus.cmd.fernet",
     "nimbus.cmd.credential",
     "nimbus.cmd.plugins",
+    "nimbus.cmd.compute",
 )
 
 

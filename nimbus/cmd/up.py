@@ -50,6 +50,13 @@ def register(subparsers: Any) -> None:
                 default=None,
                 help="log one INFO line per request (default: [api] log_requests, off)",
             ),
+            argument(
+                "--fake-hosts",
+                type=int,
+                metavar="N",
+                help="run N fake compute hosts, to try the scheduler (default: [compute]"
+                " fake_hosts, 0: one host)",
+            ),
         ),
     ).register(subparsers)
 
@@ -219,7 +226,13 @@ class _Server(BaseApplication):
         # Each worker runs the periodic tasks; prepare() made the start-up runs.
         # They are safe side by side (idempotent deletes, compare-and-swap).
         self.runner = cloud.start_periodic(startup=False)
-        return build_app(cloud)
+        app = build_app(cloud)
+        # The processes behind the APIs (compute's scheduler, conductor and
+        # agents) run here, on the in-process bus: run() keeps one worker.
+        self.backends = [b for b in cloud.each(lambda d: d.embedded_backend(cloud)) if b]
+        for backend in self.backends:
+            backend.start()
+        return app
 
 
 #: The logger of the per-request line (nimbus.api.middleware.RequestIdMiddleware).
@@ -237,6 +250,26 @@ def configure_request_log(conf: cfg.ConfigOpts) -> None:
     logging.getLogger(REQUEST_LOGGER).setLevel(level)
 
 
+def single_worker_reason(conf: cfg.ConfigOpts) -> str | None:
+    """Return why ``nimbus up`` must run one worker, or ``None`` when several may serve.
+
+    The compute service's scheduler, conductor and agents run beside the
+    APIs: on the in-process message bus, which does not cross processes, the
+    API of a second worker could not reach them; on any bus, a second worker
+    would run a second agent for each host, with guests of its own.
+    """
+    from nimbus import descriptor
+
+    with_backend = [d.name for d in descriptor.descriptors() if d.has_embedded_backend(conf)]
+    if not with_backend:
+        return None
+    bus = "in-process" if conf.messaging.transport == "memory" else conf.messaging.transport
+    return (
+        f"the {', '.join(with_backend)} service's processes (one agent per host) run in it,"
+        f" on the {bus} message bus"
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     """Prepare the state directory, print the credentials, and serve until stopped."""
     conf = load_config(config_argv(args))
@@ -248,9 +281,18 @@ def run(args: argparse.Namespace) -> int:
         conf.set_override("bind_port", args.port, group="api")
     if getattr(args, "log_requests", None):
         conf.set_override("log_requests", True, group="api")
+    if getattr(args, "fake_hosts", None) is not None:
+        if args.fake_hosts < 0:
+            print("nimbus up: --fake-hosts must be 0 or more", file=sys.stderr)
+            return 2
+        conf.set_override("fake_hosts", args.fake_hosts, group="compute")
     from nimbus.conf.image import set_embedded_store_defaults
 
     set_embedded_store_defaults(conf)
+    single = single_worker_reason(conf)
+    if single and conf.api.workers > 1:
+        # As [api] workers says: logged below, once logging is set up.
+        conf.set_override("workers", 1, group="api")
     # Before anything is made: a busy port found by gunicorn comes after the set-up.
     problem = port_problem(conf.api.bind_host, conf.api.bind_port)
     if problem is not None:
@@ -261,6 +303,8 @@ def run(args: argparse.Namespace) -> int:
         )
         return 1
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    if single:
+        LOG.info("One gunicorn worker: %s", single)
     configure_request_log(conf)
     # Whatever the cloud writes from here on (keys, images, logs) is its owner's only.
     os.umask(0o077)

@@ -89,12 +89,17 @@ The workers share the SQLite database (WAL, writes in ``BEGIN IMMEDIATE``
 transactions), the Fernet keys and, through change stamps in shared memory,
 what they cache: a token revoked, a user, project or domain disabled, a role
 granted or removed, or a catalog changed through one worker is refused or
-seen by the others at their next request.  Nothing of the embedded cloud
-consumes the in-process message bus (each worker has its own).  Each worker
-runs the periodic tasks, which are safe to run side by side.
+seen by the others at their next request.  Each worker runs the periodic
+tasks, which are safe to run side by side.
+
+While ``nimbus up`` also runs the compute service's scheduler, conductor
+and agents (``[compute] embedded_backend``, on by default), it runs one
+worker whatever this says: they serve the in-process message bus, which
+does not cross processes, and one host has one agent.
 
 Related options:
 * threads
+* [compute] embedded_backend
 """,
     ),
     cfg.IntOpt(

@@ -17,6 +17,83 @@ QUOTA_GROUP = cfg.OptGroup(
 
 OPTS = [
     cfg.StrOpt(
+        "driver",
+        default="fake",
+        help="""Entry-point name of the hypervisor driver the compute agents use.
+
+Possible values:
+* ``fake``: guests in memory (see ``[fake_compute]``), the default
+* ``libvirt``: real guests under QEMU through libvirt (see ``[libvirt]``)
+* any name installed in the ``nimbus.compute.drivers`` namespace
+""",
+    ),
+    cfg.BoolOpt(
+        "embedded_backend",
+        default=True,
+        help="""Run the scheduler, the conductor and the compute agents inside ``nimbus up``.
+
+True (the default): the all-in-one cloud is complete, and runs as one
+gunicorn worker (see ``[api] workers``).  False: ``nimbus up`` serves the
+APIs only, in ``[api] workers`` workers, and the compute processes run
+apart (``nimbus scheduler``, ``nimbus conductor``, ``nimbus compute-agent``)
+on a message bus they share with it (``[messaging] transport = rabbit``).
+""",
+    ),
+    cfg.IntOpt(
+        "fake_hosts",
+        default=0,
+        min=0,
+        help="""Compute hosts ``nimbus up`` runs in its one process, for trying the scheduler.
+
+0 (the default): one agent, for ``[DEFAULT] host``.  N: N agents named
+``<host>-1`` ... ``<host>-N``, each with a driver of its own (use the
+``fake`` driver: one real hypervisor is one host).
+""",
+    ),
+    cfg.FloatOpt(
+        "report_interval",
+        default=10.0,
+        min=0.1,
+        help="""Seconds between a compute agent's heartbeats and resource reports.
+
+Related options:
+* [scheduler] service_down_time: an agent silent that long is down
+""",
+    ),
+    cfg.FloatOpt(
+        "shutdown_timeout",
+        default=60.0,
+        min=0,
+        help="""Seconds a guest is given to shut down cleanly before it is forced off.""",
+    ),
+    cfg.FloatOpt(
+        "build_timeout",
+        default=600.0,
+        min=1,
+        help="""Seconds a server may stay in BUILD before it is put in ERROR.
+
+A build whose conductor, scheduler or agent died on the way ends there,
+with a fault saying so, instead of building forever.
+""",
+    ),
+    cfg.FloatOpt(
+        "action_timeout",
+        default=600.0,
+        min=1,
+        help="""Seconds an action (stop, reboot, pause...) or a delete may take.
+
+An action past it ends (its task state is cleared, with a fault); a delete
+past it whose host's agent is down is finished here (the guest is left to
+that host's agent, which removes it when it comes back).
+""",
+    ),
+    cfg.FloatOpt(
+        "reap_interval",
+        default=60.0,
+        min=1,
+        help="""Seconds between the checks for servers past those deadlines.""",
+    ),
+    cfg.StrOpt(
         "default_availability_zone",
         default="nova",
         help="""Availability zone of hosts that no host aggregate puts in one.

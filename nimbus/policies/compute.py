@@ -21,6 +21,54 @@ _SPECS = _FLAVOR + "/os-extra_specs"
 _KEYPAIR = "/os-keypairs/{keypair_name}"
 _QUOTA = "/os-quota-sets/{tenant_id}"
 
+PROJECT_MEMBER = f"{ADMIN_REQUIRED} or (role:member and project_id:%(project_id)s)"
+_SERVER = "/servers/{server_id}"
+_ACTION = _SERVER + "/action"
+
+
+def _server_rules() -> list[policy.RuleDefault]:
+    read = [
+        ("servers:index", "List servers.", "GET", "/servers"),
+        ("servers:detail", "List servers in full.", "GET", "/servers/detail"),
+        ("servers:show", "Show a server.", "GET", _SERVER),
+        ("server-metadata:index", "List a server's metadata.", "GET", _SERVER + "/metadata"),
+        ("os-instance-actions:list", "List a server's actions.", "GET",
+         _SERVER + "/os-instance-actions"),
+        ("os-instance-actions:show", "Show one of a server's actions.", "GET",
+         _SERVER + "/os-instance-actions/{request_id}"),
+        ("os-server-groups:index", "List server groups.", "GET", "/os-server-groups"),
+        ("os-server-groups:show", "Show a server group.", "GET", "/os-server-groups/{id}"),
+    ]  # fmt: skip
+    write = [
+        ("servers:create", "Create servers.", "POST", "/servers"),
+        ("servers:create_image", "Snapshot a server into an image.", "POST", _ACTION),
+        ("servers:rebuild", "Rebuild a server from an image.", "POST", _ACTION),
+        ("os-server-groups:create", "Create a server group.", "POST", "/os-server-groups"),
+        ("os-server-groups:delete", "Delete a server group.", "DELETE", "/os-server-groups/{id}"),
+        ("servers:update", "Rename a server.", "PUT", _SERVER),
+        ("servers:delete", "Delete a server.", "DELETE", _SERVER),
+        ("servers:start", "Start a server (os-start).", "POST", _ACTION),
+        ("servers:stop", "Stop a server (os-stop).", "POST", _ACTION),
+        ("servers:reboot", "Reboot a server.", "POST", _ACTION),
+        ("os-pause-server:pause", "Pause a server.", "POST", _ACTION),
+        ("os-pause-server:unpause", "Unpause a server.", "POST", _ACTION),
+        ("os-suspend-server:suspend", "Suspend a server.", "POST", _ACTION),
+        ("os-suspend-server:resume", "Resume a server.", "POST", _ACTION),
+        ("os-lock-server:lock", "Lock a server.", "POST", _ACTION),
+        ("os-lock-server:unlock", "Unlock a server.", "POST", _ACTION),
+        ("os-console-output", "Read a server's console log.", "POST", _ACTION),
+        ("os-deferred-delete:force", "Delete a server at once (forceDelete).", "POST", _ACTION),
+        ("server-metadata:update", "Add metadata to a server.", "POST", _SERVER + "/metadata"),
+        ("server-metadata:update_all", "Replace a server's metadata.", "PUT",
+         _SERVER + "/metadata"),
+        ("server-metadata:delete", "Delete a server's metadata item.", "DELETE",
+         _SERVER + "/metadata/{key}"),
+    ]  # fmt: skip
+    return [_rule(name, PROJECT_READER, *rest) for name, *rest in read] + [
+        _rule(name, PROJECT_MEMBER, *rest) for name, *rest in write
+    ]
+
+
 RULES: list[policy.RuleDefault] = [
     _rule("os-flavor-manage:create", ADMIN_REQUIRED, "Create a flavor.", "POST", "/flavors"),
     _rule("os-flavor-manage:delete", ADMIN_REQUIRED, "Delete a flavor.", "DELETE", _FLAVOR),
@@ -86,6 +134,48 @@ RULES: list[policy.RuleDefault] = [
         _QUOTA,
     ),
     _rule("limits", ANYONE, "Show the caller's project's limits and usage.", "GET", "/limits"),
+    *_server_rules(),
+    _rule("os-services:list", ADMIN_REQUIRED, "List services.", "GET", "/os-services"),
+    _rule(
+        "os-services:update",
+        ADMIN_REQUIRED,
+        "Enable or disable a service.",
+        "PUT",
+        "/os-services/{verb}",
+    ),
+    _rule("os-services:delete", ADMIN_REQUIRED, "Delete a service.", "DELETE", "/os-services/{id}"),
+    _rule("os-hypervisors:list", ADMIN_REQUIRED, "List hypervisors.", "GET", "/os-hypervisors"),
+    _rule(
+        "os-hypervisors:list-detail",
+        ADMIN_REQUIRED,
+        "List hypervisors in full.",
+        "GET",
+        "/os-hypervisors/detail",
+    ),
+    _rule(
+        "os-hypervisors:show", ADMIN_REQUIRED, "Show a hypervisor.", "GET", "/os-hypervisors/{id}"
+    ),
+    _rule(
+        "os-hypervisors:statistics",
+        ADMIN_REQUIRED,
+        "Show the hypervisors' totals.",
+        "GET",
+        "/os-hypervisors/statistics",
+    ),
+    _rule(
+        "os-availability-zone:list",
+        ANYONE,
+        "List availability zones.",
+        "GET",
+        "/os-availability-zone",
+    ),  # fmt: skip
+    _rule(
+        "os-availability-zone:detail",
+        ADMIN_REQUIRED,
+        "List availability zones with their hosts.",
+        "GET",
+        "/os-availability-zone/detail",
+    ),
 ]
 
 

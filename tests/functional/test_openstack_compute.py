@@ -1,8 +1,8 @@
-"""The compute API's first resources with the real ``openstack`` client on ``nimbus up``.
+"""The compute API with the real ``openstack`` client on ``nimbus up`` (fake hypervisor).
 
 Flavors (public and private, with properties), key pairs (generated and
-imported), quotas and limits: what a new user tries first, as the README
-shows it.
+imported), quotas and limits, and a server's life: what a new user tries
+first, as the README shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from nimbus.testing.server import nimbus_up
+from nimbus.testing.waiting import wait_until
 from tests.functional._openstack import OpenStackCLI
 
 
@@ -103,3 +104,36 @@ def test_quotas_and_limits(cloud: OpenStackCLI) -> None:
     assert limits["instances"] == 20
     assert limits["instances_used"] == 0
     assert limits["keypairs"] == 100
+
+
+def test_a_servers_life(cloud: OpenStackCLI, tmp_path) -> None:
+    image = tmp_path / "small.raw"
+    image.write_bytes(b"\0" * 65536)
+    cloud.run("image", "create", "--disk-format", "raw", "--container-format", "bare",
+              "--file", str(image), "img1")  # fmt: skip
+    cloud.run("flavor", "create", "--ram", "256", "--disk", "1", "--vcpus", "1", "m1.nano")
+    cloud.run("keypair", "create", "kvm")
+    server = cloud.json("server", "create", "--image", "img1", "--flavor", "m1.nano",
+                        "--key-name", "kvm", "--wait", "vm1")  # fmt: skip
+    assert server["status"] == "ACTIVE"
+    assert server["key_name"] == "kvm"
+    listed = {s["Name"]: s for s in cloud.json("server", "list")}
+    assert listed["vm1"]["Status"] == "ACTIVE"
+    assert listed["vm1"]["Image"] == "img1" and listed["vm1"]["Flavor"] == "m1.nano"
+
+    def status() -> str:
+        return str(cloud.json("server", "show", "vm1")["status"])
+
+    for command, expected in [("stop", "SHUTOFF"), ("start", "ACTIVE"), ("pause", "PAUSED"),
+                              ("unpause", "ACTIVE"), ("suspend", "SUSPENDED"),
+                              ("resume", "ACTIVE"), ("reboot", "ACTIVE")]:  # fmt: skip
+        cloud.run("server", command, "vm1")
+        assert wait_until(lambda want=expected: status() == want, 30), (command, status())
+    stopped_twice = cloud.run("server", "unpause", "vm1", check=False)
+    assert stopped_twice.returncode != 0 and "409" in stopped_twice.stderr
+    log = cloud.run("console", "log", "show", "vm1").stdout
+    assert "login" in log
+    events = [e["Action"] for e in cloud.json("server", "event", "list", "vm1")]
+    assert events[-1] == "create" and "stop" in events
+    cloud.run("server", "delete", "--wait", "vm1")
+    assert cloud.json("server", "list") == []

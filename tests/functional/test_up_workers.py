@@ -1,4 +1,4 @@
-"""``nimbus up`` runs two workers, and they behave as one process.
+"""``nimbus up`` runs two workers (its APIs alone), and they behave as one process.
 
 One real ``nimbus up`` on a fresh state, its configuration setting only what
 makes the tests decisive: a revocation re-read interval of an hour, so that
@@ -43,6 +43,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             "token": {"revocation_refresh_interval": 3600},
             "image": {"image_storage_quota": QUOTA, "chunk_size": 256 * 1024},
             "image_file_store": {"fsync": False},
+            # The compute processes would keep nimbus up to one worker.
+            "compute": {"embedded_backend": False},
         },
     )
     with nimbus_up(tmp / "state", log_path=tmp / "up.log", config_file=config) as up:

@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import sqlalchemy as sa
 from cryptography.fernet import Fernet, InvalidToken
 
 from nimbus.testing import server as launcher
@@ -173,24 +172,6 @@ class Cloud:
                 Fernet(entry.read_bytes().strip()).decrypt(data)
                 return int(entry.name)
         return None
-
-
-@pytest.fixture
-def scratch_url(mariadb_url: str) -> Iterator[str]:
-    """A new empty database on the MariaDB server, dropped afterwards."""
-    server_url = sa.engine.make_url(mariadb_url)
-    name = f"nimbus_gunicorn_{uuid.uuid4().hex[:12]}"
-    engine = sa.create_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        with engine.connect() as conn:
-            conn.exec_driver_sql(f"CREATE DATABASE {name}")
-        try:
-            yield server_url.set(database=name).render_as_string(hide_password=False)
-        finally:
-            with engine.connect() as conn:
-                conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture

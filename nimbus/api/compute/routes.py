@@ -7,23 +7,31 @@ from typing import Any
 import falcon
 
 from nimbus.api.app import Links
-from nimbus.api.compute import flavors, keypairs, quotas, versions
+from nimbus.api.compute import flavors, groups, hosts, keypairs, quotas, servers, versions
 from nimbus.api.compute.base import VERSION_PATH as V
 from nimbus.api.versions import VersionDocument, Versions
-from nimbus.compute import FlavorService, KeypairService, QuotaService
+from nimbus.compute import FlavorService, KeypairService, QuotaService, ServerService
+from nimbus.compute.groups import ServerGroupService
+from nimbus.compute.hosts import HostService
 
 _F = V + "/flavors/{flavor_id}"
 _Q = V + "/os-quota-sets/{project_id}"
+_S = V + "/servers/{server_id}"
 
 
 def routes(
     flavor_service: FlavorService,
     keypair_service: KeypairService,
     quota_service: QuotaService,
+    server_service: ServerService,
+    host_service: HostService,
+    group_service: ServerGroupService,
     links: Links,
 ) -> list[tuple[str, Any]]:
     """Return (template, resource) pairs relative to the compute root."""
     fl = (flavor_service, links)
+    sv = (server_service, links)
+    hs = (host_service, links)
     return [
         # Nova answers its root with the list and 200.
         ("/", Versions(links, [versions.VERSION], status=falcon.HTTP_200)),
@@ -41,6 +49,24 @@ def routes(
         (_Q + "/defaults", quotas.QuotaDefaults(quota_service, links)),
         (_Q + "/detail", quotas.QuotaDetail(quota_service, links)),
         (V + "/limits", quotas.Limits(quota_service, links)),
+        (V + "/servers", servers.ServerCollection(*sv)),
+        (V + "/servers/detail", servers.ServerDetail(*sv)),
+        (_S, servers.ServerItem(*sv)),
+        (_S + "/action", servers.ServerAction(*sv)),
+        (_S + "/metadata", servers.ServerMetadata(*sv)),
+        (_S + "/metadata/{key}", servers.ServerMetadataItem(*sv)),
+        (_S + "/os-instance-actions", servers.InstanceActions(*sv)),
+        (_S + "/os-instance-actions/{request_id}", servers.InstanceAction(*sv)),
+        (V + "/os-services", hosts.Services(*hs)),
+        (V + "/os-services/{name}", hosts.ServiceItem(*hs)),
+        (V + "/os-hypervisors", hosts.Hypervisors(*hs, detail=False)),
+        (V + "/os-hypervisors/detail", hosts.Hypervisors(*hs, detail=True)),
+        (V + "/os-hypervisors/statistics", hosts.HypervisorStatistics(*hs)),
+        (V + "/os-hypervisors/{node_id}", hosts.Hypervisor(*hs)),
+        (V + "/os-availability-zone", hosts.Zones(*hs, detail=False)),
+        (V + "/os-availability-zone/detail", hosts.Zones(*hs, detail=True)),
+        (V + "/os-server-groups", groups.ServerGroups(group_service, links)),
+        (V + "/os-server-groups/{group_id}", groups.ServerGroup(group_service, links)),
     ]
 
 

@@ -53,7 +53,7 @@ def _count(database: Database, table: str) -> int:
         return session.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()
 
 
-HEADS = "compute_0001,compute_hosts_0001,identity_0004,identity_sql_0001,image_0005"
+HEADS = "compute_0003,compute_hosts_0001,identity_0004,identity_sql_0001,image_0005"
 
 
 def test_head_and_current(db: Database) -> None:
@@ -149,7 +149,7 @@ def test_batch_migration_does_not_cascade_deletes(db: Database, tmp_path: Path) 
     migration.upgrade(db, extra=extra)
 
     assert (
-        migration.current(db) == "compute_0001,compute_hosts_0001,identity_sql_0001,image_0005,test"
+        migration.current(db) == "compute_0003,compute_hosts_0001,identity_sql_0001,image_0005,test"
     )
     assert _count(db, "assignments") == 1
     assert _count(db, "implied_roles") == 1

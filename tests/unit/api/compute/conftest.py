@@ -9,16 +9,23 @@ by a stand-in validator that knows ``admin`` (a cloud admin of project
 
 from __future__ import annotations
 
+import types
+import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import falcon.testing
 import pytest
 from oslo_config import cfg
 
-from nimbus import exception
+from nimbus import exception, messaging
 from nimbus.api.app import create_app
 from nimbus.api.compute import compute_api
-from nimbus.compute import FlavorService, KeypairService, QuotaService
+from nimbus.compute import FlavorService, KeypairService, QuotaService, ServerService
+from nimbus.compute.backend import Bus, ComputeBackend
+from nimbus.compute.groups import ServerGroupService
+from nimbus.compute.hosts import HostService
+from nimbus.compute.scheduler import HostInventory
 from nimbus.context import RequestContext
 from nimbus.db import Database, migration
 from nimbus.policy import Enforcer
@@ -78,13 +85,102 @@ def flavors(conf: cfg.ConfigOpts, database: Database) -> FlavorService:
     return FlavorService(conf, database, Enforcer(conf))
 
 
+#: The images the stand-in image service knows: one active, one still queued.
+IMAGES = {
+    "11111111-1111-1111-1111-111111111111": {
+        "id": "11111111-1111-1111-1111-111111111111",
+        "status": "active",
+        "size": 1024,
+        "min_ram": 0,
+        "min_disk": 0,
+        "hw_architecture": "x86_64",
+    },
+    "22222222-2222-2222-2222-222222222222": {
+        "id": "22222222-2222-2222-2222-222222222222",
+        "status": "queued",
+    },
+}
+IMAGE = "11111111-1111-1111-1111-111111111111"
+
+
+def get_image(ctx: RequestContext, image_id: str) -> dict[str, Any]:
+    if image_id not in IMAGES:
+        raise exception.NotFound(kind="image", id=image_id)
+    return IMAGES[image_id]
+
+
+@pytest.fixture
+def transport(conf: cfg.ConfigOpts) -> Iterator[messaging.Transport]:
+    """A memory bus of the test's own (its own exchange)."""
+    conf.set_override("exchange", f"test-{uuid.uuid4().hex}", group="messaging")
+    conf.set_override("report_interval", 3600, group="compute")
+    found = messaging.get_transport(conf)
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def backend(
+    conf: cfg.ConfigOpts, database: Database, transport: messaging.Transport
+) -> Iterator[ComputeBackend]:
+    """Scheduler, conductor and two fake compute hosts, ``h1`` and ``h2``, on *transport*."""
+    cloud = types.SimpleNamespace(conf=conf, database=database, transport=transport)
+    running = ComputeBackend(cloud, hosts=["h1", "h2"])  # type: ignore[arg-type]
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def servers(
+    conf: cfg.ConfigOpts,
+    database: Database,
+    flavors: FlavorService,
+    keypairs: KeypairService,
+    quotas: QuotaService,
+    transport: messaging.Transport,
+    groups: ServerGroupService,
+) -> ServerService:
+    """The server service, its casts on *transport*."""
+    bus = Bus(transport)
+    return ServerService(
+        conf,
+        database,
+        Enforcer(conf),
+        flavors=flavors,
+        keypairs=keypairs,
+        quotas=quotas,
+        get_image=get_image,
+        conductor=bus.conductor,
+        agent=bus.agent,
+        groups=groups,
+    )
+
+
+@pytest.fixture
+def groups(conf: cfg.ConfigOpts, database: Database, quotas: QuotaService) -> ServerGroupService:
+    """Server groups, within *quotas*."""
+    return ServerGroupService(conf, database, Enforcer(conf), quotas)
+
+
+@pytest.fixture
+def hosts(conf: cfg.ConfigOpts, database: Database) -> HostService:
+    """Services, hypervisors and zones, from the scheduler's inventory."""
+    return HostService(conf, HostInventory(conf, database), Enforcer(conf))
+
+
 @pytest.fixture
 def client(
-    flavors: FlavorService, keypairs: KeypairService, quotas: QuotaService
+    flavors: FlavorService,
+    keypairs: KeypairService,
+    quotas: QuotaService,
+    servers: ServerService,
+    hosts: HostService,
+    groups: ServerGroupService,
 ) -> falcon.testing.TestClient:
     """A simulator client of the compute API at ``/``, sending the admin's token."""
     app = create_app(
-        [compute_api(flavors, keypairs, quotas)],
+        [compute_api(flavors, keypairs, quotas, servers, hosts, groups)],
         validator=Tokens(),
         auth_uri="http://identity.test/v3",
         max_body_size=65536,
