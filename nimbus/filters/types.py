@@ -7,6 +7,7 @@ it; ``host`` is the service's host name, ``nodename`` the hypervisor's.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -21,6 +22,9 @@ __all__ = [
     "RequestSpec",
     "ServerGroupSpec",
 ]
+
+#: Versions of host tables' coded sets, unique in the process (keys of per-code caches).
+_VERSIONS = itertools.count(1)
 
 Ints = npt.NDArray[np.int64]
 Floats = npt.NDArray[np.float64]
@@ -229,8 +233,8 @@ class HostArrays:
         self.host_names: list[str] = []
         self.host_code_of: dict[str, int] = {}
         #: Grow when :attr:`agg_sets` / :attr:`si_sets` are rebuilt (keys of per-code caches).
-        self.agg_version = 0
-        self.si_version = 0
+        self.agg_version = next(_VERSIONS)
+        self.si_version = next(_VERSIONS)
         self.agg_sets: list[tuple[AggregateInfo, ...]] = [()]
         self.si_sets: list[tuple[tuple[str, str, str], ...]] = [()]
         self.size = size
@@ -260,6 +264,11 @@ class HostArrays:
     disabled: Bools
     forced_down: Bools
     has_service: Bools
+
+    def sets_changed(self) -> None:
+        """Give :attr:`agg_sets` and :attr:`si_sets` new versions (call after changing them)."""
+        self.agg_version = next(_VERSIONS)
+        self.si_version = next(_VERSIONS)
 
     def grow(self, size: int) -> None:
         """Extend every column to *size* rows (new rows zero, NaN or empty)."""

@@ -18,6 +18,8 @@ from alembic.runtime.migration import MigrationContext
 from oslo_config import cfg
 from sqlalchemy import exc
 
+from nimbus.compute import models as compute_models
+from nimbus.compute.scheduler import models as scheduler_models
 from nimbus.conf import database as database_opts
 from nimbus.db import migration
 from nimbus.db.api import Database
@@ -29,6 +31,8 @@ from nimbus.testing import services
 METADATA = [
     identity_models.Base.metadata,
     image_models.Base.metadata,
+    compute_models.Base.metadata,
+    scheduler_models.Base.metadata,
     identity_sql_models.Base.metadata,
 ]
 NIMBUS_TABLES = {name for metadata in METADATA for name in metadata.tables}

@@ -52,57 +52,68 @@ class Claimed:
 
 def existing(session: orm.Session, instance_uuid: str) -> Claimed | None:
     """Return the claim of *instance_uuid*, if it has one."""
-    row = session.execute(
-        sa.select(_A.node_id, _A.host, _A.vcpus, _A.memory_mb, _A.disk_gb).where(
-            _A.instance_uuid == instance_uuid
-        )
-    ).one_or_none()
+    row = session.connection().execute(_EXISTING, {"p_uuid": instance_uuid}).one_or_none()
     if row is None:
         return None
     return Claimed(instance_uuid, *row)
 
 
-def _fits(request: Request, fallback: Mapping[str, float]) -> sa.ColumnElement[bool]:
-    def ratio(column: Any, option: str) -> Any:
-        return sa.func.coalesce(column, sa.bindparam(f"d_{option}", fallback[option]))
-
-    return sa.and_(
-        _N.vcpus_used + request.vcpus
-        <= _N.vcpus * ratio(_N.cpu_allocation_ratio, "cpu_allocation_ratio")
-        - ratio(_N.reserved_host_cpus, "reserved_host_cpus"),
-        _N.vcpus >= request.vcpus,
-        _N.memory_mb_used + request.memory_mb
-        <= _N.memory_mb * ratio(_N.ram_allocation_ratio, "ram_allocation_ratio")
-        - ratio(_N.reserved_host_memory_mb, "reserved_host_memory_mb"),
-        _N.memory_mb >= request.memory_mb,
-        _N.local_gb_used + request.disk_gb
-        <= _N.local_gb * ratio(_N.disk_allocation_ratio, "disk_allocation_ratio")
-        - ratio(_N.reserved_host_disk_mb, "reserved_host_disk_mb") / 1024.0,
-    )
+def _coalesce(column: Any, option: str) -> Any:
+    return sa.func.coalesce(column, sa.bindparam(f"d_{option}", type_=sa.Float))
 
 
-def _change(node_id: int, sign: int, request: Request, me: str) -> Any:
+def _change(sign: int) -> Any:
     return (
         sa.update(ComputeNode)
-        .where(_N.id == node_id)
+        .where(_N.id == sa.bindparam("p_node"))
         .values(
-            vcpus_used=_N.vcpus_used + sign * request.vcpus,
-            memory_mb_used=_N.memory_mb_used + sign * request.memory_mb,
-            local_gb_used=_N.local_gb_used + sign * request.disk_gb,
+            vcpus_used=_N.vcpus_used + sign * sa.bindparam("p_vcpus"),
+            memory_mb_used=_N.memory_mb_used + sign * sa.bindparam("p_memory"),
+            local_gb_used=_N.local_gb_used + sign * sa.bindparam("p_disk"),
             running_vms=_N.running_vms + sign,
             generation=_N.generation + 1,
-            updated_at=utcnow(),
-            updated_by=me,
+            updated_at=sa.bindparam("p_now"),
+            updated_by=sa.bindparam("p_me"),
         )
     )
+
+
+# Built once: the statement cache then skips compiling them for every claim.
+_CLAIM = _change(1).where(
+    _N.vcpus_used + sa.bindparam("p_vcpus")
+    <= _N.vcpus * _coalesce(_N.cpu_allocation_ratio, "cpu_allocation_ratio")
+    - _coalesce(_N.reserved_host_cpus, "reserved_host_cpus"),
+    _N.vcpus >= sa.bindparam("p_vcpus"),
+    _N.memory_mb_used + sa.bindparam("p_memory")
+    <= _N.memory_mb * _coalesce(_N.ram_allocation_ratio, "ram_allocation_ratio")
+    - _coalesce(_N.reserved_host_memory_mb, "reserved_host_memory_mb"),
+    _N.memory_mb >= sa.bindparam("p_memory"),
+    _N.local_gb_used + sa.bindparam("p_disk")
+    <= _N.local_gb * _coalesce(_N.disk_allocation_ratio, "disk_allocation_ratio")
+    - _coalesce(_N.reserved_host_disk_mb, "reserved_host_disk_mb") / 1024.0,
+)
+_RELEASE = _change(-1)
+_INSERT = sa.insert(Allocation)
+_READ_BACK = sa.select(*NODE_COLUMNS).where(_N.id == sa.bindparam("p_node"))
+_DELETE = sa.delete(Allocation).where(_A.instance_uuid == sa.bindparam("p_uuid"))
+_EXISTING = sa.select(_A.node_id, _A.host, _A.vcpus, _A.memory_mb, _A.disk_gb).where(
+    _A.instance_uuid == sa.bindparam("p_uuid")
+)
 
 
 def _rowcount(result: Any) -> int:
     return int(result.rowcount)
 
 
-def _read_back(session: orm.Session, node_id: int) -> Any:
-    return session.execute(sa.select(*NODE_COLUMNS).where(_N.id == node_id)).one()
+def _params(node_id: int, request: Request, me: str) -> dict[str, Any]:
+    return {
+        "p_node": node_id,
+        "p_vcpus": request.vcpus,
+        "p_memory": request.memory_mb,
+        "p_disk": request.disk_gb,
+        "p_now": utcnow(),
+        "p_me": me,
+    }
 
 
 def claim(
@@ -122,23 +133,27 @@ def claim(
     :param me: the scheduler's id, written to ``updated_by``.
     :returns: the node row as it is after the claim (:data:`NODE_COLUMNS`),
         or ``None`` when the node had no room left.
+    :raises sqlalchemy.exc.IntegrityError: *instance_uuid* holds a claim already.
     """
-    statement = _change(node_id, 1, request, me).where(_fits(request, fallback))
-    if _rowcount(session.execute(statement)) != 1:
+    conn = session.connection()
+    params = _params(node_id, request, me)
+    params.update({f"d_{option}": float(value) for option, value in fallback.items()})
+    if _rowcount(conn.execute(_CLAIM, params)) != 1:
         return None
-    session.execute(
-        sa.insert(Allocation).values(
-            instance_uuid=instance_uuid,
-            node_id=node_id,
-            host=host,
-            vcpus=request.vcpus,
-            memory_mb=request.memory_mb,
-            disk_gb=request.disk_gb,
-            project_id=request.project_id,
-            created_at=utcnow(),
-        )
+    conn.execute(
+        _INSERT,
+        {
+            "instance_uuid": instance_uuid,
+            "node_id": node_id,
+            "host": host,
+            "vcpus": request.vcpus,
+            "memory_mb": request.memory_mb,
+            "disk_gb": request.disk_gb,
+            "project_id": request.project_id,
+            "created_at": params["p_now"],
+        },
     )
-    return _read_back(session, node_id)
+    return conn.execute(_READ_BACK, {"p_node": node_id}).one()
 
 
 def release(session: orm.Session, instance_uuid: str, *, me: str) -> Any | None:
@@ -149,9 +164,9 @@ def release(session: orm.Session, instance_uuid: str, *, me: str) -> Any | None:
     held = existing(session, instance_uuid)
     if held is None:
         return None
-    deleted = session.execute(sa.delete(Allocation).where(_A.instance_uuid == instance_uuid))
-    if _rowcount(deleted) != 1:
+    conn = session.connection()
+    if _rowcount(conn.execute(_DELETE, {"p_uuid": instance_uuid})) != 1:
         return None
     request = Request(held.vcpus, held.memory_mb, held.disk_gb)
-    session.execute(_change(held.node_id, -1, request, me))
-    return _read_back(session, held.node_id)
+    conn.execute(_RELEASE, _params(held.node_id, request, me))
+    return conn.execute(_READ_BACK, {"p_node": held.node_id}).one()

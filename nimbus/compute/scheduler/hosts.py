@@ -1,12 +1,13 @@
 """The scheduler's in-memory host table, refreshed incrementally from the database.
 
 Every compute node is one row of :class:`~nimbus.filters.HostArrays`.  A
-refresh reads only the nodes whose ``updated_at`` moved since the newest
-change seen (less ``[scheduler] refresh_slack``, for transactions that
+refresh reads only the nodes whose ``updated_at`` moved since the previous
+refresh began (less ``[scheduler] refresh_slack``, for transactions that
 commit late and for clock differences between machines), skipping the rows
 this scheduler's own claims changed last: it read those back inside the
-claim.  Heartbeats are read every ``heartbeat_refresh_interval``, and so are
-the row counts, whose change (a deleted node or service) makes the next
+claim.  Every ``heartbeat_refresh_interval`` it asks which compute
+services missed their heartbeats (see :meth:`HostCache._check_heartbeats`)
+and counts the rows, whose change (a deleted node or service) makes the next
 refresh a full one.  Aggregates are small: any change reloads them all.
 """
 
@@ -83,6 +84,10 @@ _RESERVED = (
 _FAR_PAST = datetime.datetime(1970, 1, 1)
 
 
+def _utc(seconds: float) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(seconds, datetime.UTC).replace(tzinfo=None)
+
+
 def _floats(values: Iterable[Any]) -> np.ndarray[Any, np.dtype[np.float64]]:
     return np.array([np.nan if v is None else float(v) for v in values], dtype=np.float64)
 
@@ -123,9 +128,7 @@ class HostCache:
         self._si_code_of: dict[str, int] = {"[]": 0}
         self._json: dict[str, Any] = {}
         self._ratio_tables: dict[tuple[str, int, int], np.ndarray[Any, np.dtype[np.float64]]] = {}
-        self._node_mark = _FAR_PAST
-        self._service_mark = _FAR_PAST
-        self._heartbeat_mark = _FAR_PAST
+        self._since = _FAR_PAST
         self._agg_state: tuple[Any, ...] | None = None
         self._last_refresh = -np.inf
         self._last_heartbeats = -np.inf
@@ -150,29 +153,24 @@ class HostCache:
                     self._full_load()
                     return
                 self._refresh_aggregates(session)
-                slack = datetime.timedelta(seconds=conf.refresh_slack)
+                since = self._since - datetime.timedelta(seconds=conf.refresh_slack)
+                self._since = _utc(now)
                 rows = session.execute(
                     sa.select(*NODE_COLUMNS).where(
-                        _N.updated_at > self._node_mark - slack,
+                        _N.updated_at > since,
                         sa.or_(_N.updated_by.is_(None), _N.updated_by != self.scheduler_id),
                     )
                 ).all()
                 self._apply_nodes(rows)
-                since = self._service_mark - slack
-                services: list[Any] = session.execute(
+                services = session.execute(
                     sa.select(*_SERVICE_COLUMNS).where(
                         _S.binary == COMPUTE_BINARY, _S.updated_at > since
                     )
-                ).all()  # type: ignore[assignment]
-                if heartbeats:
-                    services += session.execute(
-                        sa.select(*_SERVICE_COLUMNS).where(
-                            _S.binary == COMPUTE_BINARY,
-                            _S.last_seen_up > self._heartbeat_mark - slack,
-                        )
-                    ).all()
-                    self._last_heartbeats = now
+                ).all()
                 self._apply_services(services)
+                if heartbeats:
+                    self._check_heartbeats(session)
+                    self._last_heartbeats = now
             self._last_refresh = now
 
     def refresh_node(self, node_id: int) -> None:
@@ -180,7 +178,35 @@ class HostCache:
         with self.db.reader() as session:
             rows = session.execute(sa.select(*NODE_COLUMNS).where(_N.id == node_id)).all()
         with self.lock:
-            self._apply_nodes(rows, move_mark=False)
+            self._apply_nodes(rows)
+
+    def _check_heartbeats(self, session: Any) -> None:
+        """Find the compute services whose heartbeat is older than ``service_down_time``.
+
+        Reading every heartbeat would cost one row per host every few
+        seconds; the services that are down are few, and an index on
+        ``last_seen_up`` finds them.  Every other host's heartbeat is known
+        to be at most ``service_down_time`` old now, which is what the
+        cache records for it.
+        """
+        now = self.clock()
+        cutoff = datetime.datetime.fromtimestamp(
+            now - self.conf.scheduler.service_down_time, datetime.UTC
+        ).replace(tzinfo=None)
+        stale = session.execute(
+            sa.select(_S.host, _S.last_seen_up).where(
+                _S.binary == COMPUTE_BINARY,
+                sa.or_(_S.last_seen_up.is_(None), _S.last_seen_up < cutoff),
+            )
+        ).all()
+        arrays = self.arrays
+        arrays.last_seen_up[arrays.has_service] = now
+        for host, seen in stale:
+            value = np.nan if seen is None else epoch(seen)
+            disabled, forced_down, _ = self._service_of_host.get(host, (False, False, value))
+            self._service_of_host[host] = (disabled, forced_down, value)
+            for i in self._nodes_of_host.get(host, ()):
+                arrays.last_seen_up[i] = value
 
     def _counts_changed(self, session: Any) -> bool:
         nodes = session.scalar(sa.select(sa.func.count()).select_from(ComputeNode))
@@ -189,6 +215,7 @@ class HostCache:
 
     def _full_load(self) -> None:
         now = self.clock()
+        self._since = _utc(now)
         with self.db.reader() as session:
             self._refresh_aggregates(session)
             self._apply_nodes(session.execute(sa.select(*NODE_COLUMNS)).all())
@@ -227,7 +254,7 @@ class HostCache:
         arrays = self.arrays
         arrays.agg_sets = [()]
         self._agg_code_of = {(): 0}
-        arrays.agg_version += 1
+        arrays.sets_changed()
         for host, nodes in self._nodes_of_host.items():
             code = self._agg_code(host)
             for i in nodes:
@@ -249,7 +276,7 @@ class HostCache:
             code = len(self.arrays.si_sets)
             self._si_code_of[text] = code
             self.arrays.si_sets.append(tuple(tuple(s) for s in json.loads(text)))
-            self.arrays.si_version += 1
+            self.arrays.sets_changed()
         return code
 
     def _parsed(self, text: str) -> Any:
@@ -270,9 +297,9 @@ class HostCache:
     def apply_rows(self, rows: Sequence[Sequence[Any]]) -> None:
         """Take node rows (selected as :data:`NODE_COLUMNS`) into the table."""
         with self.lock:
-            self._apply_nodes(rows, move_mark=False)
+            self._apply_nodes(rows)
 
-    def _apply_nodes(self, rows: Sequence[Sequence[Any]], *, move_mark: bool = True) -> None:
+    def _apply_nodes(self, rows: Sequence[Sequence[Any]]) -> None:
         if not rows:
             return
         arrays = self.arrays
@@ -325,8 +352,6 @@ class HostCache:
         ):
             self._raw[name][idx] = _floats(values)
         self._effective(idx)
-        if move_mark:
-            self._node_mark = max(self._node_mark, max(updated))
 
     def _effective(self, idx: Ints) -> None:
         """Work out the ratios and reserved amounts of hosts *idx*: node, aggregate, option."""
@@ -387,11 +412,8 @@ class HostCache:
         arrays.disabled[i], arrays.forced_down[i], arrays.last_seen_up[i] = service
 
     def _apply_services(self, rows: Sequence[Sequence[Any]]) -> None:
-        for host, disabled, forced_down, seen, updated in rows:
+        for host, disabled, forced_down, seen, _updated in rows:
             service = (bool(disabled), bool(forced_down), np.nan if seen is None else epoch(seen))
             self._service_of_host[host] = service
             for i in self._nodes_of_host.get(host, ()):
                 self._set_service(i, service)
-            self._service_mark = max(self._service_mark, updated)
-            if seen is not None:
-                self._heartbeat_mark = max(self._heartbeat_mark, seen)

@@ -31,7 +31,7 @@ from nimbus.compute.scheduler.models import Allocation
 from nimbus.conf import scheduler as scheduler_opts
 from nimbus.db.api import Database
 from nimbus.filters.base import BaseHostFilter, BaseHostWeigher, normalize
-from nimbus.filters.types import Facts, HostArrays, Ints, RequestSpec, ServerGroupSpec
+from nimbus.filters.types import Facts, Floats, HostArrays, Ints, RequestSpec, ServerGroupSpec
 
 __all__ = ["Destination", "FILTERS_NAMESPACE", "Scheduler", "Selection", "WEIGHERS_NAMESPACE"]
 
@@ -41,6 +41,9 @@ FILTERS_NAMESPACE = "nimbus.filters.compute"
 WEIGHERS_NAMESPACE = "nimbus.weighers.compute"
 #: How many hosts beyond the ones needed are ranked before a full sort.
 _SPARE = 16
+_LOCATE = sa.select(Allocation.instance_uuid, Allocation.node_id).where(
+    Allocation.instance_uuid.in_(sa.bindparam("uuids", expanding=True))
+)
 _SAMPLES = 3
 
 
@@ -62,6 +65,35 @@ class Selection:
     nodename: str
     node_uuid: str
     alternates: tuple[Destination, ...] = ()
+
+
+class _Ranking:
+    """Hosts that passed, best first: the best few sorted now, the rest on demand."""
+
+    def __init__(self, idx: Ints, total: Floats, wanted: int) -> None:
+        self._idx = idx
+        self._total = total
+        if idx.size > wanted:
+            head = np.argpartition(-total, wanted)[:wanted]
+            self._rest: Ints | None = np.ones(idx.size, dtype=np.bool_)
+            self._rest[head] = False
+        else:
+            head = np.arange(idx.size)
+            self._rest = None
+        self.best = self._sorted(head)
+
+    def _sorted(self, positions: Ints) -> list[int]:
+        order = positions[np.lexsort((self._idx[positions], -self._total[positions]))]
+        return [int(i) for i in self._idx[order]]
+
+    def extend(self) -> bool:
+        """Sort the rest in too; ``False`` when there was none."""
+        if self._rest is None:
+            return False
+        rest = np.nonzero(self._rest)[0]
+        self._rest = None
+        self.best = self.best + self._sorted(rest)
+        return bool(rest.size)
 
 
 @dataclasses.dataclass
@@ -144,9 +176,11 @@ class Scheduler:
     def _select(
         self, spec: RequestSpec, instance_uuids: Sequence[str], made: list[str]
     ) -> list[Selection]:
-        referenced = {*spec.hint("different_host"), *spec.hint("same_host"), *instance_uuids}
+        referenced = {*spec.hint("different_host"), *spec.hint("same_host")}
         if spec.group is not None:
             referenced.update(spec.group.members)
+        # An instance that holds a claim already keeps it: its claim's INSERT
+        # fails and the claim found is returned (see _try_claim).
         node_of = self._locate(referenced)
         selections = []
         placed: list[str] = []
@@ -157,14 +191,22 @@ class Scheduler:
             if uuid in node_of:
                 # Claimed by an earlier try of this request: keep it.
                 try:
-                    order = self._decide(current, facts)
+                    order = self._decide(current, facts).best
                 except exception.NoValidHost:
-                    order = np.zeros(0, dtype=np.int64)
+                    order = []
                 i = node_of[uuid]
-                selection = self._make_selection(uuid, i, [int(j) for j in order if j != i])
+                selection = self._make_selection(uuid, i, [j for j in order if j != i])
             else:
-                selection, i = self._claim_first(uuid, current, self._decide(current, facts))
-                made.append(uuid)
+                try:
+                    ranking = self._decide(current, facts)
+                except exception.NoValidHost:
+                    held = self._held(uuid)
+                    if held is None:
+                        raise
+                    ranking = _Ranking(np.zeros(0, dtype=np.int64), np.zeros(0), 0)
+                selection, i, new = self._claim_first(uuid, current, ranking)
+                if new:
+                    made.append(uuid)
             node_of[uuid] = i
             placed.append(uuid)
             selections.append(selection)
@@ -188,12 +230,8 @@ class Scheduler:
         """Return the cache index of the node of each instance in *uuids* that has a claim."""
         if not uuids:
             return {}
-        with self.db.reader() as session:
-            rows = session.execute(
-                sa.select(Allocation.instance_uuid, Allocation.node_id).where(
-                    Allocation.instance_uuid.in_(sorted(uuids))
-                )
-            ).all()
+        with self.db.engine.connect() as conn:
+            rows = conn.execute(_LOCATE, {"uuids": sorted(uuids)}).all()
         missing = {node for _u, node in rows if node not in self.cache.index_of}
         for node in missing:
             self.cache.refresh_node(node)
@@ -220,7 +258,7 @@ class Scheduler:
             return idx[np.isin(arrays.host_code[idx], forced)], True
         return idx, False
 
-    def _decide(self, spec: RequestSpec, facts: Facts) -> Ints:
+    def _decide(self, spec: RequestSpec, facts: Facts) -> _Ranking:
         """Return the hosts that pass, best first (at least the best few in order)."""
         idx, forced = self._candidates(spec)
         arrays = self.cache.arrays
@@ -243,7 +281,7 @@ class Scheduler:
                     raise exception.NoValidHost(reason=self._explain(steps, spec, facts))
         return self._weigh(idx, spec)
 
-    def _weigh(self, idx: Ints, spec: RequestSpec) -> Ints:
+    def _weigh(self, idx: Ints, spec: RequestSpec) -> _Ranking:
         arrays = self.cache.arrays
         total = np.zeros(idx.size, dtype=np.float64)
         for weigher in self.weighers:
@@ -255,29 +293,30 @@ class Scheduler:
                 raw = np.array([weigher.weigh(arrays.state(int(i)), spec) for i in idx])
             total += multipliers * normalize(raw, weigher.minval, weigher.maxval)
         wanted = self.conf.scheduler.host_subset_size + self.conf.scheduler.max_attempts + _SPARE
-        if idx.size > wanted:
-            best = np.argpartition(-total, wanted)[:wanted]
-            rest = np.setdiff1d(np.arange(idx.size), best)
-            rest = rest[np.lexsort((idx[rest], -total[rest]))]
-        else:
-            best = np.arange(idx.size)
-            rest = np.zeros(0, dtype=np.int64)
-        best = best[np.lexsort((idx[best], -total[best]))]
-        ordered: Ints = idx[np.concatenate([best, rest])]
-        return ordered
+        return _Ranking(idx, total, wanted)
 
     def _fallback(self, i: int) -> dict[str, float]:
         return self.cache.aggregate_fallbacks(i)
 
-    def _claim_first(self, uuid: str, spec: RequestSpec, order: Ints) -> tuple[Selection, int]:
+    def _claim_first(
+        self, uuid: str, spec: RequestSpec, ranking: _Ranking
+    ) -> tuple[Selection, int, bool]:
+        """Claim the best host that still has room; return it, its index, and if it is new."""
         request = claims.Request(spec.vcpus, spec.memory_mb, spec.disk_gb, spec.project_id)
-        order_list = [int(i) for i in order]
-        subset = min(self.conf.scheduler.host_subset_size, len(order_list))
+        order = ranking.best
+        subset = min(self.conf.scheduler.host_subset_size, len(order))
         if subset > 1:
             pick = self.rng.randrange(subset)
-            order_list.insert(0, order_list.pop(pick))
+            order.insert(0, order.pop(pick))
         failed: set[int] = set()
-        for i in order_list:
+        position = 0
+        while True:
+            if position == len(order):
+                if not ranking.extend():
+                    break
+                order = ranking.best
+            i = order[position]
+            position += 1
             outcome = self._try_claim(uuid, i, request)
             if isinstance(outcome, claims.Claimed):
                 i = self._index(outcome)
@@ -285,10 +324,17 @@ class Scheduler:
                 failed.add(i)
                 self.cache.refresh_node(int(self.cache.arrays.node_id[i]))
                 continue
-            remaining = [j for j in order_list if j != i and j not in failed]
-            return self._make_selection(uuid, i, remaining), i
+            if len(order) - position < self.conf.scheduler.max_attempts:
+                ranking.extend()
+                order = ranking.best
+            remaining = [j for j in order if j != i and j not in failed]
+            return self._make_selection(uuid, i, remaining), i, outcome is True
+        held = self._held(uuid)
+        if held is not None:
+            i = self._index(held)
+            return self._make_selection(uuid, i, []), i, False
         raise exception.NoValidHost(
-            reason=f"all {len(order_list)} hosts that passed the filters were claimed "
+            reason=f"all {len(order)} hosts that passed the filters were claimed "
             "by other requests meanwhile"
         )
 
