@@ -956,6 +956,7 @@ class Options:
     read_rounds: int = 5
     upload_rounds: int = 3
     hold_free_memory: bool = False
+    without_compute: bool = True
     client_send: str = "read"
 
 
@@ -1011,6 +1012,13 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         help="dd reads and downloads timed, in turns; their medians are compared (5)",
     )
     parser.add_argument(
+        "--with-compute",
+        dest="without_compute",
+        action="store_false",
+        help="run nimbus up with the compute service's processes in its worker (the default"
+        " leaves them out: [compute] embedded_backend = false)",
+    )
+    parser.add_argument(
         "--upload-rounds",
         type=int,
         default=3,
@@ -1046,6 +1054,7 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         cold_reads=not args.warm_reads,
         read_rounds=args.read_rounds,
         upload_rounds=args.upload_rounds,
+        without_compute=args.without_compute,
         hold_free_memory=args.hold_free_memory,
     )
 
@@ -1201,7 +1210,14 @@ def run(opts: Options, results: dict[str, Any]) -> None:
         if free < needed:
             raise BenchError(f"{tmp} has {human_size(free)} free, {human_size(needed)} needed")
         config = launcher.write_config(
-            os.path.join(tmp, "nimbus.conf"), {"DEFAULT": {"state_path": state}}
+            os.path.join(tmp, "nimbus.conf"),
+            {
+                "DEFAULT": {"state_path": state},
+                # The image service's figures: without the compute service's
+                # scheduler, conductor and agent in the worker (they would
+                # hold nimbus up to one worker and add their own memory).
+                "compute": {"embedded_backend": not opts.without_compute},
+            },
         )
         _step(f"nimbus up on {state}")
         server = stack.enter_context(
