@@ -169,8 +169,13 @@ def test_tiny_guest_lifecycle(
         timer.run("spawn", lambda: driver.spawn(spec))
         assert driver.get_info(spec.uuid).power_state == PowerState.RUNNING
         timer.step("boot to marker", _wait_for("boot marker", lambda: boots() == 1))
-        # The root disk is the overlay, seen by the guest as vda.
-        assert re.search(r"\svda\s", driver.get_console_output(spec.uuid))
+        # The root disk is the overlay, seen by the guest as vda: the kernel's
+        # "[vda]" line, or the partition list the guest prints after its
+        # marker (which may come a moment later).
+        _wait_for(
+            "vda in the console log",
+            lambda: re.search(r"[\s\[]vda[\s\]]", driver.get_console_output(spec.uuid)) is not None,
+        )
         disk = os.path.join(workdir, "instances", spec.uuid, "disk")
         assert (
             base_image
